@@ -1,0 +1,118 @@
+/**
+ * The one error type operators handle, with a stable string `code`, and the
+ * mapping from codes to process exit codes.
+ *
+ * @module
+ */
+
+/** Every error code lockstep raises; the README lists each with its meaning. */
+export const ERROR_CODES = [
+  "CONFIG_NOT_FOUND",
+  "CONFIG_INVALID",
+  "USAGE",
+  "CONFIRMATION_REQUIRED",
+  "PERMISSION_DENIED",
+  "PATH_UNSAFE",
+  "FILE_NOT_FOUND",
+  "FILE_INVALID",
+  "DATABASE_UNREACHABLE",
+  "DATABASE_ERROR",
+  "DATABASE_AHEAD",
+  "LOCK_HELD",
+  "LOCK_LOST",
+  "MIGRATION_FILE_INVALID",
+  "MIGRATION_INVALID",
+  "MIGRATION_DUPLICATE",
+  "MIGRATION_CYCLE",
+  "MIGRATION_UNKNOWN_DEPENDENCY",
+  "MIGRATION_ANCESTOR_UNAPPLIED",
+  "MIGRATION_CHANGED",
+  "MIGRATION_NOT_FOUND",
+  "MIGRATION_FAILED",
+  "MIGRATION_EXISTS",
+] as const;
+
+/** A stable error code: compare on this, never on the message. */
+export type ErrorCode = typeof ERROR_CODES[number];
+
+/** Process exit codes shared by every command. */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  bundlesPending: 3,
+  migrationsPending: 4,
+  blocked: 5,
+  busy: 6,
+} as const;
+
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
+  "CONFIG_NOT_FOUND",
+  "CONFIG_INVALID",
+  "USAGE",
+  "CONFIRMATION_REQUIRED",
+]);
+
+/**
+ * An error an operator must handle. `code` is stable across releases; `data`
+ * carries the facts behind it (the ids in a cycle, the offending path).
+ */
+export class LockstepError extends Error {
+  /** The stable code, for example `"MIGRATION_CYCLE"`. */
+  readonly code: ErrorCode;
+  /** Structured facts about the failure, safe to print (credentials redacted). */
+  readonly data: Readonly<Record<string, unknown>>;
+
+  /** Makes an error with a stable `code`, a message that says what and how to fix it, and data. */
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; data?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "LockstepError";
+    this.code = code;
+    this.data = options.data ?? {};
+  }
+}
+
+/** The exit code for an error raised by any command. */
+export function exitCodeFor(error: unknown): number {
+  if (!(error instanceof LockstepError)) return EXIT.failed;
+  if (error.code === "LOCK_HELD") return EXIT.busy;
+  if (USAGE_CODES.has(error.code)) return EXIT.usage;
+  return EXIT.failed;
+}
+
+/**
+ * Turns a Deno permission failure into a `PERMISSION_DENIED` error naming the
+ * flag it needs; returns any other error unchanged.
+ */
+export function explainPermission(error: unknown, action: string): unknown {
+  if (!(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)) {
+    return error;
+  }
+  const message = error.message;
+  if (error instanceof Deno.errors.PermissionDenied && !/Requires .* access/.test(message)) {
+    return error;
+  }
+  return new LockstepError(
+    "PERMISSION_DENIED",
+    `Cannot ${action}: ${message.replace(/,? run again with.*$/, "")}. ` +
+      `Grant it with ${flagHint(message)} (see the README's permission table).`,
+    { cause: error, data: { permission: message } },
+  );
+}
+
+function flagHint(message: string): string {
+  const match = /Requires (\w+) access(?: to "([^"]*)")?/.exec(message);
+  if (!match) return "the flag the README lists for this command";
+  const [, kind, target] = match;
+  const flag = `--allow-${kind}`;
+  return target === undefined ? flag : `${flag}=${target}`;
+}
+
+/** The message of any thrown value, for wrapping foreign errors. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

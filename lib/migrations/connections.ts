@@ -1,0 +1,61 @@
+/**
+ * The databases one operation opens, locked and closed together.
+ *
+ * @module
+ */
+import type { Config, DatabaseConfig } from "../config.ts";
+import type { Database, Lock } from "../sql/driver.ts";
+import { openDatabase } from "../sql/open.ts";
+
+/** Databases opened for one operation, closed together. */
+export class Connections implements AsyncDisposable {
+  readonly #open = new Map<string, Database>();
+  constructor(readonly config: Config, readonly options: { readOnly: boolean }) {}
+
+  /** Opens (once) the database named `name`. */
+  async get(name: string): Promise<Database> {
+    const open = this.#open.get(name);
+    if (open) return open;
+    const db = await openDatabase(this.config.databases[name]!, {
+      readOnly: this.options.readOnly,
+    });
+    this.#open.set(name, db);
+    return db;
+  }
+
+  /** The configured databases that some package uses, sorted by name. */
+  used(): DatabaseConfig[] {
+    const names = new Set(Object.values(this.config.packages).map((p) => p.database));
+    return [...names].sort().map((name) => this.config.databases[name]!);
+  }
+
+  /**
+   * Takes the migration lock of every used database, in name order so that
+   * two processes never wait on each other crosswise.
+   *
+   * @throws {LockstepError} `LOCK_HELD` (every lock taken so far is released).
+   */
+  async lockAll(timeoutMs: number): Promise<Map<string, Lock>> {
+    const locks = new Map<string, Lock>();
+    try {
+      for (const db of this.used()) {
+        locks.set(db.name, await (await this.get(db.name)).lock(timeoutMs));
+      }
+    } catch (error) {
+      await releaseAll(locks);
+      throw error;
+    }
+    return locks;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const all = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.allSettled(all.map((db) => db.close()));
+  }
+}
+
+/** Releases every lock, never throwing. */
+export async function releaseAll(locks: Map<string, Lock>): Promise<void> {
+  await Promise.allSettled([...locks.values()].map((lock) => lock.release()));
+}

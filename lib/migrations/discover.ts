@@ -1,0 +1,281 @@
+/**
+ * Finds each package's migrations on disk: `.sql` files with header comments
+ * and `.ts` modules with a default export. A file that matches no rule is an
+ * error, never skipped.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { PackageConfig } from "../config.ts";
+import { explainPermission, LockstepError, messageOf } from "../errors.ts";
+import type { Baseline, Migration, MigrationModule } from "./types.ts";
+
+/** `<14-digit timestamp>_<name>.sql|ts` */
+export const MIGRATION_FILE = /^(\d{14})_([A-Za-z0-9_-]+)\.(sql|ts)$/;
+const BASELINE_FILE = /^baseline\.(sql|ts)$/;
+const DIRECTIVE = /^--\s*lockstep:([a-z-]+)(?:\s+(.*?))?\s*$/;
+const MODULE_KEYS = new Set([
+  "info",
+  "dependsOn",
+  "transaction",
+  "estimate",
+  "pre",
+  "up",
+  "post",
+  "down",
+  "release",
+]);
+
+/** Every package's migrations and baselines. */
+export interface Discovered {
+  /** All migrations, in package order then file order. */
+  readonly migrations: readonly Migration[];
+  /** Baselines by package. */
+  readonly baselines: Readonly<Record<string, Baseline>>;
+}
+
+/** The versioned checksum of a migration file's bytes. */
+export function checksumOf(bytes: Uint8Array): string {
+  return `v1:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/**
+ * Reads the migrations of every package. `.ts` modules are imported.
+ *
+ * @throws {LockstepError} `MIGRATION_FILE_INVALID`, `MIGRATION_INVALID`,
+ * `MIGRATION_DUPLICATE`, `FILE_NOT_FOUND` (a missing folder), `PERMISSION_DENIED`.
+ */
+export async function discover(packages: readonly PackageConfig[]): Promise<Discovered> {
+  const migrations: Migration[] = [];
+  const baselines: Record<string, Baseline> = {};
+  for (const pkg of packages) {
+    const names = await listFolder(pkg);
+    const seen = new Map<string, string>();
+    for (const name of names) {
+      const path = join(pkg.migrations, name);
+      const baseline = BASELINE_FILE.exec(name);
+      if (baseline) {
+        baselines[pkg.name] = await readBaseline(pkg.name, path, baseline[1] as "sql" | "ts");
+        continue;
+      }
+      const match = MIGRATION_FILE.exec(name);
+      if (!match) {
+        throw new LockstepError(
+          "MIGRATION_FILE_INVALID",
+          `Cannot read migrations of package "${pkg.name}": "${path}" matches no rule. ` +
+            `Name migrations <YYYYMMDDHHMMSS>_<name>.sql or .ts (or baseline.sql/.ts), ` +
+            `and keep other files elsewhere.`,
+          { data: { package: pkg.name, path } },
+        );
+      }
+      const [, timestamp, , kind] = match as unknown as [string, string, string, "sql" | "ts"];
+      const stem = name.slice(0, -(kind.length + 1));
+      const id = `${pkg.name}/${stem}`;
+      const other = seen.get(stem);
+      if (other !== undefined) {
+        throw new LockstepError(
+          "MIGRATION_DUPLICATE",
+          `Cannot read migrations of package "${pkg.name}": id "${id}" is given by both ` +
+            `"${other}" and "${name}". Keep one.`,
+          { data: { id, files: [join(pkg.migrations, other), path] } },
+        );
+      }
+      seen.set(stem, name);
+      const base = { id, package: pkg.name, stem, timestamp, path, kind };
+      migrations.push(kind === "sql" ? await readSql(base) : await readModule(base));
+    }
+  }
+  return { migrations, baselines };
+}
+
+async function listFolder(pkg: PackageConfig): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(pkg.migrations)) {
+      if (entry.name === ".gitkeep") continue;
+      if (!entry.isFile) {
+        throw new LockstepError(
+          "MIGRATION_FILE_INVALID",
+          `Cannot read migrations of package "${pkg.name}": "${
+            join(pkg.migrations, entry.name)
+          }" is not a regular file.`,
+          { data: { package: pkg.name, path: join(pkg.migrations, entry.name) } },
+        );
+      }
+      names.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new LockstepError(
+        "FILE_NOT_FOUND",
+        `Cannot read migrations of package "${pkg.name}": folder "${pkg.migrations}" does not exist.`,
+        { cause: error, data: { package: pkg.name, path: pkg.migrations } },
+      );
+    }
+    throw explainPermission(error, `read migrations of package "${pkg.name}"`);
+  }
+  return names.sort();
+}
+
+interface FileFacts {
+  id: string;
+  package: string;
+  stem: string;
+  timestamp: string;
+  path: string;
+}
+
+/** Parses the `-- lockstep:` directives and the up/down sections of a `.sql` migration. */
+export function parseSql(text: string, where: string): {
+  dependsOn: string[];
+  transaction: boolean;
+  info: string;
+  release?: string;
+  baseline?: string;
+  up: string;
+  down?: string;
+} {
+  const dependsOn: string[] = [];
+  let transaction = true;
+  let info = "";
+  let release: string | undefined;
+  let baseline: string | undefined;
+  const up: string[] = [];
+  const down: string[] = [];
+  let section = up;
+  for (const line of text.split(/\r?\n/)) {
+    const match = DIRECTIVE.exec(line.trim());
+    if (!match) {
+      section.push(line);
+      continue;
+    }
+    const [, key, value = ""] = match;
+    const need = () => {
+      if (value === "") throw invalid(where, `"-- lockstep:${key}" needs a value`);
+      return value;
+    };
+    if (key === "depends-on") dependsOn.push(...need().split(/[\s,]+/));
+    else if (key === "no-transaction") transaction = false;
+    else if (key === "info") info = need();
+    else if (key === "release") release = need();
+    else if (key === "baseline") baseline = need();
+    else if (key === "down") section = down;
+    else {
+      throw invalid(
+        where,
+        `unknown directive "-- lockstep:${key}" (known: depends-on, no-transaction, info, release, down)`,
+      );
+    }
+  }
+  const result = {
+    dependsOn,
+    transaction,
+    info,
+    up: up.join("\n").trim(),
+    ...(release === undefined ? {} : { release }),
+    ...(baseline === undefined ? {} : { baseline }),
+  };
+  const downText = down.join("\n").trim();
+  return section === down ? { ...result, down: downText } : result;
+}
+
+async function readSql(base: FileFacts): Promise<Migration> {
+  const bytes = await Deno.readFile(base.path);
+  const parsed = parseSql(new TextDecoder().decode(bytes), base.path);
+  return {
+    ...base,
+    kind: "sql",
+    checksum: checksumOf(bytes),
+    dependsOn: parsed.dependsOn,
+    transaction: parsed.transaction,
+    info: parsed.info || base.stem.slice(15).replaceAll("_", " "),
+    up: parsed.up,
+    ...(parsed.release === undefined ? {} : { release: parsed.release }),
+    ...(parsed.down === undefined ? {} : { down: parsed.down }),
+  };
+}
+
+async function importModule(path: string): Promise<Record<string, unknown>> {
+  try {
+    const loaded = await import(pathToFileURL(path).href);
+    return loaded.default;
+  } catch (error) {
+    const explained = explainPermission(error, `load migration "${path}"`);
+    if (explained !== error) throw explained;
+    throw invalid(path, `it does not load: ${messageOf(error)}`, error);
+  }
+}
+
+async function readModule(base: FileFacts): Promise<Migration> {
+  const bytes = await Deno.readFile(base.path);
+  const module = await importModule(base.path);
+  if (typeof module !== "object" || module === null) {
+    throw invalid(base.path, "it has no default export object ({ info, up(ctx) })");
+  }
+  for (const key of Object.keys(module)) {
+    if (!MODULE_KEYS.has(key)) {
+      throw invalid(base.path, `unknown key "${key}" in its default export`);
+    }
+  }
+  if (typeof module.up !== "function") {
+    throw invalid(base.path, 'its default export has no "up(ctx)"');
+  }
+  if (typeof module.info !== "string") {
+    throw invalid(base.path, 'its default export has no "info" text');
+  }
+  for (const hook of ["estimate", "pre", "post", "down"]) {
+    if (module[hook] !== undefined && typeof module[hook] !== "function") {
+      throw invalid(base.path, `"${hook}" must be a function`);
+    }
+  }
+  const dependsOn = module.dependsOn ?? [];
+  if (!Array.isArray(dependsOn) || !dependsOn.every((d) => typeof d === "string")) {
+    throw invalid(base.path, '"dependsOn" must be a list of migration ids');
+  }
+  if (module.transaction !== undefined && typeof module.transaction !== "boolean") {
+    throw invalid(base.path, '"transaction" must be true or false');
+  }
+  return {
+    ...base,
+    kind: "ts",
+    checksum: checksumOf(bytes),
+    dependsOn,
+    transaction: module.transaction !== false,
+    info: module.info,
+    module: module as unknown as MigrationModule,
+    ...(typeof module.release === "string" ? { release: module.release } : {}),
+  };
+}
+
+async function readBaseline(pkg: string, path: string, kind: "sql" | "ts"): Promise<Baseline> {
+  const bytes = await Deno.readFile(path);
+  const checksum = checksumOf(bytes);
+  const qualify = (covers: string) => covers.includes("/") ? covers : `${pkg}/${covers}`;
+  if (kind === "sql") {
+    const parsed = parseSql(new TextDecoder().decode(bytes), path);
+    if (parsed.baseline === undefined) {
+      throw invalid(path, 'a baseline needs "-- lockstep:baseline <last migration id it covers>"');
+    }
+    return { package: pkg, path, covers: qualify(parsed.baseline), up: parsed.up, checksum };
+  }
+  const module = await importModule(path);
+  if (typeof module?.up !== "function" || typeof module.baseline !== "string") {
+    throw invalid(path, 'a baseline module exports { info, baseline: "<migration id>", up(ctx) }');
+  }
+  return {
+    package: pkg,
+    path,
+    covers: qualify(module.baseline),
+    module: module as unknown as Pick<MigrationModule, "up" | "info">,
+    checksum,
+  };
+}
+
+function invalid(path: string, what: string, cause?: unknown): LockstepError {
+  return new LockstepError("MIGRATION_INVALID", `Cannot use migration "${path}": ${what}.`, {
+    cause,
+    data: { path },
+  });
+}

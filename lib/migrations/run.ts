@@ -1,0 +1,327 @@
+/**
+ * Applying migrations: each one and its ledger row commit in one
+ * transaction, under the migration lock of every database involved.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import { LockstepError, messageOf } from "../errors.ts";
+import { undoableFiles } from "../files.ts";
+import { hostName, readCodeVersion } from "../host.ts";
+import type { Database, Sql } from "../sql/driver.ts";
+import { redact } from "../redact.ts";
+import { discover } from "./discover.ts";
+import { ensureLedger, recordEvent, recordMigration, type Stamp } from "./ledger.ts";
+import { type Plan, plan } from "./plan.ts";
+import { splitStatements } from "./split.ts";
+import { Connections, releaseAll } from "./connections.ts";
+import { readLedgers } from "./status.ts";
+import type { Migration, MigrationContext } from "./types.ts";
+
+/** A migration as `migrate` shows it before running. */
+export interface PlannedMigration {
+  /** `<package>/<file stem>`. */
+  readonly id: string;
+  /** Its package. */
+  readonly package: string;
+  /** The database it applies to. */
+  readonly database: string;
+  /** What it does. */
+  readonly info: string;
+  /** `sql` or `ts`. */
+  readonly kind: "sql" | "ts";
+  /** False when it runs without a transaction. */
+  readonly transaction: boolean;
+  /** `.sql` migrations: the statements. */
+  readonly sql?: string;
+  /** Seconds, from the migration's `estimate()` when it has one (dry runs only). */
+  readonly estimateSeconds?: number;
+}
+
+/** What happened, step by step, for a progress display. */
+export type MigrateEvent =
+  | { type: "start"; migration: PlannedMigration; index: number; total: number }
+  | { type: "done"; migration: PlannedMigration; durationMs: number }
+  | { type: "skipped"; migration: PlannedMigration; reason: string }
+  | { type: "log"; migration: PlannedMigration; message: string }
+  | { type: "progress"; migration: PlannedMigration; done: number; total: number };
+
+/** Options for {@link migrate}. */
+export interface MigrateOptions {
+  /** Apply only this migration and what it depends on (default: everything pending). */
+  to?: string;
+  /** Plan and estimate, change nothing (default `false`). */
+  dryRun?: boolean;
+  /** Unattended: passed to migrations as `ctx.yes` (default `false`). */
+  yes?: boolean;
+  /** How long to wait for another process's lock, in ms (default 30,000). */
+  lockTimeoutMs?: number;
+  /**
+   * Asked with the plan before anything is applied; resolve `false` to stop.
+   * Default: go ahead.
+   */
+  confirm?: (pending: readonly PlannedMigration[]) => Promise<boolean>;
+  /** Receives each step as it happens. */
+  onProgress?: (event: MigrateEvent) => void;
+}
+
+/** What {@link migrate} did. */
+export interface MigrateResult {
+  /** The plan shown (or run). */
+  readonly planned: readonly PlannedMigration[];
+  /** Ids applied by this run, in order. */
+  readonly applied: readonly string[];
+  /** True for `dryRun`. */
+  readonly dryRun: boolean;
+  /** False when `confirm` declined. */
+  readonly confirmed: boolean;
+  /** Sum of the known estimates, in seconds (dry runs). */
+  readonly estimateSeconds: number;
+}
+
+/**
+ * Brings every database up to the code: plans, asks `confirm`, takes the
+ * migration locks, and applies each pending migration in its own transaction.
+ *
+ * @throws {LockstepError} `DATABASE_AHEAD`, `MIGRATION_CHANGED`, `MIGRATION_FAILED`,
+ * `LOCK_HELD`, `LOCK_LOST`, and the planning errors.
+ */
+export async function migrate(
+  config: Config,
+  options: MigrateOptions = {},
+): Promise<MigrateResult> {
+  const { dryRun = false, yes = false, lockTimeoutMs = 30_000, onProgress } = options;
+  const discovered = await discover(Object.values(config.packages));
+  const byId = new Map(discovered.migrations.map((m) => [m.id, m]));
+  await using connections = new Connections(config, { readOnly: dryRun });
+  const planOptions = options.to === undefined ? {} : { to: options.to };
+  const { rows } = await readLedgers(connections);
+  const first = refuseBlocked(plan(discovered.migrations, rows, planOptions));
+  const stamp: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
+  const describe = (id: string) => planned(byId.get(id)!, config);
+  let planned_ = first.pending.map(describe);
+
+  if (dryRun) {
+    planned_ = await withEstimates(planned_, byId, connections, config, yes);
+    const estimateSeconds = planned_.reduce((sum, m) => sum + (m.estimateSeconds ?? 0), 0);
+    return { planned: planned_, applied: [], dryRun, confirmed: true, estimateSeconds };
+  }
+  const empty = { applied: [], dryRun, estimateSeconds: 0 };
+  if (planned_.length === 0) return { ...empty, planned: [], confirmed: true };
+  if (options.confirm && !(await options.confirm(planned_))) {
+    return { ...empty, planned: planned_, confirmed: false };
+  }
+
+  const confirmed = new Set(first.pending);
+  const locks = await connections.lockAll(lockTimeoutMs);
+  const applied: string[] = [];
+  try {
+    for (const db of connections.used()) await ensureLedger(await connections.get(db.name));
+    // Another process may have applied some while we waited: plan again under the locks.
+    const again = refuseBlocked(
+      plan(discovered.migrations, (await readLedgers(connections)).rows, planOptions),
+    );
+    const todo = again.pending.filter((id) => confirmed.has(id));
+    for (const [index, id] of todo.entries()) {
+      const migration = byId.get(id)!;
+      const shown = describe(id);
+      const database = config.packages[migration.package]!.database;
+      const db = await connections.get(database);
+      locks.get(database)!.assertHeld();
+      onProgress?.({ type: "start", migration: shown, index, total: todo.length });
+      const started = performance.now();
+      const ran = await applyOne(migration, db, config, stamp, { yes, shown, onProgress }, applied);
+      if (!ran) {
+        onProgress?.({ type: "skipped", migration: shown, reason: "applied by another process" });
+        continue;
+      }
+      applied.push(id);
+      onProgress?.({ type: "done", migration: shown, durationMs: performance.now() - started });
+      // Let signals and timers run between steps: SQLite work is synchronous.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  } finally {
+    await releaseAll(locks);
+  }
+  return { planned: planned_, applied, dryRun, confirmed: true, estimateSeconds: 0 };
+}
+
+/** Throws when the plan must not run: the database is ahead, or an applied file changed. */
+export function refuseBlocked(result: Plan): Plan {
+  if (result.ahead.length > 0) {
+    const ids = result.ahead.map((row) => row.id);
+    throw new LockstepError(
+      "DATABASE_AHEAD",
+      `Cannot migrate: the database has ${ids.length} migration(s) this code does not know ` +
+        `(${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}). The database is ahead of ` +
+        `the code; install the code that matches it (downgrades are not supported).`,
+      { data: { ids, databases: [...new Set(result.ahead.map((r) => r.database))] } },
+    );
+  }
+  if (result.changed.length > 0) {
+    const ids = result.changed.map((c) => c.id);
+    throw new LockstepError(
+      "MIGRATION_CHANGED",
+      `Cannot migrate: applied migration(s) changed on disk since they ran: ${ids.join(", ")}. ` +
+        `Restore the original file, or accept the change with "lockstep stamp ID".`,
+      { data: { changed: result.changed } },
+    );
+  }
+  return result;
+}
+
+function planned(migration: Migration, config: Config): PlannedMigration {
+  return {
+    id: migration.id,
+    package: migration.package,
+    database: config.packages[migration.package]!.database,
+    info: migration.info,
+    kind: migration.kind,
+    transaction: migration.transaction,
+    ...(migration.up === undefined ? {} : { sql: migration.up }),
+  };
+}
+
+async function withEstimates(
+  list: PlannedMigration[],
+  byId: ReadonlyMap<string, Migration>,
+  connections: Connections,
+  config: Config,
+  yes: boolean,
+): Promise<PlannedMigration[]> {
+  const out: PlannedMigration[] = [];
+  for (const item of list) {
+    const estimate = byId.get(item.id)!.module?.estimate;
+    if (!estimate) {
+      out.push(item);
+      continue;
+    }
+    const db = await connections.get(item.database).catch(() => undefined);
+    const ctx = context(db ?? noDatabase(item.database), config, {
+      yes,
+      onLog() {},
+      onProgress() {},
+    });
+    out.push({ ...item, estimateSeconds: Number(await estimate(ctx.context)) || 0 });
+  }
+  return out;
+}
+
+function noDatabase(name: string): Sql {
+  const fail = () =>
+    Promise.reject(
+      new LockstepError(
+        "DATABASE_UNREACHABLE",
+        `Cannot query database "${name}": it does not exist yet.`,
+      ),
+    );
+  return { dialect: "sqlite", query: fail, exec: fail };
+}
+
+function context(
+  sql: Sql,
+  config: Config,
+  hooks: {
+    yes: boolean;
+    onLog(message: string): void;
+    onProgress(done: number, total: number): void;
+  },
+) {
+  const files = undoableFiles(config.root);
+  const ctx: MigrationContext = {
+    sql,
+    files,
+    log: (message) => hooks.onLog(String(message)),
+    progress: (done, total) => hooks.onProgress(done, total),
+    yes: hooks.yes,
+  };
+  return { context: ctx, files };
+}
+
+/**
+ * Applies one migration; false when another process applied it first.
+ * On failure its database and file changes are undone and the failure is logged.
+ */
+async function applyOne(
+  migration: Migration,
+  db: Database,
+  config: Config,
+  stamp: Stamp,
+  run: {
+    yes: boolean;
+    shown: PlannedMigration;
+    onProgress: ((event: MigrateEvent) => void) | undefined;
+  },
+  appliedSoFar: readonly string[],
+): Promise<boolean> {
+  const { shown, onProgress } = run;
+  const started = performance.now();
+  const { context: ctx, files } = context(db, config, {
+    yes: run.yes,
+    onLog: (message) => onProgress?.({ type: "log", migration: shown, message }),
+    onProgress: (done, total) => onProgress?.({ type: "progress", migration: shown, done, total }),
+  });
+  const record = (sql: Sql) =>
+    recordMigration(sql, {
+      id: migration.id,
+      package: migration.package,
+      checksum: migration.checksum,
+      durationMs: Math.round(performance.now() - started),
+      action: "applied",
+    }, stamp);
+  const alreadyApplied = async (sql: Sql) =>
+    (await sql.query("select 1 as found from lockstep_migrations where id = $1", [migration.id]))
+      .length > 0;
+  try {
+    if (migration.transaction) {
+      return await db.transaction(async (tx) => {
+        if (await alreadyApplied(tx)) return false;
+        await body(migration, { ...ctx, sql: tx });
+        await record(tx);
+        return true;
+      });
+    }
+    if (await alreadyApplied(db)) return false;
+    await body(migration, ctx);
+    await db.transaction(record);
+    return true;
+  } catch (error) {
+    if (error instanceof LockstepError && error.code === "LOCK_HELD") throw error;
+    const changedFiles = files.changed.length;
+    const undone = await files.undo().then(() => undefined, (e) => e);
+    const reason = redact(messageOf(error));
+    await recordEvent(db, { kind: "failed", migration: migration.id, message: reason }, stamp)
+      .catch(() => undefined);
+    throw new LockstepError(
+      "MIGRATION_FAILED",
+      `Cannot apply migration "${migration.id}" to database "${db.name}": ${reason}. ` +
+        (migration.transaction
+          ? "Its changes were rolled back"
+          : "It ran without a transaction: statements before the failing one stay applied") +
+        (changedFiles > 0 && undone === undefined ? " and its file changes undone" : "") +
+        `; ${appliedSoFar.length} migration(s) applied earlier in this run stay applied.`,
+      {
+        cause: undone === undefined ? error : new AggregateError([error, undone]),
+        data: { id: migration.id, database: db.name, applied: [...appliedSoFar] },
+      },
+    );
+  }
+}
+
+async function body(migration: Migration, ctx: MigrationContext): Promise<void> {
+  if (migration.module) {
+    await migration.module.pre?.(ctx);
+    await migration.module.up(ctx);
+    await migration.module.post?.(ctx);
+    return;
+  }
+  const text = migration.up ?? "";
+  if (text === "") return;
+  if (migration.transaction || ctx.sql.dialect === "sqlite") {
+    await ctx.sql.exec(text);
+    return;
+  }
+  // PostgreSQL runs a multi-statement query in one implicit transaction, which
+  // statements such as CREATE INDEX CONCURRENTLY refuse: send them one by one.
+  for (const statement of splitStatements(text)) await ctx.sql.exec(statement);
+}

@@ -1,0 +1,100 @@
+/**
+ * Marking migrations applied without running them: adopting an existing
+ * database, or accepting a changed file of an applied migration.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import { LockstepError } from "../errors.ts";
+import { hostName, readCodeVersion } from "../host.ts";
+import { discover } from "./discover.ts";
+import { acceptChecksum, ensureLedger, recordMigration, type Stamp } from "./ledger.ts";
+import { ancestors, dependencies, plan } from "./plan.ts";
+import { Connections, releaseAll } from "./connections.ts";
+import { readLedgers } from "./status.ts";
+
+/** Options for {@link stamp}. */
+export interface StampOptions {
+  /** How long to wait for another process's lock, in ms (default 30,000). */
+  lockTimeoutMs?: number;
+}
+
+/** What {@link stamp} recorded. */
+export interface StampResult {
+  /** Ids marked applied (`stamped`), in order. */
+  readonly stamped: readonly string[];
+  /** Ids whose changed file was accepted (new checksum recorded). */
+  readonly accepted: readonly string[];
+}
+
+/**
+ * Marks `target` (a migration id, with the unapplied migrations it depends
+ * on) or, for `"all"`, every pending migration, as applied without running
+ * it. A `target` that is applied but whose file changed has its new checksum
+ * recorded instead.
+ *
+ * @throws {LockstepError} `MIGRATION_NOT_FOUND`, `DATABASE_AHEAD`, `LOCK_HELD`,
+ * and the planning errors.
+ */
+export async function stamp(
+  config: Config,
+  target: string | "all",
+  options: StampOptions = {},
+): Promise<StampResult> {
+  const { lockTimeoutMs = 30_000 } = options;
+  const discovered = await discover(Object.values(config.packages));
+  const byId = new Map(discovered.migrations.map((m) => [m.id, m]));
+  if (target !== "all" && !byId.has(target)) {
+    throw new LockstepError(
+      "MIGRATION_NOT_FOUND",
+      `Cannot stamp "${target}": no package has that migration. Ids are <package>/<file stem>.`,
+      { data: { id: target } },
+    );
+  }
+  const mark: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
+  await using connections = new Connections(config, { readOnly: false });
+  const locks = await connections.lockAll(lockTimeoutMs);
+  try {
+    for (const db of connections.used()) await ensureLedger(await connections.get(db.name));
+    const { rows } = await readLedgers(connections);
+    const result = plan(discovered.migrations, rows);
+    if (result.ahead.length > 0) {
+      throw new LockstepError(
+        "DATABASE_AHEAD",
+        `Cannot stamp: the database has migrations this code does not know ` +
+          `(${result.ahead.map((r) => r.id).join(", ")}).`,
+        { data: { ids: result.ahead.map((r) => r.id) } },
+      );
+    }
+    const changed = result.changed.find((c) => c.id === target);
+    if (changed) {
+      const db = await connections.get(config.packages[byId.get(target)!.package]!.database);
+      await db.transaction((tx) => acceptChecksum(tx, changed.id, changed.current, mark));
+      return { stamped: [], accepted: [changed.id] };
+    }
+    const wanted = target === "all"
+      ? undefined
+      : ancestors(target, dependencies(discovered.migrations));
+    const todo = result.pending.filter((id) => wanted?.has(id) ?? true);
+    for (const id of todo) {
+      const migration = byId.get(id)!;
+      const db = await connections.get(config.packages[migration.package]!.database);
+      await db.transaction(async (tx) => {
+        const found = await tx.query("select 1 as found from lockstep_migrations where id = $1", [
+          id,
+        ]);
+        if (found.length > 0) return;
+        await recordMigration(tx, {
+          id,
+          package: migration.package,
+          checksum: migration.checksum,
+          durationMs: 0,
+          action: "stamped",
+        }, mark);
+      });
+    }
+    return { stamped: todo, accepted: [] };
+  } finally {
+    await releaseAll(locks);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The read-only view of migrations per package and database, behind `status`
+ * and the database part of `check`. Takes no lock and writes nothing.
+ *
+ * @module
+ */
+import type { Config, DatabaseConfig } from "../config.ts";
+import { Connections } from "./connections.ts";
+import { LockstepError } from "../errors.ts";
+import type { Database } from "../sql/driver.ts";
+import { discover, type Discovered } from "./discover.ts";
+import { readLedger } from "./ledger.ts";
+import { type AppliedRef, type ChangedMigration, type Plan, plan } from "./plan.ts";
+import type { LedgerRow } from "./types.ts";
+
+/** One package's migrations. */
+export interface PackageStatus {
+  /** The package name. */
+  readonly name: string;
+  /** The database its migrations apply to. */
+  readonly database: string;
+  /** Migrations on disk. */
+  readonly total: number;
+  /** Ids applied, in order. */
+  readonly applied: readonly string[];
+  /** Ids still to apply, in order. */
+  readonly pending: readonly string[];
+  /** The last applied id, or `null`. */
+  readonly version: string | null;
+}
+
+/** One database's ledger. */
+export interface DatabaseStatus {
+  /** The configured name. */
+  readonly name: string;
+  /** `sqlite` or `postgres`. */
+  readonly dialect: "sqlite" | "postgres";
+  /** The URL with credentials masked. */
+  readonly url: string;
+  /** False for a SQLite file that does not exist yet (every migration is pending). */
+  readonly exists: boolean;
+  /** True when lockstep's ledger tables are there. */
+  readonly ledger: boolean;
+  /** Ledger rows. */
+  readonly rows: number;
+}
+
+/** The whole migration state. */
+export interface MigrationStatus {
+  /** Each configured package, in config order. */
+  readonly packages: readonly PackageStatus[];
+  /** Each database a package uses, by name. */
+  readonly databases: readonly DatabaseStatus[];
+  /** Every pending id in apply order. */
+  readonly pending: readonly string[];
+  /** Ledger ids the code does not know (the database is ahead of the code). */
+  readonly ahead: readonly AppliedRef[];
+  /** Applied migrations whose file changed. */
+  readonly changed: readonly ChangedMigration[];
+}
+
+/** Ledger rows of every used database; a missing SQLite file counts as an empty one. */
+export async function readLedgers(
+  connections: Connections,
+): Promise<{ rows: LedgerRow[]; databases: DatabaseStatus[] }> {
+  const rows: LedgerRow[] = [];
+  const databases: DatabaseStatus[] = [];
+  for (const config of connections.used()) {
+    let db: Database;
+    try {
+      db = await connections.get(config.name);
+    } catch (error) {
+      if (error instanceof LockstepError && error.data.missing === true) {
+        databases.push({ ...describe(config), exists: false, ledger: false, rows: 0 });
+        continue;
+      }
+      throw error;
+    }
+    const ledger = await readLedger(db);
+    rows.push(...ledger);
+    databases.push({
+      ...describe(config),
+      url: db.display,
+      exists: true,
+      ledger: ledger.length > 0,
+      rows: ledger.length,
+    });
+  }
+  return { rows, databases };
+}
+
+function describe(config: DatabaseConfig) {
+  return { name: config.name, dialect: config.dialect, url: config.url };
+}
+
+/** Summarises a plan per package. */
+export function packageStatus(
+  config: Config,
+  discovered: Discovered,
+  result: Plan,
+): PackageStatus[] {
+  return Object.values(config.packages).map((pkg) => {
+    const mine = (id: string) => id.startsWith(`${pkg.name}/`);
+    const applied = result.applied.filter(mine);
+    return {
+      name: pkg.name,
+      database: pkg.database,
+      total: discovered.migrations.filter((m) => m.package === pkg.name).length,
+      applied,
+      pending: result.pending.filter(mine),
+      version: applied.at(-1) ?? null,
+    };
+  });
+}
+
+/**
+ * Reports migrations per package and database, read-only and lock-free.
+ *
+ * @throws {LockstepError} discovery and planning errors, `DATABASE_UNREACHABLE`.
+ */
+export async function status(config: Config): Promise<MigrationStatus> {
+  const discovered = await discover(Object.values(config.packages));
+  await using connections = new Connections(config, { readOnly: true });
+  const { rows, databases } = await readLedgers(connections);
+  const result = plan(discovered.migrations, rows);
+  return {
+    packages: packageStatus(config, discovered, result),
+    databases,
+    pending: result.pending,
+    ahead: result.ahead,
+    changed: result.changed,
+  };
+}

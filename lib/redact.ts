@@ -1,0 +1,28 @@
+/**
+ * Masks credentials in database URLs and in any text that may carry one.
+ *
+ * @module
+ */
+
+// scheme://user:password@host → scheme://user:***@host. The password part runs
+// to the last "@" before the host, so a password holding "@" or ":" is masked
+// whole; a URL with no password still has nothing to mask.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s/?#]*)@/gi;
+// key=value password settings in connection strings and error texts.
+const PASSWORD_SETTING = /\b(password|pass|pwd)=([^\s&;]+)/gi;
+
+/** Replaces every password in `text` (URLs and `password=` settings) with `***`. */
+export function redact(text: string): string {
+  return text
+    .replace(URL_CREDENTIALS, (_all, scheme: string, user: string) => `${scheme}${user}:***@`)
+    .replace(PASSWORD_SETTING, (_all, key: string) => `${key}=***`);
+}
+
+/** Replaces every occurrence of each secret in `text` with `***`. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length >= 3) out = out.split(secret).join("***");
+  }
+  return redact(out);
+}

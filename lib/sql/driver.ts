@@ -1,0 +1,102 @@
+/**
+ * The small SQL interface every database driver implements, and the
+ * transaction helper that keeps both errors when a rollback fails.
+ *
+ * @module
+ */
+
+/** A row as returned by a query: column name → value. */
+export type Row = Record<string, unknown>;
+
+/** The SQL dialects lockstep speaks. */
+export type Dialect = "sqlite" | "postgres";
+
+/**
+ * What a migration sees as `ctx.sql`. Placeholders are `$1`, `$2`, … on both
+ * dialects.
+ */
+export interface Sql {
+  /** `"sqlite"` or `"postgres"`. */
+  readonly dialect: Dialect;
+  /** Runs one statement with parameters and returns its rows. */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a script of one or more statements without parameters. */
+  exec(text: string): Promise<void>;
+}
+
+/** A held migration lock; released by `release()` or by closing the database. */
+export interface Lock {
+  /** Throws `LOCK_LOST` when the connection that holds the lock is gone. */
+  assertHeld(): void;
+  /** Releases the lock. */
+  release(): Promise<void>;
+}
+
+/** An open database connection. */
+export interface Database extends Sql {
+  /** The configured name. */
+  readonly name: string;
+  /** The URL with credentials masked, for messages. */
+  readonly display: string;
+  /**
+   * Runs `fn` in a transaction: commits when it resolves, rolls back when it
+   * throws. SQLite takes the write lock up front (`BEGIN IMMEDIATE`).
+   */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * Takes the migration lock, waiting up to `timeoutMs`.
+   *
+   * @throws {LockstepError} `LOCK_HELD` when another process holds it.
+   */
+  lock(timeoutMs: number): Promise<Lock>;
+  /** Closes the connection (and any lock connection). */
+  close(): Promise<void>;
+}
+
+/** A rollback failure that keeps the error that caused the rollback as `cause`. */
+export class RollbackError extends AggregateError {
+  constructor(original: unknown, rollback: unknown) {
+    super(
+      [original, rollback],
+      `Rolling back failed (${message(rollback)}) after: ${message(original)}`,
+      { cause: original },
+    );
+    this.name = "RollbackError";
+  }
+}
+
+/**
+ * The shared shape of a transaction: `begin`, run `fn`, `commit`; on a throw,
+ * `rollback` and rethrow the original, or a {@link RollbackError} holding both.
+ */
+export async function inTransaction<T>(
+  steps: { begin(): Promise<void>; commit(): Promise<void>; rollback(): Promise<void> },
+  fn: () => Promise<T>,
+): Promise<T> {
+  await steps.begin();
+  let result: T;
+  try {
+    result = await fn();
+  } catch (error) {
+    try {
+      await steps.rollback();
+    } catch (rollbackError) {
+      throw new RollbackError(error, rollbackError);
+    }
+    throw error;
+  }
+  await steps.commit();
+  return result;
+}
+
+/** Rewrites `$1`-style placeholders to SQLite's `?1`, leaving quoted text alone. */
+export function toSqlitePlaceholders(text: string): string {
+  return text.replace(
+    /('(?:[^']|'')*'|"(?:[^"]|"")*")|\$(\d+)/g,
+    (all, quoted, n) => quoted === undefined ? `?${n}` : all,
+  );
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,43 @@
+/**
+ * lockstep keeps an application's code and its databases in lockstep:
+ * migrations across packages as one dependency graph, with a ledger, a lock
+ * and checksums, on SQLite and PostgreSQL, and a read-only `check` that tells
+ * whether the application may start.
+ *
+ * Every export is named here; `cli.ts` uses nothing else.
+ *
+ * @example Gate start-up on the database state
+ * ```ts
+ * import { check, loadConfig } from "./mod.ts";
+ *
+ * const config = await loadConfig("lockstep.json");
+ * const report = await check(config);
+ * if (!report.ok) throw new Error(report.problems.map((p) => p.message).join("\n"));
+ * ```
+ *
+ * @module
+ */
+export { VERSION } from "./lib/version.ts";
+export { type EnvLookup, loadConfig, resolveConfig } from "./lib/config.ts";
+export type { Config, DatabaseConfig, Limits, PackageConfig } from "./lib/config.ts";
+export { ERROR_CODES, type ErrorCode, EXIT, exitCodeFor, LockstepError } from "./lib/errors.ts";
+export { redact } from "./lib/redact.ts";
+export { check } from "./lib/check.ts";
+export type { CheckProblem, CheckReport, Severity } from "./lib/check.ts";
+export { status } from "./lib/migrations/status.ts";
+export type { DatabaseStatus, MigrationStatus, PackageStatus } from "./lib/migrations/status.ts";
+export { migrate } from "./lib/migrations/run.ts";
+export type {
+  MigrateEvent,
+  MigrateOptions,
+  MigrateResult,
+  PlannedMigration,
+} from "./lib/migrations/run.ts";
+export { stamp } from "./lib/migrations/stamp.ts";
+export type { StampOptions, StampResult } from "./lib/migrations/stamp.ts";
+export { newMigration, newRelease } from "./lib/migrations/scaffold.ts";
+export type { NewOptions } from "./lib/migrations/scaffold.ts";
+export type { AppliedRef, ChangedMigration } from "./lib/migrations/plan.ts";
+export type { MigrationContext, MigrationModule } from "./lib/migrations/types.ts";
+export type { Dialect, Row, Sql } from "./lib/sql/driver.ts";
+export type { RootFiles } from "./lib/files.ts";
