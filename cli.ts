@@ -203,11 +203,11 @@ function seconds(value: string | boolean | undefined, fallback: number): number 
   return n;
 }
 
-async function confirmPlan(
+function confirmPlan(
   pending: readonly PlannedMigration[],
   mode: { yes: boolean; json: boolean },
 ): Promise<boolean> {
-  if (mode.yes) return true;
+  if (mode.yes) return Promise.resolve(true);
   if (mode.json || !Deno.stdin.isTerminal()) {
     throw new LockstepError(
       "CONFIRMATION_REQUIRED",
@@ -217,7 +217,7 @@ async function confirmPlan(
     );
   }
   renderPlan(pending, 0);
-  return confirm(`Apply ${pending.length} migration(s)?`);
+  return Promise.resolve(confirm(`Apply ${pending.length} migration(s)?`));
 }
 
 function fail(error: unknown, json: boolean): number {

@@ -16,6 +16,7 @@ import { LockstepError } from "./errors.ts";
  */
 export function unsafePathReason(path: string): string | undefined {
   if (path === "") return "it is empty";
+  // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(path)) return "it holds a control character";
   if (path.includes("\\")) return "it holds a backslash";
   if (path.startsWith("/")) return "it is absolute";

@@ -4,10 +4,10 @@
  * @module
  */
 
-// scheme://user:password@host → scheme://user:***@host. The password part runs
-// to the last "@" before the host, so a password holding "@" or ":" is masked
-// whole; a URL with no password still has nothing to mask.
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s/?#]*)@/gi;
+// scheme://user:password@host → scheme://user:***@host. The password runs to
+// the last "@" of the word, so one holding "@", ":" or "/" is masked whole
+// (masking too much is safe, too little is not); no ":" means no password.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/]*):(\S*)@/gi;
 // key=value password settings in connection strings and error texts.
 const PASSWORD_SETTING = /\b(password|pass|pwd)=([^\s&;]+)/gi;
 

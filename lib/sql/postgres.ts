@@ -66,7 +66,8 @@ export function clientOptions(url: string, options: PostgresOptions) {
     port: parsed.port === "" ? 5432 : Number(parsed.port),
     database: decodeURIComponent(parsed.pathname.slice(1)) || user,
     username: user,
-    password: options.password ?? "",
+    // A function, so that an empty password does not fall back to PGPASSWORD.
+    password: () => options.password ?? "",
     ssl,
     sslnegotiation: null,
     max: 1,
@@ -80,9 +81,10 @@ export function clientOptions(url: string, options: PostgresOptions) {
     debug: false,
     fetch_types: false,
     publications: "alltables",
-    // Truthy so that postgres.js does not read PGTARGETSESSIONATTRS; PostgreSQL 14+
+    // Truthy so that postgres.js does not read PGTARGETSESSIONATTRS. "read-only" matches the
+    // read-only session asked for below; "primary" refuses a hot standby. PostgreSQL 14+
     // reports both facts at connect, so neither costs a query.
-    target_session_attrs: options.readOnly ? "prefer-standby" : "primary",
+    target_session_attrs: options.readOnly ? "read-only" : "primary",
     onnotice: (notice: { message?: string }) => options.onNotice?.(notice.message ?? ""),
     connection: {
       application_name: "lockstep",

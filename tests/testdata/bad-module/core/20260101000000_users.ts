@@ -1,0 +1,2 @@
+// No up(): not a migration.
+export default { info: "users", dependOn: [] };

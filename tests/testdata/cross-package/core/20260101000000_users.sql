@@ -1,0 +1,2 @@
+-- lockstep:info users
+create table users (id integer primary key, email text not null);

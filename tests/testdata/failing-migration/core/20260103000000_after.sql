@@ -1,0 +1,1 @@
+create table after_broken (id integer primary key);

@@ -1,0 +1,2 @@
+-- lockstep:depend-on core/x
+create table users (id integer primary key);
