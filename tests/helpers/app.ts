@@ -113,12 +113,17 @@ export async function makeApp(backend: Backend, spec: AppSpec): Promise<TestApp>
 }
 
 function sqliteDb(url: string, path: string): TestDb {
-  const query = (text: string, params: unknown[] = []) => {
+  const query = async (text: string, params: unknown[] = []) => {
+    try {
+      await Deno.lstat(path);
+    } catch (error) {
+      // A SQLite database that was never created has no tables; do not create it.
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
     const db = new DatabaseSync(path);
     try {
-      return Promise.resolve(
-        db.prepare(text).all(...(params as never[])) as Record<string, unknown>[],
-      );
+      return db.prepare(text).all(...(params as never[])).map((row) => ({ ...row }));
     } finally {
       db.close();
     }
