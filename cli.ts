@@ -12,6 +12,7 @@ import {
   type CheckReport,
   type Config,
   exitCodeFor,
+  explainPermission,
   loadConfig,
   LockstepError,
   migrate,
@@ -221,14 +222,7 @@ function confirmPlan(
 }
 
 function fail(error: unknown, json: boolean): number {
-  const explained = error instanceof Deno.errors.NotCapable
-    ? new LockstepError(
-      "PERMISSION_DENIED",
-      `Cannot run lockstep: ${error.message.replace(/,? run again with.*$/, "")}. ` +
-        `Grant the flag the README's permission table lists for this command.`,
-      { cause: error },
-    )
-    : error;
+  const explained = explainPermission(error, "run lockstep");
   const code = exitCodeFor(explained);
   if (explained instanceof LockstepError) {
     const message = redact(explained.message);

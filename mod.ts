@@ -20,7 +20,14 @@
 export { VERSION } from "./lib/version.ts";
 export { type EnvLookup, loadConfig, resolveConfig } from "./lib/config.ts";
 export type { Config, DatabaseConfig, Limits, PackageConfig } from "./lib/config.ts";
-export { ERROR_CODES, type ErrorCode, EXIT, exitCodeFor, LockstepError } from "./lib/errors.ts";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  EXIT,
+  exitCodeFor,
+  explainPermission,
+  LockstepError,
+} from "./lib/errors.ts";
 export { redact } from "./lib/redact.ts";
 export { check } from "./lib/check.ts";
 export type { CheckProblem, CheckReport, Severity } from "./lib/check.ts";

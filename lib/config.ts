@@ -5,7 +5,7 @@
  * @module
  */
 import { dirname, isAbsolute, resolve } from "node:path";
-import { LockstepError } from "./errors.ts";
+import { explainPermission, LockstepError } from "./errors.ts";
 import { redact } from "./redact.ts";
 
 /** A configured database, resolved. */
@@ -335,7 +335,7 @@ export async function loadConfig(path: string, env: EnvLookup = () => undefined)
         { cause: error, data: { file: resolve(path) } },
       );
     }
-    throw error;
+    throw explainPermission(error, `read config "${resolve(path)}"`);
   }
   return resolveConfig(path, text, env);
 }
