@@ -109,14 +109,23 @@ const COMMANDS: Record<string, Command> = {
       if (target === undefined || (values.all && args.length > 0)) {
         throw usage("stamp takes one migration id, or --all");
       }
-      const result = await stamp(config, target);
-      if (values.json) print({ ok: true, ...result });
+      const json = values.json === true;
+      const yes = values.yes === true;
+      const result = await stamp(config, target, {
+        confirm: (ids) =>
+          confirmOrRefuse(`stamp ${ids.length} migration(s) as applied without running them`, ids, {
+            yes,
+            json,
+          }),
+      });
+      if (json) print({ ok: true, ...result });
+      else if (!result.confirmed) console.log("Nothing was stamped.");
       else {
         for (const id of result.stamped) console.log(`stamped ${id}`);
         for (const id of result.accepted) console.log(`accepted the changed file of ${id}`);
         if (result.stamped.length + result.accepted.length === 0) console.log("Nothing to stamp.");
       }
-      return 0;
+      return result.confirmed ? 0 : 1;
     },
   },
   new: {
@@ -208,17 +217,36 @@ function confirmPlan(
   pending: readonly PlannedMigration[],
   mode: { yes: boolean; json: boolean },
 ): Promise<boolean> {
+  const ask = () => renderPlan(pending, 0);
+  return confirmOrRefuse(
+    `apply ${pending.length} migration(s)`,
+    pending.map((m) => m.id),
+    mode,
+    ask,
+  );
+}
+
+/**
+ * `--yes` goes ahead; a terminal is asked; anything else (a pipe, `--json`)
+ * is refused, naming `--yes`: unattended runs must say so.
+ */
+function confirmOrRefuse(
+  action: string,
+  ids: readonly string[],
+  mode: { yes: boolean; json: boolean },
+  show: () => void = () => ids.forEach((id) => console.log(`  ${id}`)),
+): Promise<boolean> {
   if (mode.yes) return Promise.resolve(true);
   if (mode.json || !Deno.stdin.isTerminal()) {
     throw new LockstepError(
       "CONFIRMATION_REQUIRED",
-      `Cannot migrate: ${pending.length} migration(s) need confirmation and there is no terminal ` +
-        `to ask on. Pass --yes to apply them unattended. Nothing was changed.`,
-      { data: { pending: pending.map((m) => m.id) } },
+      `Cannot ${action} without confirmation: there is no terminal to ask on. ` +
+        `Pass --yes to go ahead unattended. Nothing was changed.`,
+      { data: { ids: [...ids] } },
     );
   }
-  renderPlan(pending, 0);
-  return Promise.resolve(confirm(`Apply ${pending.length} migration(s)?`));
+  show();
+  return Promise.resolve(confirm(`${action[0]!.toUpperCase()}${action.slice(1)}?`));
 }
 
 function fail(error: unknown, json: boolean): number {

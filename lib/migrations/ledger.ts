@@ -116,31 +116,46 @@ export async function recordMigration(
   stamp: Stamp,
 ): Promise<void> {
   const now = new Date().toISOString();
+  const message = `${row.action} ${row.id}`;
+  const values = [
+    row.id,
+    row.package,
+    row.checksum,
+    now,
+    row.durationMs,
+    row.action,
+    stamp.codeVersion,
+    stamp.host,
+  ];
+  if (sql.dialect === "postgres") {
+    // One round trip instead of three: this runs once per migration.
+    await sql.query(
+      `with m as (
+         insert into lockstep_migrations
+           (id, package, checksum, applied_at, duration_ms, action, code_version, host)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+       ), p as (
+         insert into lockstep_packages (package, version, updated_at) values ($2, $1, $4)
+         on conflict (package) do update set version = excluded.version, updated_at = excluded.updated_at
+       )
+       insert into lockstep_events (at, kind, migration, message, code_version, host)
+       values ($4, $6, $1, $9, $7, $8)`,
+      [...values, message],
+    );
+    return;
+  }
   await sql.query(
     `insert into lockstep_migrations
        (id, package, checksum, applied_at, duration_ms, action, code_version, host)
      values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [
-      row.id,
-      row.package,
-      row.checksum,
-      now,
-      row.durationMs,
-      row.action,
-      stamp.codeVersion,
-      stamp.host,
-    ],
+    values,
   );
   await sql.query(
     `insert into lockstep_packages (package, version, updated_at) values ($1, $2, $3)
      on conflict (package) do update set version = excluded.version, updated_at = excluded.updated_at`,
     [row.package, row.id, now],
   );
-  await recordEvent(sql, {
-    kind: row.action,
-    migration: row.id,
-    message: `${row.action} ${row.id}`,
-  }, stamp);
+  await recordEvent(sql, { kind: row.action, migration: row.id, message }, stamp);
 }
 
 /** Replaces the recorded checksum of an applied migration (the operator accepted the change). */

@@ -17,6 +17,11 @@ import { readLedgers } from "./status.ts";
 export interface StampOptions {
   /** How long to wait for another process's lock, in ms (default 30,000). */
   lockTimeoutMs?: number;
+  /**
+   * Asked with the ids about to be stamped (or accepted) before anything is
+   * written; resolve `false` to stop. Default: go ahead.
+   */
+  confirm?: (ids: readonly string[]) => Promise<boolean>;
 }
 
 /** What {@link stamp} recorded. */
@@ -25,6 +30,8 @@ export interface StampResult {
   readonly stamped: readonly string[];
   /** Ids whose changed file was accepted (new checksum recorded). */
   readonly accepted: readonly string[];
+  /** False when `confirm` declined. */
+  readonly confirmed: boolean;
 }
 
 /**
@@ -68,14 +75,20 @@ export async function stamp(
     }
     const changed = result.changed.find((c) => c.id === target);
     if (changed) {
+      if (options.confirm && !(await options.confirm([changed.id]))) {
+        return { stamped: [], accepted: [], confirmed: false };
+      }
       const db = await connections.get(config.packages[byId.get(target)!.package]!.database);
       await db.transaction((tx) => acceptChecksum(tx, changed.id, changed.current, mark));
-      return { stamped: [], accepted: [changed.id] };
+      return { stamped: [], accepted: [changed.id], confirmed: true };
     }
     const wanted = target === "all"
       ? undefined
       : ancestors(target, dependencies(discovered.migrations));
     const todo = result.pending.filter((id) => wanted?.has(id) ?? true);
+    if (todo.length > 0 && options.confirm && !(await options.confirm(todo))) {
+      return { stamped: [], accepted: [], confirmed: false };
+    }
     for (const id of todo) {
       const migration = byId.get(id)!;
       const db = await connections.get(config.packages[migration.package]!.database);
@@ -93,7 +106,7 @@ export async function stamp(
         }, mark);
       });
     }
-    return { stamped: todo, accepted: [] };
+    return { stamped: todo, accepted: [], confirmed: true };
   } finally {
     await releaseAll(locks);
   }

@@ -99,16 +99,20 @@ export function packageStatus(
   discovered: Discovered,
   result: Plan,
 ): PackageStatus[] {
+  const packageOf = new Map(discovered.migrations.map((m) => [m.id, m.package]));
+  const group = (ids: readonly string[]) => Map.groupBy(ids, (id) => packageOf.get(id)!);
+  const applied = group(result.applied);
+  const pending = group(result.pending);
+  const totals = Map.groupBy(discovered.migrations, (m) => m.package);
   return Object.values(config.packages).map((pkg) => {
-    const mine = (id: string) => id.startsWith(`${pkg.name}/`);
-    const applied = result.applied.filter(mine);
+    const done = applied.get(pkg.name) ?? [];
     return {
       name: pkg.name,
       database: pkg.database,
-      total: discovered.migrations.filter((m) => m.package === pkg.name).length,
-      applied,
-      pending: result.pending.filter(mine),
-      version: applied.at(-1) ?? null,
+      total: totals.get(pkg.name)?.length ?? 0,
+      applied: done,
+      pending: pending.get(pkg.name) ?? [],
+      version: done.at(-1) ?? null,
     };
   });
 }

@@ -26,6 +26,12 @@ export interface Sql {
 
 /** A held migration lock; released by `release()` or by closing the database. */
 export interface Lock {
+  /**
+   * True when the lock keeps every other lockstep process out for the whole
+   * run (PostgreSQL); false when it is taken per transaction (SQLite), so a
+   * migration must re-check the ledger inside its transaction.
+   */
+  readonly exclusive: boolean;
   /** Throws `LOCK_LOST` when the connection that holds the lock is gone. */
   assertHeld(): void;
   /** Releases the lock. */

@@ -163,6 +163,7 @@ class PostgresDatabase implements Database {
     this.#lockClient = client;
     const name = this.name;
     return {
+      exclusive: true,
       assertHeld() {
         if (lost || released) {
           throw new LockstepError(

@@ -118,7 +118,11 @@ class SqliteDatabase implements Database {
    */
   lock(timeoutMs: number): Promise<Lock> {
     this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`);
-    return Promise.resolve({ assertHeld() {}, release: () => Promise.resolve() });
+    return Promise.resolve({
+      exclusive: false,
+      assertHeld() {},
+      release: () => Promise.resolve(),
+    });
   }
 
   close(): Promise<void> {
