@@ -329,3 +329,97 @@ Deno.test("migrate() applies migrations to two databases, one SQLite and one Pos
     2,
   ]]);
 });
+
+Deno.test("migrate() stops with LOCK_LOST when the connection holding the lock dies (postgres)", async () => {
+  await using app = await makeApp("postgres", {
+    packages: {
+      core: {
+        files: {
+          "20260101000000_kill_lock.ts": `export default {
+  info: "terminates the session that holds lockstep's advisory lock",
+  async up(ctx) {
+    await ctx.sql.query(
+      "select pg_terminate_backend(l.pid) from pg_locks l where l.locktype = 'advisory' and l.pid <> pg_backend_pid()",
+    );
+    await ctx.sql.query("select pg_sleep(0.3)");
+  },
+};\n`,
+          "20260102000000_after.sql": "create table after_lock_lost (id integer);\n",
+        },
+      },
+    },
+  });
+  const error = await rejectsWith(migrate(await app.config()), "LOCK_LOST");
+  assertEquals(error.data.database, "main");
+  const ledger = await app.dbs.main!.query("select id from lockstep_migrations order by id");
+  assertEquals(ledger.map((r) => r.id), ["core/20260101000000_kill_lock"]);
+  assert(
+    !(await app.dbs.main!.tables()).includes("after_lock_lost"),
+    "nothing ran after the lock was lost",
+  );
+});
+
+Deno.test("check() fails with DATABASE_UNREACHABLE when PostgreSQL does not answer", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await using app = await makeApp("sqlite", { packages: await fixture("cross-package") });
+  const config = await app.config();
+  const broken = {
+    ...config,
+    databases: {
+      main: {
+        name: "main",
+        url: `postgres://nobody@127.0.0.1:${port}/none`,
+        dialect: "postgres" as const,
+        schemas: ["public"],
+      },
+    },
+  };
+  const error = await rejectsWith(check(broken), "DATABASE_UNREACHABLE");
+  assertMatch(error.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+});
+
+for (const backend of BACKENDS) {
+  Deno.test(`migrate() runs a package's baseline on an empty database and stamps what it covers (${backend})`, async () => {
+    await using app = await makeApp(backend, { packages: await fixture("baseline") });
+    const config = await app.config();
+    assertEquals((await status(config)).pending, [
+      "core/baseline",
+      "orders/20260115000000_orders",
+      "core/20260301000000_user_flags",
+    ]);
+    const result = await migrate(config);
+    assertEquals(result.applied, [
+      "core/baseline",
+      "orders/20260115000000_orders",
+      "core/20260301000000_user_flags",
+    ]);
+    const ledger = await app.dbs.main!.query(
+      "select id, action from lockstep_migrations order by id",
+    );
+    assertEquals(ledger, [
+      { id: "core/20260101000000_users", action: "baseline" },
+      { id: "core/20260201000000_user_names", action: "baseline" },
+      { id: "core/20260301000000_user_flags", action: "applied" },
+      { id: "orders/20260115000000_orders", action: "applied" },
+    ]);
+    const users = await app.dbs.main!.query("select display_name, active from users");
+    assertEquals(users.map((u) => [u.display_name, Number(u.active)]), [["system", 1]]);
+    assertEquals((await check(config)).exitCode, 0);
+  });
+
+  Deno.test(`migrate() ignores the baseline once the package has applied migrations (${backend})`, async () => {
+    await using app = await makeApp(backend, { packages: await fixture("baseline") });
+    const baseline = await Deno.readTextFile(`${app.dir}/migrations/core/baseline.sql`);
+    await app.remove("migrations/core/baseline.sql");
+    await migrate(await app.config(), { to: "core/20260101000000_users" });
+    await app.write("migrations/core/baseline.sql", baseline);
+    const result = await migrate(await app.config());
+    assertEquals(result.applied, [
+      "orders/20260115000000_orders",
+      "core/20260201000000_user_names",
+      "core/20260301000000_user_flags",
+    ]);
+  });
+}

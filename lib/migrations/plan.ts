@@ -7,6 +7,7 @@
  */
 import { LockstepError } from "../errors.ts";
 import type { MigrationNode } from "./types.ts";
+import { type BaselineRef, type BaselineStep, contractBaselines } from "./baseline.ts";
 
 /** A ledger row as the planner needs it. */
 export interface AppliedRef {
@@ -40,6 +41,8 @@ export interface Plan {
   readonly ahead: readonly AppliedRef[];
   /** Applied migrations whose file changed. */
   readonly changed: readonly ChangedMigration[];
+  /** Baselines that run instead of the migrations they cover (their ids are in `pending`). */
+  readonly baselines: readonly BaselineStep[];
 }
 
 /** The dependencies of every node: explicit ones plus the previous migration of its package. */
@@ -129,13 +132,15 @@ export function order(
 export function plan(
   nodes: readonly MigrationNode[],
   appliedRows: readonly AppliedRef[],
-  options: { to?: string } = {},
+  options: { to?: string; baselines?: readonly BaselineRef[] } = {},
 ): Plan {
-  const deps = dependencies(nodes);
-  const sequence = order(nodes, deps);
-  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const graph = contractBaselines(nodes, dependencies(nodes), options.baselines ?? [], appliedRows);
+  const deps = graph.deps;
+  const sequence = order(graph.nodes, deps);
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const known = new Set(nodes.map((n) => n.id));
   const appliedSet = new Map(appliedRows.map((row) => [row.id, row]));
-  const ahead = appliedRows.filter((row) => !byId.has(row.id));
+  const ahead = appliedRows.filter((row) => !known.has(row.id));
   const changed: ChangedMigration[] = [];
   for (const id of sequence) {
     const row = appliedSet.get(id);
@@ -155,14 +160,15 @@ export function plan(
   }
   let wanted: Set<string> | undefined;
   if (options.to !== undefined) {
-    if (!byId.has(options.to)) {
+    if (!known.has(options.to)) {
       throw new LockstepError(
         "MIGRATION_NOT_FOUND",
         `Cannot migrate to "${options.to}": no package has that migration.`,
         { data: { id: options.to } },
       );
     }
-    wanted = ancestors(options.to, deps);
+    const step = graph.steps.find((s) => s.covers.includes(options.to!));
+    wanted = ancestors(step?.id ?? options.to, deps);
   }
   return {
     order: sequence,
@@ -170,6 +176,7 @@ export function plan(
     pending: sequence.filter((id) => !appliedSet.has(id) && (wanted?.has(id) ?? true)),
     ahead,
     changed,
+    baselines: graph.steps,
   };
 }
 

@@ -10,7 +10,8 @@ import { undoableFiles } from "../files.ts";
 import { hostName, readCodeVersion } from "../host.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import { redact } from "../redact.ts";
-import { discover } from "./discover.ts";
+import { discover, type Discovered } from "./discover.ts";
+import type { BaselineStep } from "./baseline.ts";
 import { ensureLedger, recordEvent, recordMigration, type Stamp } from "./ledger.ts";
 import { type Plan, plan } from "./plan.ts";
 import { splitStatements } from "./split.ts";
@@ -92,13 +93,16 @@ export async function migrate(
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000, onProgress } = options;
   const discovered = await discover(Object.values(config.packages));
-  const byId = new Map(discovered.migrations.map((m) => [m.id, m]));
   await using connections = new Connections(config, { readOnly: dryRun });
-  const planOptions = options.to === undefined ? {} : { to: options.to };
+  const planOptions = {
+    baselines: Object.values(discovered.baselines),
+    ...(options.to === undefined ? {} : { to: options.to }),
+  };
   const { rows } = await readLedgers(connections);
   const first = refuseBlocked(plan(discovered.migrations, rows, planOptions));
+  const byId = stepsOf(discovered, first.baselines);
   const stamp: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
-  const describe = (id: string) => planned(byId.get(id)!, config);
+  const describe = (id: string) => planned(byId.get(id)!.migration, config);
   let planned_ = first.pending.map(describe);
 
   if (dryRun) {
@@ -123,7 +127,7 @@ export async function migrate(
     );
     const todo = again.pending.filter((id) => confirmed.has(id));
     for (const [index, id] of todo.entries()) {
-      const migration = byId.get(id)!;
+      const { migration, records } = byId.get(id)!;
       const shown = describe(id);
       const database = config.packages[migration.package]!.database;
       const db = await connections.get(database);
@@ -132,7 +136,7 @@ export async function migrate(
       const started = performance.now();
       const exclusive = locks.get(database)!.exclusive;
       const run = { yes, shown, onProgress, exclusive };
-      const ran = await applyOne(migration, db, config, stamp, run, applied);
+      const ran = await applyOne({ migration, records }, db, config, stamp, run, applied);
       if (!ran) {
         onProgress?.({ type: "skipped", migration: shown, reason: "applied by another process" });
         continue;
@@ -183,6 +187,56 @@ export function refuseBlocked(result: Plan): Plan {
   return result;
 }
 
+/** What one step of a run applies and records: a migration, or a baseline stamping those it covers. */
+interface Step {
+  readonly migration: Migration;
+  readonly records: readonly {
+    id: string;
+    package: string;
+    checksum: string;
+    action: "applied" | "baseline";
+  }[];
+}
+
+/** The steps a plan can name: every migration, and each baseline that runs. */
+function stepsOf(discovered: Discovered, baselines: readonly BaselineStep[]): Map<string, Step> {
+  const steps = new Map<string, Step>();
+  for (const m of discovered.migrations) {
+    steps.set(m.id, {
+      migration: m,
+      records: [{ id: m.id, package: m.package, checksum: m.checksum, action: "applied" }],
+    });
+  }
+  for (const step of baselines) {
+    const file = discovered.baselines[step.package]!;
+    const covered = step.covers.map((id) => steps.get(id)!.migration);
+    const migration: Migration = {
+      id: step.id,
+      package: step.package,
+      stem: "baseline",
+      timestamp: covered[0]!.timestamp,
+      dependsOn: [],
+      checksum: file.checksum,
+      path: file.path,
+      kind: file.module ? "ts" : "sql",
+      info: `baseline: the schema as of ${file.covers} (stamps ${covered.length} migration(s))`,
+      transaction: true,
+      ...(file.up === undefined ? {} : { up: file.up }),
+      ...(file.module === undefined
+        ? {}
+        : { module: { info: file.module.info, up: file.module.up } }),
+    };
+    const records = covered.map((m) => ({
+      id: m.id,
+      package: m.package,
+      checksum: m.checksum,
+      action: "baseline" as const,
+    }));
+    steps.set(step.id, { migration, records });
+  }
+  return steps;
+}
+
 function planned(migration: Migration, config: Config): PlannedMigration {
   return {
     id: migration.id,
@@ -197,14 +251,14 @@ function planned(migration: Migration, config: Config): PlannedMigration {
 
 async function withEstimates(
   list: PlannedMigration[],
-  byId: ReadonlyMap<string, Migration>,
+  byId: ReadonlyMap<string, Step>,
   connections: Connections,
   config: Config,
   yes: boolean,
 ): Promise<PlannedMigration[]> {
   const out: PlannedMigration[] = [];
   for (const item of list) {
-    const estimate = byId.get(item.id)!.module?.estimate;
+    const estimate = byId.get(item.id)!.migration.module?.estimate;
     if (!estimate) {
       out.push(item);
       continue;
@@ -256,7 +310,7 @@ function context(
  * On failure its database and file changes are undone and the failure is logged.
  */
 async function applyOne(
-  migration: Migration,
+  step: Step,
   db: Database,
   config: Config,
   stamp: Stamp,
@@ -269,6 +323,7 @@ async function applyOne(
   },
   appliedSoFar: readonly string[],
 ): Promise<boolean> {
+  const { migration, records } = step;
   const { shown, onProgress } = run;
   const started = performance.now();
   const { context: ctx, files } = context(db, config, {
@@ -276,17 +331,13 @@ async function applyOne(
     onLog: (message) => onProgress?.({ type: "log", migration: shown, message }),
     onProgress: (done, total) => onProgress?.({ type: "progress", migration: shown, done, total }),
   });
-  const record = (sql: Sql) =>
-    recordMigration(sql, {
-      id: migration.id,
-      package: migration.package,
-      checksum: migration.checksum,
-      durationMs: Math.round(performance.now() - started),
-      action: "applied",
-    }, stamp);
+  const record = async (sql: Sql) => {
+    const durationMs = Math.round(performance.now() - started);
+    for (const row of records) await recordMigration(sql, { ...row, durationMs }, stamp);
+  };
   const alreadyApplied = async (sql: Sql) =>
     !run.exclusive &&
-    (await sql.query("select 1 as found from lockstep_migrations where id = $1", [migration.id]))
+    (await sql.query("select 1 as found from lockstep_migrations where id = $1", [records[0]!.id]))
         .length > 0;
   try {
     if (migration.transaction) {

@@ -99,8 +99,7 @@ export function packageStatus(
   discovered: Discovered,
   result: Plan,
 ): PackageStatus[] {
-  const packageOf = new Map(discovered.migrations.map((m) => [m.id, m.package]));
-  const group = (ids: readonly string[]) => Map.groupBy(ids, (id) => packageOf.get(id)!);
+  const group = (ids: readonly string[]) => Map.groupBy(ids, (id) => id.slice(0, id.indexOf("/")));
   const applied = group(result.applied);
   const pending = group(result.pending);
   const totals = Map.groupBy(discovered.migrations, (m) => m.package);
@@ -126,7 +125,9 @@ export async function status(config: Config): Promise<MigrationStatus> {
   const discovered = await discover(Object.values(config.packages));
   await using connections = new Connections(config, { readOnly: true });
   const { rows, databases } = await readLedgers(connections);
-  const result = plan(discovered.migrations, rows);
+  const result = plan(discovered.migrations, rows, {
+    baselines: Object.values(discovered.baselines),
+  });
   return {
     packages: packageStatus(config, discovered, result),
     databases,

@@ -1,0 +1,1 @@
+alter table users add column active integer not null default 1;
