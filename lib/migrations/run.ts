@@ -103,17 +103,17 @@ export async function migrate(
   const byId = stepsOf(discovered, first.baselines);
   const stamp: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
   const describe = (id: string) => planned(byId.get(id)!.migration, config);
-  let planned_ = first.pending.map(describe);
+  let steps = first.pending.map(describe);
 
   if (dryRun) {
-    planned_ = await withEstimates(planned_, byId, connections, config, yes);
-    const estimateSeconds = planned_.reduce((sum, m) => sum + (m.estimateSeconds ?? 0), 0);
-    return { planned: planned_, applied: [], dryRun, confirmed: true, estimateSeconds };
+    steps = await withEstimates(steps, byId, connections, config, yes);
+    const estimateSeconds = steps.reduce((sum, m) => sum + (m.estimateSeconds ?? 0), 0);
+    return { planned: steps, applied: [], dryRun, confirmed: true, estimateSeconds };
   }
   const empty = { applied: [], dryRun, estimateSeconds: 0 };
-  if (planned_.length === 0) return { ...empty, planned: [], confirmed: true };
-  if (options.confirm && !(await options.confirm(planned_))) {
-    return { ...empty, planned: planned_, confirmed: false };
+  if (steps.length === 0) return { ...empty, planned: [], confirmed: true };
+  if (options.confirm && !(await options.confirm(steps))) {
+    return { ...empty, planned: steps, confirmed: false };
   }
 
   const confirmed = new Set(first.pending);
@@ -148,7 +148,7 @@ export async function migrate(
   } finally {
     await releaseAll(locks);
   }
-  return { planned: planned_, applied, dryRun, confirmed: true, estimateSeconds: 0 };
+  return { planned: steps, applied, dryRun, confirmed: true, estimateSeconds: 0 };
 }
 
 let lastYield = performance.now();

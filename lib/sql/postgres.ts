@@ -7,7 +7,7 @@
  */
 import { LockstepError, messageOf } from "../errors.ts";
 import { redact } from "../redact.ts";
-import { type Database, inTransaction, type Lock, type Row, type Sql } from "./driver.ts";
+import { type Database, type Lock, RollbackError, type Row, type Sql } from "./driver.ts";
 import type { Options, Sql as Client } from "../deps/postgres.ts";
 
 /** Options for {@link openPostgres}. */
@@ -23,6 +23,7 @@ export interface PostgresOptions {
 // Two-key advisory lock: "lockstep" in ASCII, split into two int4 keys.
 const LOCK_KEYS = [0x6c6f636b, 0x73746570] as const;
 const CONNECT_TIMEOUT_SECONDS = 10;
+const NO_ERROR = Symbol("no error");
 
 /**
  * Connects to the PostgreSQL database at `url` and checks it answers.
@@ -118,14 +119,31 @@ class PostgresDatabase implements Database {
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    // One connection (max: 1): BEGIN/COMMIT on it bracket every statement between.
-    const run = async (text: string) => {
-      await this.#client.unsafe(text);
-    };
-    return await inTransaction(
-      { begin: () => run("BEGIN"), commit: () => run("COMMIT"), rollback: () => run("ROLLBACK") },
-      () => fn(this),
-    );
+    // postgres.js's begin() pins one connection: if it drops mid-transaction the
+    // remaining statements fail instead of running, reconnected, outside it.
+    let original: unknown = NO_ERROR;
+    try {
+      return await this.#client.begin(async (client) => {
+        const tx: Sql = {
+          dialect: "postgres",
+          query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) =>
+            await queryOn(client as unknown as Client, text, params) as R[],
+          exec: async (text: string) => {
+            await client.unsafe(text).simple();
+          },
+        };
+        try {
+          return await fn(tx);
+        } catch (error) {
+          original = error;
+          throw error;
+        }
+      }) as T;
+    } catch (error) {
+      // begin() rolls back and rethrows; a failed rollback replaces the error: keep both.
+      if (original !== NO_ERROR && error !== original) throw new RollbackError(original, error);
+      throw error;
+    }
   }
 
   async lock(timeoutMs: number): Promise<Lock> {
