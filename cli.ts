@@ -8,11 +8,17 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
+  type BundleReport,
   check,
   type CheckReport,
   type Config,
+  createBundle,
   exitCodeFor,
   explainPermission,
+  inspect,
+  install,
+  type InstallResult,
+  keygen,
   loadConfig,
   LockstepError,
   migrate,
@@ -21,6 +27,7 @@ import {
   newMigration,
   newRelease,
   type PlannedMigration,
+  recover,
   redact,
   stamp,
   status,
@@ -54,8 +61,13 @@ type Values = Record<string, string | boolean | undefined>;
 interface Command {
   options?: Options;
   positionals?: [min: number, max: number];
+  /** `optional`: run without a config when there is none (and no --config); `none`: never read one. */
+  config?: "optional" | "none";
   run(config: Config, values: Values, args: string[]): Promise<number>;
 }
+
+/** A command that may run without a config gets this stand-in when there is none. */
+const NO_CONFIG = undefined as unknown as Config;
 
 const COMMANDS: Record<string, Command> = {
   check: {
@@ -128,6 +140,118 @@ const COMMANDS: Record<string, Command> = {
       return result.confirmed ? 0 : 1;
     },
   },
+  keygen: {
+    options: { out: { type: "string" }, id: { type: "string" } },
+    config: "none",
+    async run(_config, values) {
+      if (typeof values.out !== "string") throw usage("keygen needs --out KEYFILE");
+      const result = await keygen(
+        values.out,
+        typeof values.id === "string" ? { keyId: values.id } : {},
+      );
+      if (values.json) print({ ok: true, ...result });
+      else {
+        console.log(`Wrote private key ${result.path} (owner-only; keep it off the servers).`);
+        console.log(
+          `Add this to trust.keys in lockstep.json:\n  ${JSON.stringify(result.trustEntry)}`,
+        );
+      }
+      return 0;
+    },
+  },
+  "bundle create": {
+    options: {
+      from: { type: "string" },
+      base: { type: "string" },
+      version: { type: "string" },
+      "upgrades-from": { type: "string" },
+      notes: { type: "string" },
+      security: { type: "boolean", default: false },
+      sign: { type: "string" },
+      out: { type: "string" },
+      app: { type: "string" },
+      database: { type: "string", multiple: true },
+      "requires-deno": { type: "string" },
+    },
+    config: "optional",
+    async run(config, values) {
+      for (const flag of ["from", "version", "out"]) {
+        if (typeof values[flag] !== "string") throw usage(`bundle create needs --${flag}`);
+      }
+      const app = typeof values.app === "string" ? values.app : config?.app;
+      if (app === undefined) {
+        throw usage("bundle create needs --app NAME when there is no lockstep.json");
+      }
+      const str = (key: string) =>
+        typeof values[key] === "string" ? values[key] as string : undefined;
+      const notesFile = str("notes");
+      const result = await createBundle({
+        from: str("from")!,
+        version: str("version")!,
+        out: str("out")!,
+        app,
+        security: values.security === true,
+        ...(str("base") ? { base: str("base")! } : {}),
+        ...(str("upgrades-from") ? { upgradesFrom: str("upgrades-from")! } : {}),
+        ...(notesFile ? { notes: await Deno.readTextFile(notesFile) } : {}),
+        ...(str("sign") ? { signWith: str("sign")! } : {}),
+        ...(Array.isArray(values.database) ? { database: values.database as string[] } : {}),
+        ...(str("requires-deno") ? { requires: { deno: str("requires-deno")! } } : {}),
+      });
+      if (values.json) print({ ok: true, ...result });
+      else {
+        console.log(
+          `Wrote ${result.path}: ${app} ${result.version}, ${result.files} file(s), ${result.bytes} bytes, ` +
+            `${result.remove.length} removal(s), ${result.signed ? "signed" : "unsigned"}.`,
+        );
+      }
+      return 0;
+    },
+  },
+  "bundle inspect": {
+    positionals: [1, 1],
+    config: "optional",
+    async run(config, values, args) {
+      const report = await inspect(args[0]!, config);
+      if (values.json) print({ ok: true, ...report });
+      else renderBundle(report);
+      return report.problem ? 1 : 0;
+    },
+  },
+  install: {
+    options: {
+      yes: { type: "boolean", short: "y" },
+      "dry-run": { type: "boolean" },
+      "no-backup": { type: "boolean" },
+    },
+    positionals: [0, 1],
+    async run(config, values, args) {
+      const json = values.json === true;
+      const fault = readEnv("LOCKSTEP_FAULT");
+      const result = await install(config, {
+        ...(args[0] === undefined ? {} : { bundle: args[0] }),
+        dryRun: values["dry-run"] === true,
+        ...(fault === undefined ? {} : { fault }),
+      });
+      if (json) print({ ok: result.refused.length === 0, ...result });
+      else renderInstall(result);
+      return result.refused.length === 0 ? 0 : 1;
+    },
+  },
+  recover: {
+    async run(config, values) {
+      const result = await recover(config);
+      if (values.json) print({ ok: true, ...result });
+      else if (result.outcome === "none") {
+        console.log("Nothing to recover: no interrupted install or restore.");
+      } else if (result.outcome === "rolled-back") {
+        console.log(
+          `Rolled back ${result.label ?? "an interrupted install"}: the previous files are back.`,
+        );
+      } else console.log(`Finished ${result.label}: it had committed before it was interrupted.`);
+      return 0;
+    },
+  },
   new: {
     options: { sql: { type: "boolean", default: false }, release: { type: "string" } },
     positionals: [0, 2],
@@ -159,8 +283,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const json = rest.includes("--json");
   try {
-    const command = COMMANDS[name];
-    if (command === undefined) throw usage(`unknown command "${name}"`);
+    const full = name === "bundle" ? `bundle ${rest.shift() ?? ""}` : name;
+    const command = COMMANDS[full];
+    if (command === undefined) throw usage(`unknown command "${full.trim()}"`);
     const { values, positionals } = parse(rest, command);
     if (values.help) {
       console.log(USAGE);
@@ -168,9 +293,18 @@ async function main(argv: string[]): Promise<number> {
     }
     const [min, max] = command.positionals ?? [0, 0];
     if (positionals.length < min || positionals.length > max) {
-      throw usage(`"${name}" takes ${max === 0 ? "no" : `${min} to ${max}`} arguments`);
+      throw usage(`"${full}" takes ${max === 0 ? "no" : `${min} to ${max}`} arguments`);
     }
-    const config = await loadConfig(configPath(values.config), readEnv);
+    const config = command.config === "none"
+      ? NO_CONFIG
+      : await loadConfig(configPath(values.config), readEnv)
+        .catch((error) => {
+          const optional = command.config === "optional" && values.config === undefined;
+          if (
+            optional && error instanceof LockstepError && error.code === "CONFIG_NOT_FOUND"
+          ) return NO_CONFIG;
+          throw error;
+        });
     return await command.run(config, values, positionals);
   } catch (error) {
     return fail(error, json);
@@ -268,6 +402,41 @@ function fail(error: unknown, json: boolean): number {
 
 function print(value: unknown): void {
   console.log(redact(JSON.stringify(value, null, 2)));
+}
+
+function renderBundle(report: BundleReport): void {
+  const m = report.manifest;
+  if (m) {
+    console.log(`${report.file}: ${m.app} ${m.version}${m.security ? " [security]" : ""}`);
+    if (m.upgradesFrom) console.log(`  upgrades from ${m.upgradesFrom}`);
+    console.log(
+      `  ${
+        Object.keys(m.files).length
+      } file(s), ${m.remove.length} removal(s); signature: ${report.signature}`,
+    );
+    if (m.notes) console.log(m.notes.replace(/^/gm, "  | "));
+    for (const line of m.database) console.log(`  database: ${line}`);
+  }
+  if (report.problem) {
+    console.log(`  NOT USABLE [${report.problem.code}]: ${report.problem.message}`);
+  }
+}
+
+function renderInstall(result: InstallResult): void {
+  for (const b of result.installed) {
+    const verb = result.dryRun ? "would install" : "installed";
+    console.log(
+      `${verb} ${b.file}: ${
+        b.from ?? "(none)"
+      } → ${b.version}, ${b.writes.length} file(s) written, ${b.removes.length} removed`,
+    );
+    if (result.dryRun) { for (const path of b.writes) console.log(`  write ${path}`); }
+    if (result.dryRun) { for (const path of b.removes) console.log(`  remove ${path}`); }
+  }
+  for (const r of result.refused) console.log(`refused ${r.file} [${r.code}]: ${r.message}`);
+  if (result.installed.length === 0 && result.refused.length === 0) {
+    console.log("Nothing to install: no pending bundles.");
+  }
 }
 
 function renderCheck(report: CheckReport): void {

@@ -48,3 +48,17 @@ export type { AppliedRef, ChangedMigration } from "./lib/migrations/plan.ts";
 export type { MigrationContext, MigrationModule } from "./lib/migrations/types.ts";
 export type { Dialect, Row, Sql } from "./lib/sql/driver.ts";
 export type { RootFiles } from "./lib/files.ts";
+export { keygen } from "./lib/bundles/signature.ts";
+export type { KeygenResult } from "./lib/bundles/signature.ts";
+export { createBundle } from "./lib/bundles/create.ts";
+export type { CreateBundleOptions, CreateBundleResult } from "./lib/bundles/create.ts";
+export { inspect } from "./lib/bundles/inspect.ts";
+export type { BundleReport } from "./lib/bundles/inspect.ts";
+export type { Manifest, ManifestFile } from "./lib/bundles/manifest.ts";
+export { install, recover } from "./lib/bundles/install.ts";
+export type {
+  InstalledBundle,
+  InstallOptions,
+  InstallResult,
+  RecoverResult,
+} from "./lib/bundles/install.ts";

@@ -40,7 +40,12 @@ export interface BundleArchive extends AsyncDisposable {
 }
 
 /** Throws the `LockstepError` for a bundle that cannot be used. */
-function refuse(code: ErrorCode, where: string, reason: string, data: Record<string, unknown> = {}): never {
+function refuse(
+  code: ErrorCode,
+  where: string,
+  reason: string,
+  data: Record<string, unknown> = {},
+): never {
   throw new LockstepError(code, `Cannot use bundle "${where}": ${reason}. Nothing was changed.`, {
     data: { bundle: where, reason, ...data },
   });
@@ -106,7 +111,11 @@ export async function openBundle(path: string, limits: Limits): Promise<BundleAr
       refuse("BUNDLE_CORRUPT", where, "it has bytes before or after the zip structure");
     }
     if (entries.length > limits.entries) {
-      refuse("BUNDLE_TOO_LARGE", where, `it has ${entries.length} entries, over the limit of ${limits.entries}`);
+      refuse(
+        "BUNDLE_TOO_LARGE",
+        where,
+        `it has ${entries.length} entries, over the limit of ${limits.entries}`,
+      );
     }
     checkPaths(entries.map((e) => e.filename.replace(/\/$/, "")), where, "zip");
     const payload = new Map<string, FileEntry>();
@@ -117,28 +126,63 @@ export async function openBundle(path: string, limits: Limits): Promise<BundleAr
       const name = entry.filename;
       const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
       if (entry.symlink || !ALLOWED_TYPES.has(type)) {
-        refuse("BUNDLE_ENTRY_UNSUPPORTED", where, `entry "${name}" is a link or special file, not a regular file`, { path: name });
+        refuse(
+          "BUNDLE_ENTRY_UNSUPPORTED",
+          where,
+          `entry "${name}" is a link or special file, not a regular file`,
+          { path: name },
+        );
       }
-      if (entry.encrypted) refuse("BUNDLE_ENTRY_UNSUPPORTED", where, `entry "${name}" is encrypted`, { path: name });
+      if (entry.encrypted) {
+        refuse("BUNDLE_ENTRY_UNSUPPORTED", where, `entry "${name}" is encrypted`, { path: name });
+      }
       if (entry.directory) {
-        if (name !== PAYLOAD && !name.startsWith(PAYLOAD)) refuse("BUNDLE_CONTENT_MISMATCH", where, `folder "${name}" is outside files/`, { path: name });
+        if (name !== PAYLOAD && !name.startsWith(PAYLOAD)) {
+          refuse("BUNDLE_CONTENT_MISMATCH", where, `folder "${name}" is outside files/`, {
+            path: name,
+          });
+        }
         continue;
       }
       if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
-        refuse("BUNDLE_ENTRY_UNSUPPORTED", where, `entry "${name}" uses compression method ${entry.compressionMethod} (only stored and deflate)`, { path: name });
+        refuse(
+          "BUNDLE_ENTRY_UNSUPPORTED",
+          where,
+          `entry "${name}" uses compression method ${entry.compressionMethod} (only stored and deflate)`,
+          { path: name },
+        );
       }
       claimed += entry.uncompressedSize;
       if (name === MANIFEST) manifestEntry = entry as FileEntry;
       else if (name === SIGNATURE) signatureEntry = entry as FileEntry;
-      else if (name.startsWith(PAYLOAD)) payload.set(name.slice(PAYLOAD.length), entry as FileEntry);
-      else refuse("BUNDLE_CONTENT_MISMATCH", where, `entry "${name}" is neither bundle.json, bundle.sig nor under files/`, { path: name });
+      else if (name.startsWith(PAYLOAD)) {
+        payload.set(name.slice(PAYLOAD.length), entry as FileEntry);
+      } else {refuse(
+          "BUNDLE_CONTENT_MISMATCH",
+          where,
+          `entry "${name}" is neither bundle.json, bundle.sig nor under files/`,
+          { path: name },
+        );}
     }
     if (claimed > limits.totalBytes) {
-      refuse("BUNDLE_TOO_LARGE", where, `it inflates to ${claimed} bytes, over the limit of ${limits.totalBytes}`);
+      refuse(
+        "BUNDLE_TOO_LARGE",
+        where,
+        `it inflates to ${claimed} bytes, over the limit of ${limits.totalBytes}`,
+      );
     }
-    if (manifestEntry === undefined) refuse("BUNDLE_MANIFEST_INVALID", where, "it has no bundle.json");
-    const manifestBytes = await readSmall(manifestEntry, limits.manifestBytes, where, "bundle.json");
-    const signature = signatureEntry === undefined ? undefined : await readSmall(signatureEntry, 64 * 1024, where, "bundle.sig");
+    if (manifestEntry === undefined) {
+      refuse("BUNDLE_MANIFEST_INVALID", where, "it has no bundle.json");
+    }
+    const manifestBytes = await readSmall(
+      manifestEntry,
+      limits.manifestBytes,
+      where,
+      "bundle.json",
+    );
+    const signature = signatureEntry === undefined
+      ? undefined
+      : await readSmall(signatureEntry, 64 * 1024, where, "bundle.sig");
     const manifest = parseManifest(manifestBytes, where);
     matchPayload(manifest, payload, where);
     const archive = reader;
@@ -149,7 +193,8 @@ export async function openBundle(path: string, limits: Limits): Promise<BundleAr
       manifestBytes,
       ...(signature === undefined ? {} : { signature }),
       manifest,
-      extract: (name, out) => extractEntry(payload.get(name)!, manifest.files[name]!, name, out, limits, where),
+      extract: (name, out) =>
+        extractEntry(payload.get(name)!, manifest.files[name]!, name, out, limits, where),
       async [Symbol.asyncDispose]() {
         await archive.close().catch(() => undefined);
         file.close();
@@ -162,16 +207,33 @@ export async function openBundle(path: string, limits: Limits): Promise<BundleAr
   }
 }
 
-function matchPayload(manifest: Manifest, payload: ReadonlyMap<string, FileEntry>, where: string): void {
+function matchPayload(
+  manifest: Manifest,
+  payload: ReadonlyMap<string, FileEntry>,
+  where: string,
+): void {
   for (const [name, entry] of payload) {
     const listed = manifest.files[name];
-    if (listed === undefined) refuse("BUNDLE_CONTENT_MISMATCH", where, `zip entry "files/${name}" is not in the manifest`, { path: name });
+    if (listed === undefined) {
+      refuse("BUNDLE_CONTENT_MISMATCH", where, `zip entry "files/${name}" is not in the manifest`, {
+        path: name,
+      });
+    }
     if (entry.uncompressedSize !== listed.size) {
-      refuse("BUNDLE_CONTENT_MISMATCH", where, `"${name}" is ${entry.uncompressedSize} bytes in the zip but ${listed.size} in the manifest`, { path: name });
+      refuse(
+        "BUNDLE_CONTENT_MISMATCH",
+        where,
+        `"${name}" is ${entry.uncompressedSize} bytes in the zip but ${listed.size} in the manifest`,
+        { path: name },
+      );
     }
   }
   for (const name of Object.keys(manifest.files)) {
-    if (!payload.has(name)) refuse("BUNDLE_CONTENT_MISMATCH", where, `manifest file "${name}" is missing from the zip`, { path: name });
+    if (!payload.has(name)) {
+      refuse("BUNDLE_CONTENT_MISMATCH", where, `manifest file "${name}" is missing from the zip`, {
+        path: name,
+      });
+    }
   }
 }
 
@@ -182,19 +244,27 @@ async function readSmall(
   name: string,
 ): Promise<Uint8Array<ArrayBuffer>> {
   if (entry.uncompressedSize > limit) {
-    refuse("BUNDLE_TOO_LARGE", where, `${name} is ${entry.uncompressedSize} bytes, over the limit of ${limit}`);
+    refuse(
+      "BUNDLE_TOO_LARGE",
+      where,
+      `${name} is ${entry.uncompressedSize} bytes, over the limit of ${limit}`,
+    );
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
-  await guard(where, name, entry.getData!(
-    new WritableStream<Uint8Array>({
-      write(chunk) {
-        total += chunk.length;
-        if (total > limit) throw tooLarge(where, `${name} inflates past ${limit} bytes`);
-        chunks.push(chunk);
-      },
-    }),
-  ));
+  await guard(
+    where,
+    name,
+    entry.getData!(
+      new WritableStream<Uint8Array>({
+        write(chunk) {
+          total += chunk.length;
+          if (total > limit) throw tooLarge(where, `${name} inflates past ${limit} bytes`);
+          chunks.push(chunk);
+        },
+      }),
+    ),
+  );
   const out = new Uint8Array(total);
   let at = 0;
   for (const chunk of chunks) {
@@ -205,9 +275,13 @@ async function readSmall(
 }
 
 function tooLarge(where: string, reason: string): LockstepError {
-  return new LockstepError("BUNDLE_TOO_LARGE", `Cannot use bundle "${where}": ${reason}. Nothing was changed.`, {
-    data: { bundle: where, reason },
-  });
+  return new LockstepError(
+    "BUNDLE_TOO_LARGE",
+    `Cannot use bundle "${where}": ${reason}. Nothing was changed.`,
+    {
+      data: { bundle: where, reason },
+    },
+  );
 }
 
 /** Runs a zip.js read, turning its failures (CRC, truncation) into `BUNDLE_CORRUPT`. */
@@ -217,7 +291,9 @@ async function guard<T>(where: string, name: string, work: Promise<T>): Promise<
   } catch (error) {
     if (error instanceof LockstepError) throw error;
     if (error instanceof Error && error.cause instanceof LockstepError) throw error.cause;
-    return refuse("BUNDLE_CORRUPT", where, `entry "${name}" cannot be read (${messageOf(error)})`, { path: name });
+    return refuse("BUNDLE_CORRUPT", where, `entry "${name}" cannot be read (${messageOf(error)})`, {
+      path: name,
+    });
   }
 }
 
@@ -234,23 +310,31 @@ async function extractEntry(
   const compressed = Math.max(1, entry.compressedSize);
   const sink = out.getWriter();
   try {
-    await guard(where, `files/${name}`, entry.getData!(
-      new WritableStream<Uint8Array>({
-        async write(chunk) {
-          produced += chunk.length;
-          if (produced > expected.size) {
-            throw new LockstepError("BUNDLE_CONTENT_MISMATCH", `Cannot use bundle "${where}": "${name}" inflates past its ${expected.size} bytes. Nothing was changed.`, {
-              data: { bundle: where, path: name },
-            });
-          }
-          if (produced > MIB && produced / compressed > limits.ratio) {
-            throw tooLarge(where, `"${name}" inflates more than ${limits.ratio}:1`);
-          }
-          hash.update(chunk);
-          await sink.write(chunk);
-        },
-      }),
-    ));
+    await guard(
+      where,
+      `files/${name}`,
+      entry.getData!(
+        new WritableStream<Uint8Array>({
+          async write(chunk) {
+            produced += chunk.length;
+            if (produced > expected.size) {
+              throw new LockstepError(
+                "BUNDLE_CONTENT_MISMATCH",
+                `Cannot use bundle "${where}": "${name}" inflates past its ${expected.size} bytes. Nothing was changed.`,
+                {
+                  data: { bundle: where, path: name },
+                },
+              );
+            }
+            if (produced > MIB && produced / compressed > limits.ratio) {
+              throw tooLarge(where, `"${name}" inflates more than ${limits.ratio}:1`);
+            }
+            hash.update(chunk);
+            await sink.write(chunk);
+          },
+        }),
+      ),
+    );
   } catch (error) {
     await sink.abort(error).catch(() => undefined);
     throw error;
@@ -258,6 +342,11 @@ async function extractEntry(
   await sink.close();
   const digest = hash.digest("hex");
   if (produced !== expected.size || digest !== expected.sha256) {
-    refuse("BUNDLE_CONTENT_MISMATCH", where, `"${name}" does not match its manifest SHA-256 and size`, { path: name });
+    refuse(
+      "BUNDLE_CONTENT_MISMATCH",
+      where,
+      `"${name}" does not match its manifest SHA-256 and size`,
+      { path: name },
+    );
   }
 }

@@ -97,24 +97,39 @@ async function sha256(path: string): Promise<string> {
 export async function createBundle(options: CreateBundleOptions): Promise<CreateBundleResult> {
   const { from, base, app, version, upgradesFrom, notes = "", security = false, out } = options;
   if (valid(version) !== version) {
-    throw new LockstepError("USAGE", `Cannot create bundle: "${version}" is not a semantic version (like 1.5.0).`);
+    throw new LockstepError(
+      "USAGE",
+      `Cannot create bundle: "${version}" is not a semantic version (like 1.5.0).`,
+    );
   }
   if (upgradesFrom !== undefined && validRange(upgradesFrom) === null) {
-    throw new LockstepError("USAGE", `Cannot create bundle: --upgrades-from "${upgradesFrom}" is not a version range.`);
+    throw new LockstepError(
+      "USAGE",
+      `Cannot create bundle: --upgrades-from "${upgradesFrom}" is not a version range.`,
+    );
   }
   const files = await walk(from).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
-      throw new LockstepError("FILE_NOT_FOUND", `Cannot create bundle: release folder "${from}" does not exist.`, { cause: error });
+      throw new LockstepError(
+        "FILE_NOT_FOUND",
+        `Cannot create bundle: release folder "${from}" does not exist.`,
+        { cause: error },
+      );
     }
     throw error;
   });
   checkPaths(files.map((f) => f.path), out, "files");
   const present = new Set(files.map((f) => f.path));
-  const remove = base === undefined ? [] : (await walk(base)).map((f) => f.path).filter((p) => !present.has(p));
+  const remove = base === undefined
+    ? []
+    : (await walk(base)).map((f) => f.path).filter((p) => !present.has(p));
   const listed: Record<string, { sha256: string; size: number; mode?: string }> = {};
   let bytes = 0;
   for (const file of files) {
-    const entry: { sha256: string; size: number; mode?: string } = { sha256: await sha256(file.absolute), size: file.size };
+    const entry: { sha256: string; size: number; mode?: string } = {
+      sha256: await sha256(file.absolute),
+      size: file.size,
+    };
     if (file.mode !== 0o644) entry.mode = `0${file.mode.toString(8)}`;
     listed[file.path] = entry;
     bytes += file.size;
@@ -133,7 +148,9 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     remove,
   };
   const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
-  const signature = options.signWith === undefined ? undefined : await sign(manifestBytes, options.signWith);
+  const signature = options.signWith === undefined
+    ? undefined
+    : await sign(manifestBytes, options.signWith);
 
   const { ZipWriter, configure } = await import("../deps/zip.ts");
   configure({ useWebWorkers: false });
@@ -142,10 +159,14 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   try {
     const writer = new ZipWriter(target.writable, { level: 6 });
     await writer.add("bundle.json", new Blob([manifestBytes]).stream());
-    if (signature) await writer.add("bundle.sig", new Blob([signature as Uint8Array<ArrayBuffer>]).stream());
+    if (signature) {
+      await writer.add("bundle.sig", new Blob([signature as Uint8Array<ArrayBuffer>]).stream());
+    }
     for (const file of files) {
       const source = await Deno.open(file.absolute);
-      await writer.add(`files/${file.path}`, source.readable, { level: compressible(file.path) ? 6 : 0 });
+      await writer.add(`files/${file.path}`, source.readable, {
+        level: compressible(file.path) ? 6 : 0,
+      });
     }
     await writer.close();
   } catch (error) {
@@ -157,13 +178,23 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   } catch (error) {
     await Deno.remove(temp).catch(() => undefined);
     if (error instanceof Deno.errors.AlreadyExists) {
-      throw new LockstepError("USAGE", `Cannot create bundle "${out}": the file exists already. Nothing was written.`);
+      throw new LockstepError(
+        "USAGE",
+        `Cannot create bundle "${out}": the file exists already. Nothing was written.`,
+      );
     }
     throw error;
   }
   await Deno.remove(temp);
   await syncFolder(dirname(out));
-  return { path: out, version, files: files.length, bytes, remove, signed: signature !== undefined };
+  return {
+    path: out,
+    version,
+    files: files.length,
+    bytes,
+    remove,
+    signed: signature !== undefined,
+  };
 }
 
 /** Already-compressed formats are stored: deflating them costs time and gains nothing. */

@@ -72,40 +72,58 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
   } catch (error) {
     return fail(`is not valid UTF-8 JSON (${(error as Error).message})`);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return fail("is not an object");
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return fail("is not an object");
+  }
   const m = raw as Record<string, unknown>;
   for (const key of Object.keys(m)) if (!KEYS.has(key)) fail(`has an unknown key "${key}"`);
   if (m.format !== 1) fail(`has format ${JSON.stringify(m.format)}; this lockstep reads format 1`);
   const text = (key: string, optional = false): string | undefined => {
     const value = m[key];
     if (value === undefined && optional) return undefined;
-    if (typeof value !== "string" || value === "") return fail(`needs "${key}" as a non-empty string`);
+    if (typeof value !== "string" || value === "") {
+      return fail(`needs "${key}" as a non-empty string`);
+    }
     return value;
   };
   const app = text("app")!;
   const version = text("version")!;
-  if (valid(version) !== version) fail(`has "version" "${version}", which is not a semantic version`);
+  if (valid(version) !== version) {
+    fail(`has "version" "${version}", which is not a semantic version`);
+  }
   const upgradesFrom = text("upgradesFrom", true);
   if (upgradesFrom !== undefined && validRange(upgradesFrom) === null) {
     fail(`has "upgradesFrom" "${upgradesFrom}", which is not a version range`);
   }
   const released = text("released", true);
-  if (released !== undefined && Number.isNaN(Date.parse(released))) fail(`has "released" that is not a date`);
-  if (m.security !== undefined && typeof m.security !== "boolean") fail(`has "security" that is not true or false`);
+  if (released !== undefined && Number.isNaN(Date.parse(released))) {
+    fail(`has "released" that is not a date`);
+  }
+  if (m.security !== undefined && typeof m.security !== "boolean") {
+    fail(`has "security" that is not true or false`);
+  }
   if (m.notes !== undefined && typeof m.notes !== "string") fail(`has "notes" that is not text`);
   const database = m.database ?? [];
   if (!Array.isArray(database) || !database.every((d) => typeof d === "string")) {
     fail(`has "database" that is not a list of text lines`);
   }
   const requires = m.requires ?? {};
-  if (typeof requires !== "object" || requires === null || Array.isArray(requires)) fail(`has "requires" that is not an object`);
+  if (typeof requires !== "object" || requires === null || Array.isArray(requires)) {
+    fail(`has "requires" that is not an object`);
+  }
   for (const [name, range] of Object.entries(requires as Record<string, unknown>)) {
-    if (name !== "deno" && name !== "lockstep") fail(`requires "${name}", which lockstep cannot check (deno, lockstep)`);
-    if (typeof range !== "string" || validRange(range) === null) fail(`has requires.${name} that is not a version range`);
+    if (name !== "deno" && name !== "lockstep") {
+      fail(`requires "${name}", which lockstep cannot check (deno, lockstep)`);
+    }
+    if (typeof range !== "string" || validRange(range) === null) {
+      fail(`has requires.${name} that is not a version range`);
+    }
   }
   const files = parseFiles(m.files, fail, where);
   const remove = m.remove ?? [];
-  if (!Array.isArray(remove) || !remove.every((p) => typeof p === "string")) fail(`has "remove" that is not a list of paths`);
+  if (!Array.isArray(remove) || !remove.every((p) => typeof p === "string")) {
+    fail(`has "remove" that is not a list of paths`);
+  }
   checkPaths(remove as string[], where, "remove");
   for (const path of remove as string[]) {
     if (path in files) fail(`both installs and removes "${path}"`);
@@ -130,17 +148,31 @@ function parseFiles(
   fail: (reason: string) => never,
   where: string,
 ): Record<string, ManifestFile> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return fail(`needs "files" as an object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(`needs "files" as an object`);
+  }
   const out: Record<string, ManifestFile> = {};
   for (const [path, entry] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof entry !== "object" || entry === null) fail(`lists "${path}" without { sha256, size }`);
+    if (typeof entry !== "object" || entry === null) {
+      fail(`lists "${path}" without { sha256, size }`);
+    }
     const e = entry as Record<string, unknown>;
-    for (const key of Object.keys(e)) if (!["sha256", "size", "mode"].includes(key)) fail(`lists "${path}" with unknown key "${key}"`);
-    if (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)) fail(`lists "${path}" with a bad sha256`);
-    if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) fail(`lists "${path}" with a bad size`);
+    for (const key of Object.keys(e)) {
+      if (!["sha256", "size", "mode"].includes(key)) {
+        fail(`lists "${path}" with unknown key "${key}"`);
+      }
+    }
+    if (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)) {
+      fail(`lists "${path}" with a bad sha256`);
+    }
+    if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) {
+      fail(`lists "${path}" with a bad size`);
+    }
     let mode = 0o644;
     if (e.mode !== undefined) {
-      if (typeof e.mode !== "string" || !/^0?[0-7]{3}$/.test(e.mode)) fail(`lists "${path}" with a bad mode (octal text like "0644")`);
+      if (typeof e.mode !== "string" || !/^0?[0-7]{3}$/.test(e.mode)) {
+        fail(`lists "${path}" with a bad mode (octal text like "0644")`);
+      }
       mode = parseInt(e.mode as string, 8);
       if ((mode & 0o7000) !== 0) fail(`lists "${path}" with setuid, setgid or sticky bits`);
     }
@@ -163,7 +195,9 @@ export function checkPaths(paths: readonly string[], where: string, list: string
     if (reason !== undefined) {
       throw new LockstepError(
         "BUNDLE_PATH_UNSAFE",
-        `Cannot use bundle "${where}": ${list} entry ${JSON.stringify(path)} is unsafe: ${reason}. Nothing was changed.`,
+        `Cannot use bundle "${where}": ${list} entry ${
+          JSON.stringify(path)
+        } is unsafe: ${reason}. Nothing was changed.`,
         { data: { bundle: where, path, reason } },
       );
     }
@@ -189,7 +223,9 @@ export function unmetRequirements(
   const unmet: string[] = [];
   for (const [name, range] of Object.entries(manifest.requires)) {
     const have = versions[name as "deno" | "lockstep"];
-    if (!satisfies(have, range, { includePrerelease: true })) unmet.push(`${name} ${range} (have ${have})`);
+    if (!satisfies(have, range, { includePrerelease: true })) {
+      unmet.push(`${name} ${range} (have ${have})`);
+    }
   }
   return unmet;
 }

@@ -46,23 +46,39 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> | undefined {
  *
  * @throws {LockstepError} `USAGE` (bad key id), `KEY_EXISTS`.
  */
-export async function keygen(path: string, options: { keyId?: string } = {}): Promise<KeygenResult> {
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as CryptoKeyPair;
+export async function keygen(
+  path: string,
+  options: { keyId?: string } = {},
+): Promise<KeygenResult> {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
   const keyId = options.keyId ?? createHash("sha256").update(raw).digest("hex").slice(0, 16);
   if (!KEY_ID.test(keyId)) {
-    throw new LockstepError("USAGE", `Cannot make key "${keyId}": a key id is letters, digits, ".", "_" or "-".`);
+    throw new LockstepError(
+      "USAGE",
+      `Cannot make key "${keyId}": a key id is letters, digits, ".", "_" or "-".`,
+    );
   }
   const file: KeyFile = { key: keyId, privateKey: toBase64(pkcs8), publicKey: toBase64(raw) };
   try {
-    await Deno.writeTextFile(path, JSON.stringify(file, null, 2) + "\n", { createNew: true, mode: 0o600 });
+    await Deno.writeTextFile(path, JSON.stringify(file, null, 2) + "\n", {
+      createNew: true,
+      mode: 0o600,
+    });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
-      throw new LockstepError("KEY_EXISTS", `Cannot write key file "${path}": it exists already. Nothing was changed.`, {
-        cause: error,
-        data: { path },
-      });
+      throw new LockstepError(
+        "KEY_EXISTS",
+        `Cannot write key file "${path}": it exists already. Nothing was changed.`,
+        {
+          cause: error,
+          data: { path },
+        },
+      );
     }
     throw error;
   }
@@ -80,11 +96,18 @@ export async function sign(manifest: Uint8Array<ArrayBuffer>, path: string): Pro
   try {
     file = JSON.parse(await Deno.readTextFile(path));
   } catch (error) {
-    throw new LockstepError("KEY_INVALID", `Cannot sign with key file "${path}": ${(error as Error).message}.`, { cause: error });
+    throw new LockstepError(
+      "KEY_INVALID",
+      `Cannot sign with key file "${path}": ${(error as Error).message}.`,
+      { cause: error },
+    );
   }
   const pkcs8 = typeof file.privateKey === "string" ? fromBase64(file.privateKey) : undefined;
   if (pkcs8 === undefined || typeof file.key !== "string" || !KEY_ID.test(file.key)) {
-    throw new LockstepError("KEY_INVALID", `Cannot sign with key file "${path}": it is not a lockstep key file.`);
+    throw new LockstepError(
+      "KEY_INVALID",
+      `Cannot sign with key file "${path}": it is not a lockstep key file.`,
+    );
   }
   const key = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, false, ["sign"]);
   const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key, manifest));
@@ -118,12 +141,20 @@ export async function verify(
     return { state: "invalid", reason: 'bundle.sig needs "key" and "sig"' };
   }
   const signature = fromBase64(parsed.sig);
-  if (signature === undefined || signature.length !== 64) return { state: "invalid", reason: "the signature is not 64 bytes of base64" };
+  if (signature === undefined || signature.length !== 64) {
+    return { state: "invalid", reason: "the signature is not 64 bytes of base64" };
+  }
   const trusted = trustKeys.map(parseTrustKey).find((k) => k.id === parsed.key);
-  if (trusted === undefined) return { state: "invalid", reason: `key "${parsed.key}" is not in trust.keys` };
-  const key = await crypto.subtle.importKey("raw", trusted.raw, { name: "Ed25519" }, false, ["verify"]);
+  if (trusted === undefined) {
+    return { state: "invalid", reason: `key "${parsed.key}" is not in trust.keys` };
+  }
+  const key = await crypto.subtle.importKey("raw", trusted.raw, { name: "Ed25519" }, false, [
+    "verify",
+  ]);
   const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, signature, manifest);
-  return ok ? { state: "valid", key: trusted.id } : { state: "invalid", reason: `the signature does not match key "${trusted.id}"` };
+  return ok
+    ? { state: "valid", key: trusted.id }
+    : { state: "invalid", reason: `the signature does not match key "${trusted.id}"` };
 }
 
 function parseTrustKey(entry: string): { id: string; raw: Uint8Array<ArrayBuffer> } {
@@ -133,7 +164,9 @@ function parseTrustKey(entry: string): { id: string; raw: Uint8Array<ArrayBuffer
   if (!KEY_ID.test(id) || raw === undefined || raw.length !== 32) {
     throw new LockstepError(
       "CONFIG_INVALID",
-      `Cannot use trust key "${entry.slice(0, 40)}": write it as "<key id>:<base64 of the 32-byte public key>" ` +
+      `Cannot use trust key "${
+        entry.slice(0, 40)
+      }": write it as "<key id>:<base64 of the 32-byte public key>" ` +
         `(as keygen prints it).`,
     );
   }

@@ -7,6 +7,7 @@
 import type { Config } from "../config.ts";
 import { LockstepError, messageOf } from "../errors.ts";
 import { undoableFiles } from "../files.ts";
+import { refuseOpenJournal } from "../journal.ts";
 import { hostName, readCodeVersion } from "../host.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import { redact } from "../redact.ts";
@@ -92,6 +93,7 @@ export async function migrate(
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000, onProgress } = options;
+  if (!dryRun) await refuseOpenJournal(config, "migrate");
   const discovered = await discover(Object.values(config.packages));
   await using connections = new Connections(config, { readOnly: dryRun });
   const planOptions = {

@@ -7,6 +7,7 @@
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { hostName, readCodeVersion } from "../host.ts";
+import { refuseOpenJournal } from "../journal.ts";
 import { discover } from "./discover.ts";
 import { acceptChecksum, ensureLedger, recordMigration, type Stamp } from "./ledger.ts";
 import { ancestors, dependencies, plan } from "./plan.ts";
@@ -49,6 +50,7 @@ export async function stamp(
   options: StampOptions = {},
 ): Promise<StampResult> {
   const { lockTimeoutMs = 30_000 } = options;
+  await refuseOpenJournal(config, "stamp");
   const discovered = await discover(Object.values(config.packages));
   const byId = new Map(discovered.migrations.map((m) => [m.id, m]));
   if (target !== "all" && !byId.has(target)) {

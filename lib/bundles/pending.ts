@@ -1,0 +1,185 @@
+/**
+ * The bundles waiting in `updates/pending/`: each opened (central directory
+ * and manifest only) and judged against the installed version, the
+ * high-water mark, the app name, the signature policy and the runtime. One
+ * bad bundle never hides the others.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import { compare, satisfies } from "../deps/semver.ts";
+import type { Config } from "../config.ts";
+import { type ErrorCode, LockstepError, messageOf } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { type BundleArchive, openBundle } from "./archive.ts";
+import { type Manifest, unmetRequirements } from "./manifest.ts";
+import { verify } from "./signature.ts";
+
+/** A pending bundle as `check` and `install` see it. */
+export interface PendingBundle {
+  /** The zip's file name in `pending/`. */
+  readonly file: string;
+  /** Its path. */
+  readonly path: string;
+  /** The manifest, when it could be read. */
+  readonly manifest?: Manifest;
+  /** The signing key id when the signature is valid. */
+  readonly signedBy?: string;
+  /** Why it cannot be installed at all, if so. */
+  readonly problem?: { readonly code: ErrorCode; readonly message: string };
+}
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*\.zip$/;
+
+/** The files in `pending/`, sorted by name; a missing folder is empty. */
+async function listPending(config: Config): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(config.pending)) {
+      // Every visible file: one with a hostile name is reported, never skipped.
+      if (!entry.isDirectory && !entry.name.startsWith(".")) names.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return names.sort();
+}
+
+/**
+ * Opens and judges one bundle file on its own (signature, manifest, app,
+ * runtime); version ordering is judged by {@link applicability}.
+ */
+export async function inspectBundle(config: Config, path: string): Promise<PendingBundle> {
+  const file = basename(path);
+  if (!SAFE_NAME.test(file)) {
+    return {
+      file,
+      path,
+      problem: {
+        code: "BUNDLE_NAME_UNSAFE",
+        message:
+          `Cannot use pending file ${JSON.stringify(file)}: name bundles <app>-<version>.zip ` +
+          `(letters, digits, ".", "_", "+", "-"). It was left where it is.`,
+      },
+    };
+  }
+  try {
+    await using archive = await openBundle(path, config.limits);
+    return await judge(config, archive, file);
+  } catch (error) {
+    if (error instanceof LockstepError) {
+      return { file, path, problem: { code: error.code, message: error.message } };
+    }
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return {
+      file,
+      path,
+      problem: {
+        code: "BUNDLE_CORRUPT",
+        message: `Cannot use bundle "${file}": ${messageOf(error)}`,
+      },
+    };
+  }
+}
+
+async function judge(config: Config, archive: BundleArchive, file: string): Promise<PendingBundle> {
+  const manifest = archive.manifest;
+  const base = { file, path: archive.path, manifest };
+  const problem = (code: ErrorCode, message: string) => ({ ...base, problem: { code, message } });
+  const status = await verify(archive.manifestBytes, archive.signature, config.trust.keys);
+  if (status.state === "invalid") {
+    return problem(
+      "BUNDLE_SIGNATURE_INVALID",
+      `Cannot use bundle "${file}": ${status.reason}. Nothing was changed.`,
+    );
+  }
+  if (status.state === "unsigned" && config.trust.requireSignature) {
+    return problem(
+      "BUNDLE_SIGNATURE_INVALID",
+      `Cannot use bundle "${file}": it is not signed, and trust.requireSignature is on. Nothing was changed.`,
+    );
+  }
+  if (manifest.app !== config.app) {
+    return problem(
+      "BUNDLE_WRONG_APP",
+      `Cannot use bundle "${file}": it is for app "${manifest.app}", this is "${config.app}". Nothing was changed.`,
+    );
+  }
+  const unmet = unmetRequirements(manifest, { deno: Deno.version.deno, lockstep: VERSION });
+  if (unmet.length > 0) {
+    return problem(
+      "BUNDLE_REQUIREMENT_UNMET",
+      `Cannot use bundle "${file}": it requires ${unmet.join(", ")}. Nothing was changed.`,
+    );
+  }
+  return status.state === "valid" ? { ...base, signedBy: status.key } : base;
+}
+
+/** Every pending bundle, judged on its own. */
+export async function readPending(config: Config): Promise<PendingBundle[]> {
+  const out: PendingBundle[] = [];
+  for (const name of await listPending(config)) {
+    out.push(await inspectBundle(config, join(config.pending, name)));
+  }
+  return out;
+}
+
+/**
+ * Why `manifest` cannot install on top of `current` (the installed version)
+ * given the high-water mark, or `undefined` when it can.
+ */
+export function applicability(
+  manifest: Manifest,
+  current: string | null,
+  highWater: string | null,
+): { code: ErrorCode; reason: string } | undefined {
+  for (
+    const [label, floor] of [["installed version", current], [
+      "highest version ever installed",
+      highWater,
+    ]] as const
+  ) {
+    if (floor !== null && compare(manifest.version, floor) <= 0) {
+      return {
+        code: "BUNDLE_VERSION_REFUSED",
+        reason:
+          `version ${manifest.version} is not above the ${label} ${floor} (downgrades and replays are refused)`,
+      };
+    }
+  }
+  if (manifest.upgradesFrom !== undefined) {
+    const from = current ?? "0.0.0";
+    if (!satisfies(from, manifest.upgradesFrom, { includePrerelease: true })) {
+      return {
+        code: "BUNDLE_NOT_APPLICABLE",
+        reason: `it upgrades from ${manifest.upgradesFrom}, and ${
+          current === null ? "no version" : current
+        } is installed`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** Valid bundles in version order, each with what it would install over. */
+export function chain(
+  bundles: readonly PendingBundle[],
+  current: string | null,
+  highWater: string | null,
+): { bundle: PendingBundle; from: string | null; refusal?: { code: ErrorCode; reason: string } }[] {
+  const valid = bundles.filter((b) => b.manifest !== undefined && b.problem === undefined)
+    .sort((a, b) => compare(a.manifest!.version, b.manifest!.version));
+  const out = [];
+  let at = current;
+  let high = highWater;
+  for (const bundle of valid) {
+    const refusal = applicability(bundle.manifest!, at, high);
+    out.push(refusal === undefined ? { bundle, from: at } : { bundle, from: at, refusal });
+    if (refusal === undefined) {
+      at = bundle.manifest!.version;
+      high = at;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,298 @@
+/**
+ * Crash-safe file transactions over the app root, shared by install and
+ * restore: stage new files, write a journal, move each old file aside and
+ * rename each new one into place, commit, clean up. A crash at any point
+ * leaves a journal that {@link recoverJournal} rolls back to exactly the
+ * previous tree (or, once committed, finishes).
+ *
+ * Layout: `<work>/journal/journal.json`, `staging/<path>`, `aside/<path>`,
+ * where `<work>` is `updates/.lockstep` (on the app root's filesystem, so
+ * every move is a rename).
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import type { Config } from "./config.ts";
+import { LockstepError } from "./errors.ts";
+import { syncFolder, writeFileAtomic } from "./files.ts";
+import { workFolder } from "./oplock.ts";
+
+/** One change to one file under the root. */
+export interface JournalEntry {
+  /** Root-relative path. */
+  readonly path: string;
+  /** `write`: the staged file replaces or creates it; `delete`: it is removed. */
+  readonly action: "write" | "delete";
+  /** Whether the path existed when the journal was written. */
+  readonly existed: boolean;
+}
+
+/** What journal.json holds. */
+export interface JournalFile {
+  readonly kind: "install" | "restore";
+  /** What is being done, for messages (`install shop 1.5.0`). */
+  readonly label: string;
+  readonly root: string;
+  readonly created: string;
+  readonly state: "prepared" | "committed";
+  readonly entries: readonly JournalEntry[];
+  /** Folders created under the root for new files, outermost first. */
+  readonly folders: readonly string[];
+  /** Free-form facts the owner needs to finish (the bundle, the version). */
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** A step of applying, for fault injection and progress. */
+export type JournalStep = "staged" | "journaled" | "aside" | "moved" | "deleted" | "committed";
+
+/** Called after each step; the fault facility and progress displays hook in here. */
+export type StepHook = (step: JournalStep, path?: string) => void | Promise<void>;
+
+function journalFolder(config: Pick<Config, "updates">): string {
+  return join(workFolder(config), "journal");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** The open journal, or `null`. Reads only: `check` uses it. */
+export async function readJournal(config: Pick<Config, "updates">): Promise<JournalFile | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(journalFolder(config), "journal.json")));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * Refuses to go on while a journal is open (an interrupted install or restore).
+ *
+ * @throws {LockstepError} `JOURNAL_OPEN`.
+ */
+export async function refuseOpenJournal(
+  config: Pick<Config, "updates">,
+  action: string,
+): Promise<void> {
+  const open = await readJournal(config);
+  const staging = await exists(journalFolder(config));
+  if (open === null && !staging) return;
+  throw new LockstepError(
+    "JOURNAL_OPEN",
+    `Cannot ${action}: an interrupted ${open?.label ?? "install"} left a journal. ` +
+      `Run "lockstep recover" first. Nothing was changed.`,
+    { data: { journal: journalFolder(config), label: open?.label ?? null } },
+  );
+}
+
+/** A file transaction being built and applied. */
+export class Transaction {
+  readonly #config: Pick<Config, "updates">;
+  readonly #root: string;
+  readonly #folder: string;
+  readonly #entries: JournalEntry[] = [];
+  readonly #onStep: StepHook;
+
+  private constructor(config: Pick<Config, "updates">, root: string, onStep: StepHook) {
+    this.#config = config;
+    this.#root = root;
+    this.#folder = journalFolder(config);
+    this.#onStep = onStep;
+  }
+
+  /**
+   * Starts a transaction: makes the journal folder, which must not exist.
+   *
+   * @throws {LockstepError} `JOURNAL_OPEN`.
+   */
+  static async begin(
+    config: Pick<Config, "updates">,
+    root: string,
+    onStep: StepHook = () => {},
+  ): Promise<Transaction> {
+    await refuseOpenJournal(config, "start a file transaction");
+    await Deno.mkdir(workFolder(config), { recursive: true });
+    await Deno.mkdir(journalFolder(config));
+    await Deno.mkdir(join(journalFolder(config), "staging"));
+    await Deno.mkdir(join(journalFolder(config), "aside"));
+    return new Transaction(config, root, onStep);
+  }
+
+  /** Where to write the new content of `path` before {@link commit}. */
+  stagingPath(path: string): string {
+    return join(this.#folder, "staging", ...path.split("/"));
+  }
+
+  /** Records that `path` gets the staged file (already written to {@link stagingPath}). */
+  async write(path: string): Promise<void> {
+    this.#entries.push({ path, action: "write", existed: await exists(join(this.#root, path)) });
+  }
+
+  /** Records that `path` is removed. */
+  async delete(path: string): Promise<void> {
+    if (await exists(join(this.#root, path))) {
+      this.#entries.push({ path, action: "delete", existed: true });
+    }
+  }
+
+  /** Drops everything staged; for failures before {@link apply}. */
+  async abandon(): Promise<void> {
+    await Deno.remove(this.#folder, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+
+  /**
+   * Writes the journal, then moves each old file aside and each new one in,
+   * then commits. `data` is kept in the journal for the owner, who records
+   * the outcome and then calls {@link finish}; a crash in between is
+   * finished by {@link recoverJournal}.
+   */
+  async apply(
+    kind: JournalFile["kind"],
+    label: string,
+    data: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.#onStep("staged");
+    const folders = await this.#foldersToCreate();
+    const journal: JournalFile = {
+      kind,
+      label,
+      root: this.#root,
+      created: new Date().toISOString(),
+      state: "prepared",
+      entries: this.#entries,
+      folders,
+      data,
+    };
+    await syncTree(join(this.#folder, "staging"));
+    await this.#writeJournal(journal);
+    await this.#onStep("journaled");
+    for (const folder of folders) await Deno.mkdir(join(this.#root, folder)).catch(ignoreExists);
+    const touched = new Set<string>();
+    for (const entry of this.#entries) {
+      const target = join(this.#root, entry.path);
+      if (entry.existed) {
+        const aside = join(this.#folder, "aside", entry.path);
+        await Deno.mkdir(dirname(aside), { recursive: true });
+        await Deno.rename(target, aside);
+        await this.#onStep("aside", entry.path);
+      }
+      if (entry.action === "write") {
+        await Deno.rename(this.stagingPath(entry.path), target);
+        await this.#onStep("moved", entry.path);
+      } else {
+        await this.#onStep("deleted", entry.path);
+      }
+      touched.add(dirname(target));
+    }
+    for (const folder of touched) await syncFolder(folder);
+    await this.#writeJournal({ ...journal, state: "committed" });
+    await this.#onStep("committed");
+  }
+
+  /** Removes the journal after the owner has recorded a committed transaction. */
+  async finish(): Promise<void> {
+    await finish(this.#config);
+  }
+
+  async #foldersToCreate(): Promise<string[]> {
+    const out: string[] = [];
+    for (const entry of this.#entries) {
+      if (entry.action !== "write") continue;
+      const parts = entry.path.split("/").slice(0, -1);
+      for (let i = 1; i <= parts.length; i++) {
+        const folder = parts.slice(0, i).join("/");
+        if (out.includes(folder)) continue;
+        if (!(await exists(join(this.#root, folder)))) out.push(folder);
+      }
+    }
+    return out;
+  }
+
+  async #writeJournal(journal: JournalFile): Promise<void> {
+    await writeFileAtomic(
+      join(this.#folder, "journal.json"),
+      new TextEncoder().encode(JSON.stringify(journal, null, 2) + "\n"),
+      { mode: 0o600 },
+    );
+  }
+}
+
+function ignoreExists(error: unknown): void {
+  if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+}
+
+async function syncTree(folder: string): Promise<void> {
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.isDirectory) await syncTree(join(folder, entry.name));
+  }
+  await syncFolder(folder);
+}
+
+/** Removes the journal folder after a commit. */
+async function finish(config: Pick<Config, "updates">): Promise<void> {
+  await Deno.remove(journalFolder(config), { recursive: true });
+  await syncFolder(workFolder(config));
+}
+
+/** What {@link recoverJournal} did. */
+export interface Recovery {
+  /** `none`: no journal; `rolled-back`: the previous tree is back; `completed`: it had committed. */
+  readonly outcome: "none" | "rolled-back" | "completed";
+  /** The journal's label, for messages. */
+  readonly label: string | null;
+  /** The journal's kind and data, so the owner can finish its own records. */
+  readonly journal: JournalFile | null;
+}
+
+/**
+ * Rolls an interrupted transaction back to exactly the previous tree, or
+ * finishes one that had committed (`onCommitted` completes the owner's
+ * records first). Safe to run again after a crash of its own.
+ */
+export async function recoverJournal(
+  config: Pick<Config, "updates">,
+  onCommitted: (journal: JournalFile) => Promise<void> = () => Promise.resolve(),
+): Promise<Recovery> {
+  const folder = journalFolder(config);
+  const journal = await readJournal(config);
+  if (journal === null) {
+    // Crashed while staging, before the journal was written: nothing under the root changed.
+    if (!(await exists(folder))) return { outcome: "none", label: null, journal: null };
+    await Deno.remove(folder, { recursive: true });
+    return { outcome: "rolled-back", label: null, journal: null };
+  }
+  if (journal.state === "committed") {
+    await onCommitted(journal);
+    await finish(config);
+    return { outcome: "completed", label: journal.label, journal };
+  }
+  for (const entry of [...journal.entries].reverse()) {
+    const target = join(journal.root, entry.path);
+    const aside = join(folder, "aside", entry.path);
+    if (await exists(aside)) {
+      await Deno.rename(aside, target);
+    } else if (
+      entry.action === "write" && !entry.existed &&
+      !(await exists(join(folder, "staging", entry.path)))
+    ) {
+      await Deno.remove(target).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
+    await syncFolder(dirname(target)).catch(() => undefined);
+  }
+  for (const created of [...journal.folders].reverse()) {
+    await Deno.remove(join(journal.root, created)).catch(() => undefined);
+  }
+  await finish(config);
+  return { outcome: "rolled-back", label: journal.label, journal };
+}

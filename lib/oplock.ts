@@ -1,0 +1,43 @@
+/**
+ * The operation lock: one lockstep process at a time installs, recovers,
+ * backs up or restores. An OS file lock on `updates/.lockstep/lock`, so a
+ * killed process never leaves it held.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "./config.ts";
+import { LockstepError } from "./errors.ts";
+
+/** lockstep's private work folder inside the updates folder. */
+export function workFolder(config: Pick<Config, "updates">): string {
+  return join(config.updates, ".lockstep");
+}
+
+/**
+ * Takes the operation lock without waiting.
+ *
+ * @throws {LockstepError} `LOCK_HELD` when another lockstep process holds it.
+ */
+export async function takeOperationLock(
+  config: Pick<Config, "updates">,
+  action: string,
+): Promise<Disposable> {
+  const folder = workFolder(config);
+  await Deno.mkdir(folder, { recursive: true });
+  const file = await Deno.open(join(folder, "lock"), { read: true, write: true, create: true });
+  if (!(await file.tryLock(true))) {
+    file.close();
+    throw new LockstepError(
+      "LOCK_HELD",
+      `Cannot ${action}: another lockstep process is installing, recovering, backing up or restoring. ` +
+        `Wait for it to finish. Nothing was changed.`,
+      { data: { lock: join(folder, "lock") } },
+    );
+  }
+  return {
+    [Symbol.dispose]() {
+      file.close();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * `updates/state.json`: the installed code version, the high-water mark (the
+ * highest version ever installed, so an old signed bundle cannot be
+ * replayed), and the install history. Written atomically.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "./config.ts";
+import { LockstepError } from "./errors.ts";
+import { writeFileAtomic } from "./files.ts";
+
+/** One installed bundle. */
+export interface Installed {
+  readonly version: string;
+  readonly at: string;
+  /** The file name it was kept under in `installed/`. */
+  readonly bundle: string;
+}
+
+/** The contents of state.json. */
+export interface State {
+  /** The version installed by lockstep last, or `null`. */
+  readonly installed: string | null;
+  /** The highest version ever installed: bundles at or below it are refused. */
+  readonly highWater: string | null;
+  /** Installs, oldest first. */
+  readonly history: readonly Installed[];
+}
+
+const EMPTY: State = { installed: null, highWater: null, history: [] };
+
+/** The path of state.json. */
+export function statePath(config: Pick<Config, "updates">): string {
+  return join(config.updates, "state.json");
+}
+
+/**
+ * Reads state.json; an absent file is an empty state.
+ *
+ * @throws {LockstepError} `FILE_INVALID` when it is not lockstep's state.
+ */
+export async function readState(config: Pick<Config, "updates">): Promise<State> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(statePath(config));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return EMPTY;
+    throw error;
+  }
+  try {
+    const raw = JSON.parse(text);
+    return {
+      installed: typeof raw.installed === "string" ? raw.installed : null,
+      highWater: typeof raw.highWater === "string" ? raw.highWater : null,
+      history: Array.isArray(raw.history) ? raw.history : [],
+    };
+  } catch (error) {
+    throw new LockstepError(
+      "FILE_INVALID",
+      `Cannot read "${statePath(config)}": ${(error as Error).message}. Restore it from a backup.`,
+      { cause: error, data: { path: statePath(config) } },
+    );
+  }
+}
+
+/** Replaces state.json atomically. */
+export async function writeState(config: Pick<Config, "updates">, state: State): Promise<void> {
+  await writeFileAtomic(
+    statePath(config),
+    new TextEncoder().encode(JSON.stringify(state, null, 2) + "\n"),
+  );
+}
