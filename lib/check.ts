@@ -8,15 +8,18 @@ import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
 import { readCodeVersion } from "./host.ts";
 import { type MigrationStatus, status } from "./migrations/status.ts";
+import { chain, readPending } from "./bundles/pending.ts";
+import { readJournal } from "./journal.ts";
+import { readState } from "./state.ts";
 
-/** How much a problem matters: it decides `check`'s exit code. */
-export type Severity = "blocked" | "migrations" | "bundles";
+/** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
+export type Severity = "blocked" | "migrations" | "bundles" | "warning";
 
 /** One reason the application may not run as it is. */
 export interface CheckProblem {
   /** A stable code: an error code, or `MIGRATIONS_PENDING`. */
   readonly code: string;
-  /** `blocked` (exit 5), `migrations` (exit 4) or `bundles` (exit 3). */
+  /** `blocked` (exit 5), `migrations` (exit 4), `bundles` (exit 3) or `warning` (no effect). */
   readonly severity: Severity;
   /** What is wrong and what to do, for people. */
   readonly message: string;
@@ -36,11 +39,34 @@ export interface CheckReport {
   readonly codeVersion: string | null;
   /** Migrations per package and database; `null` when they could not be read or planned. */
   readonly migrations: MigrationStatus | null;
+  /** The bundles in `pending/`, each with whether it applies and why not. */
+  readonly bundles: readonly BundleStatus[];
   /** Every problem found, most severe first. */
   readonly problems: readonly CheckProblem[];
 }
 
-const EXIT_BY_SEVERITY: Record<Severity, 3 | 4 | 5> = { blocked: 5, migrations: 4, bundles: 3 };
+/** A pending bundle as `check` reports it. */
+export interface BundleStatus {
+  /** The file name in `pending/`. */
+  readonly file: string;
+  /** Its version, when the manifest could be read. */
+  readonly version: string | null;
+  /** A security release. */
+  readonly security: boolean;
+  /** Its release notes. */
+  readonly notes: string;
+  /** True when `install` would install it now (in version order). */
+  readonly applies: boolean;
+  /** Why it does not apply or cannot be used, with a stable code. */
+  readonly problem: { readonly code: string; readonly message: string } | null;
+}
+
+const EXIT_BY_SEVERITY: Record<Severity, 0 | 3 | 4 | 5> = {
+  blocked: 5,
+  migrations: 4,
+  bundles: 3,
+  warning: 0,
+};
 
 /** Errors of the migration files or graph: the code cannot run on any database. */
 const GRAPH_CODES = new Set([
@@ -62,6 +88,18 @@ const GRAPH_CODES = new Set([
 export async function check(config: Config): Promise<CheckReport> {
   const problems: CheckProblem[] = [];
   const codeVersion = await readCodeVersion(config);
+  const journal = await readJournal(config);
+  if (journal !== null) {
+    problems.push({
+      code: "JOURNAL_OPEN",
+      severity: "blocked",
+      message:
+        `An interrupted ${journal.label} left the files half changed. Run "lockstep recover".`,
+      data: { label: journal.label, created: journal.created },
+    });
+  }
+  const bundles = await bundleStatus(config, codeVersion);
+  problems.push(...bundleProblems(bundles));
   let migrations: MigrationStatus | null = null;
   try {
     migrations = await status(config);
@@ -77,7 +115,76 @@ export async function check(config: Config): Promise<CheckReport> {
   if (migrations) problems.push(...migrationProblems(migrations));
   problems.sort((a, b) => EXIT_BY_SEVERITY[b.severity] - EXIT_BY_SEVERITY[a.severity]);
   const exitCode = problems.length === 0 ? 0 : EXIT_BY_SEVERITY[problems[0]!.severity];
-  return { ok: exitCode === 0, exitCode, app: config.app, codeVersion, migrations, problems };
+  return {
+    ok: exitCode === 0,
+    exitCode,
+    app: config.app,
+    codeVersion,
+    migrations,
+    bundles,
+    problems,
+  };
+}
+
+async function bundleStatus(config: Config, codeVersion: string | null): Promise<BundleStatus[]> {
+  const pending = await readPending(config);
+  if (pending.length === 0) return [];
+  const { highWater } = await readState(config);
+  const judged = new Map(
+    chain(pending, codeVersion, highWater).map((step) => [step.bundle.file, step.refusal]),
+  );
+  return pending.map((bundle) => {
+    const refusal = judged.get(bundle.file);
+    const problem = bundle.problem ??
+      (refusal
+        ? {
+          code: refusal.code,
+          message: `Bundle "${bundle.file}" does not apply: ${refusal.reason}.`,
+        }
+        : null);
+    return {
+      file: bundle.file,
+      version: bundle.manifest?.version ?? null,
+      security: bundle.manifest?.security ?? false,
+      notes: bundle.manifest?.notes ?? "",
+      applies: problem === null,
+      problem,
+    };
+  });
+}
+
+function bundleProblems(bundles: readonly BundleStatus[]): CheckProblem[] {
+  const problems: CheckProblem[] = [];
+  const applicable = bundles.filter((b) => b.applies);
+  if (applicable.length > 0) {
+    const security = applicable.some((b) => b.security);
+    problems.push({
+      code: "BUNDLES_PENDING",
+      severity: "bundles",
+      message: `${applicable.length} update bundle(s) pending: ${
+        applicable.map((b) => b.version).join(", ")
+      }` +
+        `${
+          security ? " (includes a security release)" : ""
+        }. Run "lockstep install" or "lockstep update".`,
+      data: {
+        bundles: applicable.map((b) =>
+          b.file
+        ),
+        security,
+      },
+    });
+  }
+  for (const bundle of bundles) {
+    if (bundle.problem === null) continue;
+    problems.push({
+      code: bundle.problem.code,
+      severity: "warning",
+      message: bundle.problem.message,
+      data: { file: bundle.file },
+    });
+  }
+  return problems;
 }
 
 function migrationProblems(state: MigrationStatus): CheckProblem[] {

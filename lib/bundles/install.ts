@@ -8,7 +8,6 @@
  */
 import { dirname, join, relative } from "node:path";
 import type { Config } from "../config.ts";
-import { globMatcher } from "../deps/glob.ts";
 import { compare } from "../deps/semver.ts";
 import { LockstepError, messageOf } from "../errors.ts";
 import { confined, syncFolder } from "../files.ts";
@@ -57,14 +56,6 @@ export interface InstallResult {
   /** Bundles refused, with the reason; each was left where it was. */
   readonly refused: readonly { file: string; version?: string; code: string; message: string }[];
   readonly dryRun: boolean;
-}
-
-/** Paths a bundle may never write or delete: `protect`, the config file, the updates folder. */
-function protection(config: Config): (path: string) => boolean {
-  const globs = globMatcher(config.protect);
-  const fixed = [relative(config.root, config.file), relative(config.root, config.updates)]
-    .filter((p) => p !== "" && !p.startsWith(".."));
-  return (path) => globs(path) || fixed.some((p) => path === p || path.startsWith(`${p}/`));
 }
 
 function faultHook(spec: string | undefined): (step: string) => void {
@@ -230,9 +221,9 @@ function isDiskFull(error: unknown): boolean {
 }
 
 /**
- * Every check that needs the app root, before anything is written: protected
- * paths, links on the way, folders where files should be, and folders that
- * cannot be written.
+ * Every check that needs the app root, before anything is written (protected
+ * paths were judged with the manifest): links on the way, folders where files
+ * should be, and folders that cannot be written.
  */
 async function preflight(
   config: Config,
@@ -240,19 +231,7 @@ async function preflight(
   manifest: Manifest,
   writes: readonly string[],
 ): Promise<void> {
-  const isProtected = protection(config);
   const touched = [...writes, ...manifest.remove];
-  const blocked = touched.filter(isProtected);
-  if (blocked.length > 0) {
-    throw new LockstepError(
-      "BUNDLE_PROTECTED_PATH",
-      `Cannot install bundle "${file}": it would change protected path(s) ${
-        blocked.map((p) => `"${p}"`).join(", ")
-      }. ` +
-        `Nothing was changed.`,
-      { data: { bundle: file, paths: blocked } },
-    );
-  }
   for (const path of touched) {
     try {
       await confined(config.root, path, `install bundle "${file}": write`);

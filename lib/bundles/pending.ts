@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join, relative } from "node:path";
+import { globMatcher } from "../deps/glob.ts";
 import { compare, satisfies } from "../deps/semver.ts";
 import type { Config } from "../config.ts";
 import { type ErrorCode, LockstepError, messageOf } from "../errors.ts";
@@ -27,6 +28,14 @@ export interface PendingBundle {
   readonly signedBy?: string;
   /** Why it cannot be installed at all, if so. */
   readonly problem?: { readonly code: ErrorCode; readonly message: string };
+}
+
+/** Paths a bundle may never write or delete: `protect`, the config file, the updates folder. */
+export function protection(config: Config): (path: string) => boolean {
+  const globs = globMatcher(config.protect);
+  const fixed = [relative(config.root, config.file), relative(config.root, config.updates)]
+    .filter((p) => p !== "" && !p.startsWith(".."));
+  return (path) => globs(path) || fixed.some((p) => path === p || path.startsWith(`${p}/`));
 }
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*\.zip$/;
@@ -104,6 +113,18 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
     return problem(
       "BUNDLE_WRONG_APP",
       `Cannot use bundle "${file}": it is for app "${manifest.app}", this is "${config.app}". Nothing was changed.`,
+    );
+  }
+  const isProtected = protection(config);
+  const blocked = [...Object.keys(manifest.files), ...manifest.remove].filter(isProtected)
+    .filter((path) => path !== relative(config.root, config.versionFile));
+  if (blocked.length > 0) {
+    return problem(
+      "BUNDLE_PROTECTED_PATH",
+      `Cannot use bundle "${file}": it would change protected path(s) ${
+        blocked.map((p) => `"${p}"`).join(", ")
+      }. ` +
+        `Nothing was changed.`,
     );
   }
   const unmet = unmetRequirements(manifest, { deno: Deno.version.deno, lockstep: VERSION });
