@@ -100,6 +100,12 @@ export async function install(
     if (bundle.problem) refuse(bundle, bundle.problem.code, bundle.problem.message);
   }
 
+  // A refused bundle above the installed version stops the chain there: never skip a release.
+  const firstBad =
+    found.filter((b) =>
+      b.problem && b.manifest && compare(b.manifest.version, current ?? "0.0.0") > 0
+    )
+      .map((b) => b.manifest!.version).sort(compare)[0];
   const installed: InstalledBundle[] = [];
   let blocked = false;
   let high = state.highWater;
@@ -117,7 +123,7 @@ export async function install(
       ) blocked = true;
       continue;
     }
-    if (blocked) {
+    if (blocked || (firstBad !== undefined && compare(bundle.manifest!.version, firstBad) > 0)) {
       refuse(
         bundle,
         "BUNDLE_NOT_APPLICABLE",

@@ -94,9 +94,14 @@ export async function inspectBundle(config: Config, path: string): Promise<Pendi
 
 async function judge(config: Config, archive: BundleArchive, file: string): Promise<PendingBundle> {
   const manifest = archive.manifest;
-  const base = { file, path: archive.path, manifest };
-  const problem = (code: ErrorCode, message: string) => ({ ...base, problem: { code, message } });
   const status = await verify(archive.manifestBytes, archive.signature, config.trust.keys);
+  const base = {
+    file,
+    path: archive.path,
+    manifest,
+    ...(status.state === "valid" ? { signedBy: status.key } : {}),
+  };
+  const problem = (code: ErrorCode, message: string) => ({ ...base, problem: { code, message } });
   if (status.state === "invalid") {
     return problem(
       "BUNDLE_SIGNATURE_INVALID",
@@ -134,7 +139,7 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
       `Cannot use bundle "${file}": it requires ${unmet.join(", ")}. Nothing was changed.`,
     );
   }
-  return status.state === "valid" ? { ...base, signedBy: status.key } : base;
+  return base;
 }
 
 /** Every pending bundle, judged on its own. */
