@@ -348,3 +348,10 @@ Deno.test("cli: install and recover need only read and write on the app folder",
     0,
   );
 });
+
+Deno.test("recover() with no interrupted install reports none and changes nothing", async () => {
+  await using app = await makeApp("sqlite", { packages: {}, files: V1 });
+  const before = await treeHash(app.dir, ["updates"]);
+  assertEquals(await recover(await app.config()), { outcome: "none", label: null });
+  assertEquals(await treeHash(app.dir, ["updates"]), before);
+});
