@@ -228,14 +228,18 @@ const COMMANDS: Record<string, Command> = {
     async run(config, values, args) {
       const json = values.json === true;
       const fault = readEnv("LOCKSTEP_FAULT");
+      const yes = values.yes === true;
       const result = await install(config, {
         ...(args[0] === undefined ? {} : { bundle: args[0] }),
         dryRun: values["dry-run"] === true,
+        confirm: (versions) =>
+          confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }),
         ...(fault === undefined ? {} : { fault }),
       });
-      if (json) print({ ok: result.refused.length === 0, ...result });
+      if (json) print({ ok: result.refused.length === 0 && result.confirmed, ...result });
+      else if (!result.confirmed) console.log("Nothing was installed.");
       else renderInstall(result);
-      return result.refused.length === 0 ? 0 : 1;
+      return result.refused.length === 0 && result.confirmed ? 0 : 1;
     },
   },
   recover: {

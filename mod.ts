@@ -56,6 +56,7 @@ export { inspect } from "./lib/bundles/inspect.ts";
 export type { BundleReport } from "./lib/bundles/inspect.ts";
 export type { Manifest, ManifestFile } from "./lib/bundles/manifest.ts";
 export { install, recover } from "./lib/bundles/install.ts";
+export type { JournalStep } from "./lib/journal.ts";
 export type {
   InstalledBundle,
   InstallOptions,

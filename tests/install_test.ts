@@ -175,7 +175,7 @@ for (const step of FAULT_STEPS) {
     await pendingBundle(app, "1.1.0", V11, { remove: ["app/old.ts"] });
     const before = await treeHash(app.dir, ["updates"]);
     const flags = [...documentedFlags(app.dir), "--allow-env=LOCKSTEP_FAULT"];
-    const killed = await runCli(flags, ["install", "--config", app.configPath], {
+    const killed = await runCli(flags, ["install", "--yes", "--config", app.configPath], {
       env: { LOCKSTEP_FAULT: step },
     });
     assertEquals(killed.code, 137, killed.stderr);
@@ -205,6 +205,7 @@ for (const step of FAULT_STEPS) {
       assertEquals(after, before);
       const retried = await runCli(documentedFlags(app.dir), [
         "install",
+        "--yes",
         "--config",
         app.configPath,
       ]);
@@ -231,7 +232,12 @@ Deno.test("install killed (SIGKILL) at 50 random moments: recover leaves the old
   let newTree: Record<string, string> | undefined;
   const outcomes = { old: 0, new: 0 };
   for (let round = 0; round < 50; round++) {
-    const child = spawnCli(documentedFlags(app.dir), ["install", "--config", app.configPath]);
+    const child = spawnCli(documentedFlags(app.dir), [
+      "install",
+      "--yes",
+      "--config",
+      app.configPath,
+    ]);
     await new Promise((r) => setTimeout(r, 30 + Math.random() * 400));
     try {
       child.kill("SIGKILL");
@@ -281,7 +287,12 @@ Deno.test("two installs at once: the second exits 6 and changes nothing", async 
   });
   assert(await holder.tryLock(true));
   const before = await treeHash(app.dir);
-  const second = await runCli(documentedFlags(app.dir), ["install", "--config", app.configPath]);
+  const second = await runCli(documentedFlags(app.dir), [
+    "install",
+    "--yes",
+    "--config",
+    app.configPath,
+  ]);
   assertEquals(second.code, 6, second.stderr);
   assertMatch(second.stderr, /LOCK_HELD/);
   assertEquals(await treeHash(app.dir), before);
@@ -308,6 +319,7 @@ Deno.test({
       const before = await treeHash(mount, ["updates"]);
       const result = await runCli(documentedFlags(mount), [
         "install",
+        "--yes",
         "--json",
         "--config",
         `${mount}/lockstep.json`,
@@ -330,15 +342,17 @@ Deno.test("cli: install and recover need only read and write on the app folder",
   const flags = documentedFlags(app.dir);
   for (const flag of flags) {
     const fewer = flags.filter((f) => f !== flag);
-    const denied = await runCli(fewer, ["install", "--config", app.configPath]);
+    const denied = await runCli(fewer, ["install", "--yes", "--config", app.configPath]);
     assertEquals(denied.code, 1, denied.stderr);
     assertMatch(denied.stderr, /--allow-(read|write)=/);
     assertMatch(denied.stderr, /PERMISSION_DENIED/);
   }
-  const done = await runCli(flags, ["install", "--config", app.configPath]);
+  const done = await runCli(flags, ["install", "--yes", "--config", app.configPath]);
   assertEquals(done.code, 0, done.stderr);
   assertMatch(done.stdout, /installed testapp-1\.1\.0\.zip: 1\.0\.0 → 1\.1\.0/);
   assertEquals((await runCli(flags, ["recover", "--config", app.configPath])).code, 0);
+  const unattended = await runCli(flags, ["install", "--config", app.configPath]);
+  assertEquals(unattended.code, 0, "nothing pending: nothing to confirm");
   assertEquals(
     (await runCli(documentedFlags(app.dir, { write: false }), [
       "check",
@@ -353,5 +367,15 @@ Deno.test("recover() with no interrupted install reports none and changes nothin
   await using app = await makeApp("sqlite", { packages: {}, files: V1 });
   const before = await treeHash(app.dir, ["updates"]);
   assertEquals(await recover(await app.config()), { outcome: "none", label: null });
+  assertEquals(await treeHash(app.dir, ["updates"]), before);
+});
+
+Deno.test("cli: install without --yes and without a terminal refuses, naming --yes, and changes nothing", async () => {
+  await using app = await makeApp("sqlite", { packages: {}, files: V1 });
+  await pendingBundle(app, "1.1.0", V11);
+  const before = await treeHash(app.dir, ["updates"]);
+  const result = await runCli(documentedFlags(app.dir), ["install", "--config", app.configPath]);
+  assertEquals(result.code, 2);
+  assertMatch(result.stderr, /--yes.*CONFIRMATION_REQUIRED/s);
   assertEquals(await treeHash(app.dir, ["updates"]), before);
 });

@@ -41,11 +41,17 @@ export interface CreateBundleOptions {
 
 /** What {@link createBundle} wrote. */
 export interface CreateBundleResult {
+  /** The zip written. */
   readonly path: string;
+  /** Its version. */
   readonly version: string;
+  /** How many payload files. */
   readonly files: number;
+  /** Their total size in bytes. */
   readonly bytes: number;
+  /** Paths of the base release it removes. */
   readonly remove: readonly string[];
+  /** Whether it carries a signature. */
   readonly signed: boolean;
 }
 

@@ -25,6 +25,12 @@ export interface InstallOptions {
   bundle?: string;
   /** Verify and report what would change; write nothing (default `false`). */
   dryRun?: boolean;
+  /**
+   * Asked with the versions about to be installed, after the checks that need
+   * no staging and before anything is written; resolve `false` to stop.
+   * Default: go ahead.
+   */
+  confirm?: (versions: readonly string[]) => Promise<boolean>;
   /** Receives each step of each bundle. */
   onProgress?: (
     event: { bundle: string; step: JournalStep | "verified" | "recorded"; path?: string },
@@ -39,8 +45,11 @@ export interface InstallOptions {
 
 /** One bundle `install` installed, or would install. */
 export interface InstalledBundle {
+  /** The zip's file name. */
   readonly file: string;
+  /** The version it installed. */
   readonly version: string;
+  /** The version it replaced (`null` without a version file). */
   readonly from: string | null;
   /** Files written (created or replaced). */
   readonly writes: readonly string[];
@@ -52,10 +61,14 @@ export interface InstalledBundle {
 
 /** What {@link install} did. */
 export interface InstallResult {
+  /** Bundles installed (or that would be, for dry runs), in order. */
   readonly installed: readonly InstalledBundle[];
   /** Bundles refused, with the reason; each was left where it was. */
   readonly refused: readonly { file: string; version?: string; code: string; message: string }[];
+  /** True for `dryRun`. */
   readonly dryRun: boolean;
+  /** False when `confirm` declined: nothing was installed. */
+  readonly confirmed: boolean;
 }
 
 function faultHook(spec: string | undefined): (step: string) => void {
@@ -109,7 +122,12 @@ export async function install(
   const installed: InstalledBundle[] = [];
   let blocked = false;
   let high = state.highWater;
-  for (const step of chain(found, current, state.highWater)) {
+  const steps = chain(found, current, state.highWater);
+  const candidates = steps.filter((s) => !s.refusal).map((s) => s.bundle.manifest!.version);
+  if (!dryRun && candidates.length > 0 && options.confirm && !(await options.confirm(candidates))) {
+    return { installed: [], refused, dryRun, confirmed: false };
+  }
+  for (const step of steps) {
     const { bundle, from } = step;
     if (step.refusal) {
       refuse(
@@ -154,7 +172,7 @@ export async function install(
       blocked = true;
     }
   }
-  return { installed, refused, dryRun };
+  return { installed, refused, dryRun, confirmed: true };
 }
 
 async function installOne(

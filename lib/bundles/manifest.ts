@@ -20,13 +20,19 @@ export interface ManifestFile {
 
 /** A parsed, validated `bundle.json`. */
 export interface Manifest {
+  /** The manifest format, 1. */
   readonly format: 1;
+  /** The application it is for. */
   readonly app: string;
+  /** The release's semantic version. */
   readonly version: string;
   /** npm range of installed versions this bundle upgrades; `undefined` means any lower one. */
   readonly upgradesFrom?: string;
+  /** When it was released (ISO 8601). */
   readonly released?: string;
+  /** A security release. */
   readonly security: boolean;
+  /** Release notes, plain text. */
   readonly notes: string;
   /** Plain-text lines on the database changes it brings. */
   readonly database: readonly string[];
