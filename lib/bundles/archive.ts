@@ -36,7 +36,7 @@ export interface BundleArchive extends AsyncDisposable {
    * Streams the payload file `path` into `out`, checking its size, SHA-256
    * and CRC against the manifest and the ratio limit as bytes are produced.
    */
-  extract(path: string, out: WritableStream<Uint8Array>): Promise<void>;
+  extract(path: string, out: Deno.FsFile): Promise<void>;
 }
 
 /** Throws the `LockstepError` for a bundle that cannot be used. */
@@ -61,12 +61,13 @@ async function fileReader(file: Deno.FsFile, size: number) {
       this.size = size;
     }
     override readUint8Array(index: number, length: number): Promise<Uint8Array> {
-      const read = queue.then(async () => {
+      const read = queue.then(() => {
+        // Synchronous: seek and read are quick syscalls, and zip.js asks for many small ranges.
         const buffer = new Uint8Array(length);
-        await file.seek(index, Deno.SeekMode.Start);
+        file.seekSync(index, Deno.SeekMode.Start);
         let filled = 0;
         while (filled < length) {
-          const n = await file.read(buffer.subarray(filled));
+          const n = file.readSync(buffer.subarray(filled));
           if (n === null) break;
           filled += n;
         }
@@ -303,21 +304,27 @@ async function extractEntry(
   entry: FileEntry,
   expected: ManifestFile,
   name: string,
-  out: WritableStream<Uint8Array>,
+  out: Deno.FsFile,
   limits: Limits,
   where: string,
 ): Promise<void> {
   const hash = createHash("sha256");
   let produced = 0;
   const compressed = Math.max(1, entry.compressedSize);
-  const sink = out.getWriter();
+  // Synchronous writes of each produced chunk: an async file op costs a
+  // thread-pool round trip, which dominates for thousands of small files.
+  const sink = {
+    write(chunk: Uint8Array) {
+      for (let at = 0; at < chunk.length;) at += out.writeSync(chunk.subarray(at));
+    },
+  };
   try {
     await guard(
       where,
       `files/${name}`,
       entry.getData!(
         new WritableStream<Uint8Array>({
-          async write(chunk) {
+          write(chunk) {
             produced += chunk.length;
             if (produced > expected.size) {
               throw new LockstepError(
@@ -332,16 +339,14 @@ async function extractEntry(
               throw tooLarge(where, `"${name}" inflates more than ${limits.ratio}:1`);
             }
             hash.update(chunk);
-            await sink.write(chunk);
+            sink.write(chunk);
           },
         }),
       ),
     );
-  } catch (error) {
-    await sink.abort(error).catch(() => undefined);
-    throw error;
+  } finally {
+    out.close();
   }
-  await sink.close();
   const digest = hash.digest("hex");
   if (produced !== expected.size || digest !== expected.sha256) {
     refuse(

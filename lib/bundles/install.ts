@@ -184,7 +184,6 @@ async function installOne(
   const manifest = bundle.manifest!;
   const versionFile = relative(config.root, config.versionFile);
   const writes = Object.keys(manifest.files).filter((p) => p !== versionFile);
-  await preflight(config, bundle.file, manifest, writes);
   const result = {
     file: bundle.file,
     version: manifest.version,
@@ -192,7 +191,10 @@ async function installOne(
     writes: [...writes, versionFile],
     removes: [...manifest.remove],
   };
-  if (run.dryRun) return { ...result, finish: () => Promise.resolve() };
+  if (run.dryRun) {
+    await preflight(config, bundle.file, manifest, writes, undefined);
+    return { ...result, finish: () => Promise.resolve() };
+  }
 
   const label = `install ${config.app} ${manifest.version}`;
   const tx = await Transaction.begin(config, config.root, (step, path) => {
@@ -200,24 +202,21 @@ async function installOne(
     run.fault(step);
   });
   try {
+    await preflight(config, bundle.file, manifest, writes, tx);
     await using archive = await openBundle(bundle.path, config.limits);
     for (const path of writes) {
       const staged = tx.stagingPath(path);
-      await Deno.mkdir(dirname(staged), { recursive: true });
-      const out = await Deno.open(staged, {
-        write: true,
-        createNew: true,
-        mode: manifest.files[path]!.mode,
-      });
-      await archive.extract(path, out.writable);
-      await Deno.chmod(staged, manifest.files[path]!.mode);
-      await tx.write(path);
+      const mode = manifest.files[path]!.mode;
+      Deno.mkdirSync(dirname(staged), { recursive: true });
+      await archive.extract(path, Deno.openSync(staged, { write: true, createNew: true, mode }));
+      Deno.chmodSync(staged, mode);
+      tx.write(path);
     }
     const staged = tx.stagingPath(versionFile);
     await Deno.mkdir(dirname(staged), { recursive: true });
     await Deno.writeTextFile(staged, `${manifest.version}\n`, { createNew: true });
-    for (const path of manifest.remove) await tx.delete(path);
-    await tx.write(versionFile);
+    for (const path of manifest.remove) tx.delete(path);
+    tx.write(versionFile);
   } catch (error) {
     await tx.abandon();
     if (isDiskFull(error)) {
@@ -254,6 +253,7 @@ async function preflight(
   file: string,
   manifest: Manifest,
   writes: readonly string[],
+  tx: Transaction | undefined,
 ): Promise<void> {
   const touched = [...writes, ...manifest.remove];
   for (const path of touched) {
@@ -281,15 +281,15 @@ async function preflight(
     }
     folders.add(folder);
   }
-  for (const folder of folders) {
-    const probe = join(folder, `.lockstep-probe-${crypto.randomUUID()}`);
-    try {
-      await Deno.writeFile(probe, new Uint8Array(), { createNew: true });
-      await Deno.remove(probe);
-    } catch (error) {
-      unwritable.push(`${relative(config.root, folder) || "."}/ (${messageOf(error)})`);
+  // A probe file in each folder (dry runs write nothing, so skip this): the
+  // journal lists each probe first, so a crash here leaves nothing behind.
+  for (const folder of tx ? folders : []) {
+    const failure = tx!.probeWritable(folder);
+    if (failure !== undefined) {
+      unwritable.push(`${relative(config.root, folder) || "."}/ (${failure})`);
     }
   }
+
   if (unwritable.length > 0) {
     throw new LockstepError(
       "BUNDLE_TARGET_UNWRITABLE",
