@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { assertEquals, assertMatch } from "./helpers/assert.ts";
 import { fixture, makeApp } from "./helpers/app.ts";
 import { tempDir } from "./helpers/temp.ts";
+import { runDeno } from "./helpers/cli.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 
@@ -21,20 +22,7 @@ function serveRepo(): Deno.HttpServer<Deno.NetAddr> {
   });
 }
 
-async function deno(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const deno = (args: string[], cwd: string) => runDeno(args, { cwd });
 
 Deno.test("mod.ts imported over HTTP by a script with no deno.json, and cli.ts run from its URL, both work", async () => {
   await using server = serveRepo();

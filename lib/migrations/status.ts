@@ -10,7 +10,7 @@ import { LockstepError } from "../errors.ts";
 import type { Database } from "../sql/driver.ts";
 import { discover, type Discovered } from "./discover.ts";
 import { readLedger } from "./ledger.ts";
-import { type AppliedRef, type ChangedMigration, type Plan, plan } from "./plan.ts";
+import { plan, type Plan } from "./plan.ts";
 import type { LedgerRow } from "./types.ts";
 
 /** One package's migrations. */
@@ -45,18 +45,12 @@ export interface DatabaseStatus {
   readonly rows: number;
 }
 
-/** The whole migration state. */
-export interface MigrationStatus {
+/** The whole migration state: the plan's pending, ahead and changed, per package and database. */
+export interface MigrationStatus extends Pick<Plan, "pending" | "ahead" | "changed"> {
   /** Each configured package, in config order. */
   readonly packages: readonly PackageStatus[];
   /** Each database a package uses, by name. */
   readonly databases: readonly DatabaseStatus[];
-  /** Every pending id in apply order. */
-  readonly pending: readonly string[];
-  /** Ledger ids the code does not know (the database is ahead of the code). */
-  readonly ahead: readonly AppliedRef[];
-  /** Applied migrations whose file changed. */
-  readonly changed: readonly ChangedMigration[];
 }
 
 /** Ledger rows of every used database; a missing SQLite file counts as an empty one. */

@@ -36,13 +36,21 @@ export function documentedFlags(
 }
 
 /** Runs `cli.ts` with `flags` and `args` in `cwd`. */
-export async function runCli(
+export function runCli(
   flags: readonly string[],
   args: readonly string[],
   options: { cwd?: string; env?: Record<string, string>; stdin?: "null" | "piped" } = {},
 ): Promise<CliResult> {
+  return runDeno(["run", "--no-prompt", "--quiet", ...flags, CLI, ...args], options);
+}
+
+/** Runs `deno` with `args` and collects what it printed. */
+export async function runDeno(
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: "null" | "piped" } = {},
+): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--quiet", ...flags, CLI, ...args],
+    args: [...args],
     ...(options.cwd ? { cwd: options.cwd } : {}),
     env: { NO_COLOR: "1", ...options.env },
     stdin: options.stdin ?? "null",
