@@ -10,7 +10,7 @@ import { LockstepError } from "../errors.ts";
 import type { Database } from "../sql/driver.ts";
 import { discover, type Discovered } from "./discover.ts";
 import { readLedger } from "./ledger.ts";
-import { plan, type Plan } from "./plan.ts";
+import { type Plan, plan } from "./plan.ts";
 import type { LedgerRow } from "./types.ts";
 
 /** One package's migrations. */
