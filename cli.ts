@@ -38,13 +38,19 @@ const USAGE = `lockstep ${VERSION}: keep an application's code and databases in 
 
 Usage: lockstep <command> [options]   (every command takes --config PATH and --json)
 
-  check [--json]                      may the application run? exit 0, 4 (migrations
-                                      pending) or 5 (blocked); reads only
+  check [--json]                      may the application run? exit 0, 3 (bundles pending),
+                                      4 (migrations pending) or 5 (blocked); reads only
   status [--json]                     migrations per package and database
-  migrate [--to ID] [--dry-run] [--yes] [--lock-timeout SECONDS]
+  migrate [--to ID] [--dry-run] [--yes] [--lock-timeout SECONDS] [--no-backup]
   stamp ID|--all [--yes]              mark applied without running (or accept a changed file)
   new PACKAGE NAME [--sql]            write a timestamped migration
   new --release VERSION [PACKAGE]     write a release marker depending on every head
+  install [BUNDLE] [--yes] [--dry-run] install pending update bundles in version order
+  recover                             roll an interrupted install back
+  keygen --out KEYFILE [--id ID]      make an Ed25519 signing key; prints its trust entry
+  bundle create --from DIR [--base DIR] --version V [--upgrades-from RANGE]
+                [--notes FILE] [--security] [--sign KEYFILE] --out FILE
+  bundle inspect FILE                 what a bundle holds, and whether this host accepts it
 
 The config is --config PATH, else $LOCKSTEP_CONFIG (read when --allow-env=LOCKSTEP_CONFIG
 is granted), else ./lockstep.json. Exit codes: 0 ok, 1 failed, 2 usage or config,
@@ -92,6 +98,8 @@ const COMMANDS: Record<string, Command> = {
       "dry-run": { type: "boolean", default: false },
       yes: { type: "boolean", short: "y", default: false },
       "lock-timeout": { type: "string" },
+      // Accepted for the contract; backups before migrating arrive with issue 4.
+      "no-backup": { type: "boolean", default: false },
     },
     async run(config, values) {
       const json = values.json === true;
