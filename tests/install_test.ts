@@ -80,6 +80,21 @@ Deno.test("install() stops the chain at a refused bundle and installs the good o
   ]);
 });
 
+Deno.test("check() agrees with install() on a chain stopped by a refused bundle", async () => {
+  await using app = await makeApp("sqlite", { packages: {}, files: V1 });
+  await pendingBundle(app, "1.1.0", V11, { upgradesFrom: ">=1.0.0 <1.1.0" });
+  await pendingBundle(app, "1.2.0", V12, { manifest: { requires: { deno: ">=99" } } });
+  await pendingBundle(app, "1.3.0", V12, { upgradesFrom: ">=1.0.0" });
+  const report = await check(await app.config());
+  assertEquals(report.bundles.map((b) => [b.version, b.applies, b.problem?.code ?? null]), [
+    ["1.1.0", true, null],
+    ["1.2.0", false, "BUNDLE_REQUIREMENT_UNMET"],
+    ["1.3.0", false, "BUNDLE_NOT_APPLICABLE"],
+  ]);
+  const result = await install(await app.config());
+  assertEquals(result.installed.map((b) => b.version), ["1.1.0"]);
+});
+
 Deno.test("install({ dryRun }) lists what would change and writes nothing", async () => {
   await using app = await makeApp("sqlite", { packages: {}, files: V1 });
   await pendingBundle(app, "1.1.0", V11, { remove: ["app/old.ts"] });

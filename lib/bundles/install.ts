@@ -109,16 +109,12 @@ export async function install(
       code,
       message,
     });
+  // Bundles whose manifest could not be read have no place in the version order.
   for (const bundle of found) {
-    if (bundle.problem) refuse(bundle, bundle.problem.code, bundle.problem.message);
+    if (bundle.problem && !bundle.manifest) {
+      refuse(bundle, bundle.problem.code, bundle.problem.message);
+    }
   }
-
-  // A refused bundle above the installed version stops the chain there: never skip a release.
-  const firstBad =
-    found.filter((b) =>
-      b.problem && b.manifest && compare(b.manifest.version, current ?? "0.0.0") > 0
-    )
-      .map((b) => b.manifest!.version).sort(compare)[0];
   const installed: InstalledBundle[] = [];
   let blocked = false;
   let high = state.highWater;
@@ -130,18 +126,13 @@ export async function install(
   for (const step of steps) {
     const { bundle, from } = step;
     if (step.refusal) {
-      refuse(
-        bundle,
-        step.refusal.code,
-        `Cannot install bundle "${bundle.file}": ${step.refusal.reason}. It was left where it is.`,
-      );
-      if (
-        step.refusal.code !== "BUNDLE_VERSION_REFUSED" ||
-        compare(bundle.manifest!.version, current ?? "0.0.0") > 0
-      ) blocked = true;
+      const message = bundle.problem?.message ??
+        `Cannot install bundle "${bundle.file}": ${step.refusal.reason}. It was left where it is.`;
+      refuse(bundle, step.refusal.code, message);
       continue;
     }
-    if (blocked || (firstBad !== undefined && compare(bundle.manifest!.version, firstBad) > 0)) {
+    // A bundle that failed while staging stops the rest of the chain too.
+    if (blocked) {
       refuse(
         bundle,
         "BUNDLE_NOT_APPLICABLE",

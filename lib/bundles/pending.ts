@@ -188,23 +188,47 @@ export function applicability(
   return undefined;
 }
 
-/** Valid bundles in version order, each with what it would install over. */
+/** One bundle of the chain, with why it cannot install, if so. */
+export interface ChainStep {
+  readonly bundle: PendingBundle;
+  /** The version it would install over. */
+  readonly from: string | null;
+  readonly refusal?: { readonly code: ErrorCode; readonly reason: string };
+}
+
+/**
+ * Every bundle whose manifest could be read, in version order, each judged
+ * against what the ones before it would install. A refused bundle above the
+ * installed version stops the chain: the ones after it do not apply (a
+ * release is never skipped). `check` and `install` share this judgment.
+ */
 export function chain(
   bundles: readonly PendingBundle[],
   current: string | null,
   highWater: string | null,
-): { bundle: PendingBundle; from: string | null; refusal?: { code: ErrorCode; reason: string } }[] {
-  const valid = bundles.filter((b) => b.manifest !== undefined && b.problem === undefined)
+): ChainStep[] {
+  const ordered = bundles.filter((b) => b.manifest !== undefined)
     .sort((a, b) => compare(a.manifest!.version, b.manifest!.version));
-  const out = [];
+  const out: ChainStep[] = [];
   let at = current;
   let high = highWater;
-  for (const bundle of valid) {
-    const refusal = applicability(bundle.manifest!, at, high);
+  let stoppedBy: string | undefined;
+  for (const bundle of ordered) {
+    const version = bundle.manifest!.version;
+    const refusal = bundle.problem
+      ? { code: bundle.problem.code, reason: bundle.problem.message }
+      : stoppedBy !== undefined
+      ? {
+        code: "BUNDLE_NOT_APPLICABLE" as const,
+        reason: `an earlier bundle in the chain (${stoppedBy}) was refused`,
+      }
+      : applicability(bundle.manifest!, at, high);
     out.push(refusal === undefined ? { bundle, from: at } : { bundle, from: at, refusal });
     if (refusal === undefined) {
-      at = bundle.manifest!.version;
+      at = version;
       high = at;
+    } else if (stoppedBy === undefined && compare(version, current ?? "0.0.0") > 0) {
+      stoppedBy = bundle.file;
     }
   }
   return out;
