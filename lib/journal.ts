@@ -361,6 +361,7 @@ export async function recoverJournal(
     await syncFolder(dirname(target)).catch(() => undefined);
   }
   for (const created of [...journal.folders].reverse()) {
+    // Only if empty: a folder that holds anything else stays.
     await Deno.remove(join(journal.root, created)).catch(() => undefined);
   }
   await finish(config);

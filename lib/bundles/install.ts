@@ -264,7 +264,10 @@ async function preflight(
   const folders = new Set<string>();
   for (const path of touched) {
     const target = join(config.root, path);
-    const info = await Deno.lstat(target).catch(() => undefined);
+    const info = await Deno.lstat(target).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
     if (info?.isDirectory) unwritable.push(`${path} (a folder is in the way)`);
     let folder = dirname(target);
     while (!(await Deno.lstat(folder).then((i) => i.isDirectory, () => false))) {
@@ -362,12 +365,13 @@ export async function recover(config: Config): Promise<RecoverResult> {
     const path = String(journal.data.bundle);
     const version = String(journal.data.version);
     const state = await readState(config);
-    const bundle = await inspectBundle(config, path).catch(() => undefined);
-    if (state.installed !== version && bundle?.manifest) {
+    // Gone when the zip had already been moved to installed/: then the records are done too.
+    const bundle = await inspectBundle(config, path);
+    if (state.installed !== version && bundle.manifest) {
       const done = { file: bundle.file, version, from: null, writes: [], removes: [] };
       await record(config, bundle, done, state.highWater, () => {});
     }
-    if (bundle?.manifest && await Deno.lstat(path).then(() => true, () => false)) {
+    if (bundle.manifest) {
       await keep(config, bundle, () => {});
     }
   });

@@ -129,16 +129,16 @@ export async function migrate(
     );
     const todo = again.pending.filter((id) => confirmed.has(id));
     for (const [index, id] of todo.entries()) {
-      const { migration, records } = byId.get(id)!;
+      const step = byId.get(id)!;
       const shown = describe(id);
-      const database = config.packages[migration.package]!.database;
+      const database = config.packages[step.migration.package]!.database;
       const db = await connections.get(database);
-      locks.get(database)!.assertHeld();
+      const lock = locks.get(database)!;
+      lock.assertHeld();
       onProgress?.({ type: "start", migration: shown, index, total: todo.length });
       const started = performance.now();
-      const exclusive = locks.get(database)!.exclusive;
-      const run = { yes, shown, onProgress, exclusive };
-      const ran = await applyOne({ migration, records }, db, config, stamp, run, applied);
+      const run = { yes, shown, onProgress, exclusive: lock.exclusive };
+      const ran = await applyOne(step, db, config, stamp, run, applied);
       if (!ran) {
         onProgress?.({ type: "skipped", migration: shown, reason: "applied by another process" });
         continue;
@@ -265,7 +265,11 @@ async function withEstimates(
       out.push(item);
       continue;
     }
-    const db = await connections.get(item.database).catch(() => undefined);
+    // A SQLite file that does not exist yet is fine for a dry run; anything else is an error.
+    const db = await connections.get(item.database).catch((error) => {
+      if (error instanceof LockstepError && error.data.missing === true) return undefined;
+      throw error;
+    });
     const ctx = context(db ?? noDatabase(item.database), config, {
       yes,
       onLog() {},
@@ -359,6 +363,7 @@ async function applyOne(
     const changedFiles = files.changed.length;
     const undone = await files.undo().then(() => undefined, (e) => e);
     const reason = redact(messageOf(error));
+    // Best effort: the migration's own error is what the operator must see.
     await recordEvent(db, { kind: "failed", migration: migration.id, message: reason }, stamp)
       .catch(() => undefined);
     throw new LockstepError(
