@@ -64,16 +64,24 @@ const COMMON: Options = {
 };
 
 type Values = Record<string, string | boolean | undefined>;
-interface Command {
+interface CommandShape {
   options?: Options;
   positionals?: [min: number, max: number];
-  /** `optional`: run without a config when there is none (and no --config); `none`: never read one. */
-  config?: "optional" | "none";
-  run(config: Config, values: Values, args: string[]): Promise<number>;
 }
 
-/** A command that may run without a config gets this stand-in when there is none. */
-const NO_CONFIG = undefined as unknown as Config;
+/**
+ * A command: one that needs the config gets it; `optional` runs without one
+ * when there is none (and no --config was given); `none` never reads one.
+ */
+type Command =
+  | CommandShape & {
+    config?: undefined;
+    run(config: Config, values: Values, args: string[]): Promise<number>;
+  }
+  | CommandShape & {
+    config: "optional" | "none";
+    run(config: Config | undefined, values: Values, args: string[]): Promise<number>;
+  };
 
 const COMMANDS: Record<string, Command> = {
   check: {
@@ -307,14 +315,21 @@ async function main(argv: string[]): Promise<number> {
     if (positionals.length < min || positionals.length > max) {
       throw usage(`"${full}" takes ${max === 0 ? "no" : `${min} to ${max}`} arguments`);
     }
+    if (command.config === undefined) {
+      return await command.run(
+        await loadConfig(configPath(values.config), readEnv),
+        values,
+        positionals,
+      );
+    }
     const config = command.config === "none"
-      ? NO_CONFIG
+      ? undefined
       : await loadConfig(configPath(values.config), readEnv)
         .catch((error) => {
-          const optional = command.config === "optional" && values.config === undefined;
+          const optional = values.config === undefined;
           if (
             optional && error instanceof LockstepError && error.code === "CONFIG_NOT_FOUND"
-          ) return NO_CONFIG;
+          ) return undefined;
           throw error;
         });
     return await command.run(config, values, positionals);
