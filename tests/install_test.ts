@@ -25,6 +25,11 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
+/** Runs the CLI on `app` with the README's flags for an app folder. */
+function cli(app: TestApp, ...args: string[]) {
+  return runCli(documentedFlags(app.dir), [...args, "--config", app.configPath]);
+}
+
 async function pendingBundle(
   app: TestApp,
   version: string,
@@ -200,11 +205,7 @@ for (const step of FAULT_STEPS) {
     if (step !== "staged") assertEquals(blocked.code, 5, blocked.stdout);
     const again = await runCli(flags, ["migrate", "--yes", "--config", app.configPath]);
     if (step !== "recorded" && step !== "kept") assertMatch(again.stderr, /recover/);
-    const recovered = await runCli(documentedFlags(app.dir), [
-      "recover",
-      "--config",
-      app.configPath,
-    ]);
+    const recovered = await cli(app, "recover");
     assertEquals(recovered.code, 0, recovered.stderr);
     const after = await treeHash(app.dir, ["updates"]);
     if (committed) {
@@ -218,17 +219,12 @@ for (const step of FAULT_STEPS) {
       );
     } else {
       assertEquals(after, before);
-      const retried = await runCli(documentedFlags(app.dir), [
-        "install",
-        "--yes",
-        "--config",
-        app.configPath,
-      ]);
+      const retried = await cli(app, "install", "--yes");
       assertEquals(retried.code, 0, retried.stderr);
       assertEquals(await Deno.readTextFile(`${app.dir}/VERSION`), "1.1.0\n");
     }
     assertEquals(
-      (await runCli(documentedFlags(app.dir), ["recover", "--config", app.configPath])).stdout
+      (await cli(app, "recover")).stdout
         .trim(),
       "Nothing to recover: no interrupted install or restore.",
     );
@@ -258,11 +254,7 @@ Deno.test("install killed (SIGKILL) at 50 random moments: recover leaves the old
       child.kill("SIGKILL");
     } catch { /* it finished first */ }
     await child.output();
-    const recovered = await runCli(documentedFlags(app.dir), [
-      "recover",
-      "--config",
-      app.configPath,
-    ]);
+    const recovered = await cli(app, "recover");
     assertEquals(recovered.code, 0, recovered.stderr);
     const tree = await treeHash(app.dir, ["updates"]);
     if (JSON.stringify(tree) === JSON.stringify(oldTree)) outcomes.old++;
@@ -306,12 +298,7 @@ Deno.test("two installs at once: the second exits 6 and changes nothing", async 
   });
   assert(await holder.tryLock(true));
   const before = await treeHash(app.dir);
-  const second = await runCli(documentedFlags(app.dir), [
-    "install",
-    "--yes",
-    "--config",
-    app.configPath,
-  ]);
+  const second = await cli(app, "install", "--yes");
   assertEquals(second.code, 6, second.stderr);
   assertMatch(second.stderr, /LOCK_HELD/);
   assertEquals(await treeHash(app.dir), before);
@@ -393,7 +380,7 @@ Deno.test("cli: install without --yes and without a terminal refuses, naming --y
   await using app = await makeApp("sqlite", { packages: {}, files: V1 });
   await pendingBundle(app, "1.1.0", V11);
   const before = await treeHash(app.dir, ["updates"]);
-  const result = await runCli(documentedFlags(app.dir), ["install", "--config", app.configPath]);
+  const result = await cli(app, "install");
   assertEquals(result.code, 2);
   assertMatch(result.stderr, /--yes.*CONFIRMATION_REQUIRED/s);
   assertEquals(await treeHash(app.dir, ["updates"]), before);
