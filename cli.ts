@@ -8,6 +8,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
+  backup,
+  type BackupManifest,
+  type BackupProgress,
   type BundleReport,
   check,
   type CheckReport,
@@ -19,6 +22,7 @@ import {
   install,
   type InstallResult,
   keygen,
+  listBackups,
   loadConfig,
   LockstepError,
   migrate,
@@ -27,10 +31,13 @@ import {
   newMigration,
   newRelease,
   type PlannedMigration,
+  pruneBackups,
   recover,
   redact,
+  restore,
   stamp,
   status,
+  verifyBackup,
   VERSION,
 } from "./mod.ts";
 
@@ -42,11 +49,19 @@ Usage: lockstep <command> [options]   (every command takes --config PATH and --j
                                       4 (migrations pending) or 5 (blocked); reads only
   status [--json]                     migrations per package and database
   migrate [--to ID] [--dry-run] [--yes] [--lock-timeout SECONDS] [--no-backup]
+                                      apply pending migrations (a backup first, unless --no-backup)
   stamp ID|--all [--yes]              mark applied without running (or accept a changed file)
   new PACKAGE NAME [--sql]            write a timestamped migration
   new --release VERSION [PACKAGE]     write a release marker depending on every head
-  install [BUNDLE] [--yes] [--dry-run] install pending update bundles in version order
-  recover                             roll an interrupted install back
+  backup [--files-only|--db-only] [--label TEXT]
+                                      back up the app root and every database
+  backups                             list backups (time, label, version, size, valid)
+  backup verify ID                    re-hash every artifact and open every archive
+  backup prune                        keep the newest backup.keep valid backups
+  restore ID [--yes]                  put files and databases back as the backup holds them
+  install [BUNDLE] [--yes] [--dry-run] [--no-backup]
+                                      install pending update bundles in version order
+  recover                             roll an interrupted install or restore back
   keygen --out KEYFILE [--id ID]      make an Ed25519 signing key; prints its trust entry
   bundle create --from DIR [--base DIR] --version V [--upgrades-from RANGE]
                 [--notes FILE] [--security] [--sign KEYFILE] --out FILE
@@ -106,7 +121,6 @@ const COMMANDS: Record<string, Command> = {
       "dry-run": { type: "boolean", default: false },
       yes: { type: "boolean", short: "y", default: false },
       "lock-timeout": { type: "string" },
-      // Accepted for the contract; backups before migrating arrive with issue 4.
       "no-backup": { type: "boolean", default: false },
     },
     async run(config, values) {
@@ -117,7 +131,9 @@ const COMMANDS: Record<string, Command> = {
         dryRun: values["dry-run"] === true,
         yes,
         lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
-        confirm: (pending) => confirmPlan(pending, { yes, json }),
+        confirm: async (pending) =>
+          await confirmPlan(pending, { yes, json }) &&
+          await backupFirst(config, values, "before-migrate"),
         ...(json ? {} : { onProgress: renderProgress }),
       });
       if (json) print({ ok: true, ...result });
@@ -248,14 +264,113 @@ const COMMANDS: Record<string, Command> = {
       const result = await install(config, {
         ...(args[0] === undefined ? {} : { bundle: args[0] }),
         dryRun: values["dry-run"] === true,
-        confirm: (versions) =>
-          confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }),
+        confirm: async (versions) =>
+          await confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }) &&
+          await backupFirst(config, values, "before-install"),
         ...(fault === undefined ? {} : { fault }),
       });
       if (json) print({ ok: result.refused.length === 0 && result.confirmed, ...result });
       else if (!result.confirmed) console.log("Nothing was installed.");
       else renderInstall(result);
       return result.refused.length === 0 && result.confirmed ? 0 : 1;
+    },
+  },
+  backup: {
+    options: {
+      "files-only": { type: "boolean", default: false },
+      "db-only": { type: "boolean", default: false },
+      label: { type: "string" },
+    },
+    async run(config, values) {
+      const json = values.json === true;
+      const result = await backup(config, {
+        filesOnly: values["files-only"] === true,
+        dbOnly: values["db-only"] === true,
+        ...(typeof values.label === "string" ? { label: values.label } : {}),
+        ...progress(json),
+      });
+      if (json) print({ ok: true, ...result });
+      else renderBackup(result);
+      return 0;
+    },
+  },
+  backups: {
+    async run(config, values) {
+      const list = await listBackups(config);
+      if (values.json) {
+        print({ ok: true, backups: list.map(({ manifest: _, ...info }) => info) });
+        return 0;
+      }
+      if (list.length === 0) console.log(`No backups in ${config.backups}.`);
+      for (const b of list) {
+        console.log(
+          `${b.id}  ${b.created ?? "?"}  ${b.codeVersion ?? "-"}  ${megabytes(b.size)}  ${
+            b.valid ? "valid" : `INVALID: ${b.problem}`
+          }`,
+        );
+      }
+      return 0;
+    },
+  },
+  "backup verify": {
+    positionals: [1, 1],
+    async run(config, values, args) {
+      const json = values.json === true;
+      const result = await verifyBackup(
+        config,
+        args[0]!,
+        progress(json),
+      );
+      const { manifest: _, ...rest } = result;
+      if (json) print(rest);
+      else if (result.ok) {
+        console.log(`Backup ${result.id} is intact: every artifact matches and opens.`);
+      } else {
+        console.log(`Backup ${result.id} FAILS verification:`);
+        for (const problem of result.problems) console.log(`  ${problem}`);
+      }
+      return result.ok ? 0 : 1;
+    },
+  },
+  "backup prune": {
+    async run(config, values) {
+      const result = await pruneBackups(config);
+      if (values.json) print({ ok: true, ...result });
+      else {
+        for (const id of result.removed) console.log(`removed ${id}`);
+        console.log(`Kept ${result.kept.length} backup(s) (backup.keep is ${config.backup.keep}).`);
+      }
+      return 0;
+    },
+  },
+  restore: {
+    options: { yes: { type: "boolean", short: "y" } },
+    positionals: [1, 1],
+    async run(config, values, args) {
+      const json = values.json === true;
+      const yes = values.yes === true;
+      const result = await restore(config, args[0]!, {
+        confirm: (plan) =>
+          confirmOrRefuse(
+            `restore backup ${plan.id} (${plan.writes.length} file(s) written, ${plan.removes.length} removed, ` +
+              `databases: ${plan.databases.join(", ") || "none"})`,
+            [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
+            { yes, json },
+            () => {},
+          ),
+        ...(readEnv("LOCKSTEP_FAULT") ? { fault: readEnv("LOCKSTEP_FAULT")! } : {}),
+        ...progress(json),
+      });
+      if (json) print({ ok: result.confirmed, ...result });
+      else if (!result.confirmed) console.log("Nothing was restored.");
+      else {
+        console.log(
+          `Restored backup ${result.id} (code ${result.codeVersion ?? "without a version"}): ` +
+            `${result.writes.length} file(s) written, ${result.removes.length} removed, ` +
+            `${result.unchanged} unchanged; databases: ${result.databases.join(", ") || "none"}.`,
+        );
+      }
+      return result.confirmed ? 0 : 1;
     },
   },
   recover: {
@@ -303,7 +418,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const json = rest.includes("--json");
   try {
-    const full = name === "bundle" ? `bundle ${rest.shift() ?? ""}` : name;
+    const full = name === "bundle"
+      ? `bundle ${rest.shift() ?? ""}`
+      : name === "backup" && (rest[0] === "verify" || rest[0] === "prune")
+      ? `backup ${rest.shift()}`
+      : name;
     const command = COMMANDS[full];
     if (command === undefined) throw usage(`unknown command "${full.trim()}"`);
     const { values, positionals } = parse(rest, command);
@@ -372,6 +491,76 @@ function seconds(value: string | boolean | undefined, fallback: number): number 
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw usage(`--lock-timeout takes seconds, not "${value}"`);
   return n;
+}
+
+/**
+ * The backup `install` and `migrate` take after confirmation and before their
+ * first change, unless `--no-backup`.
+ */
+async function backupFirst(config: Config, values: Values, label: string): Promise<boolean> {
+  if (values["no-backup"] === true) return true;
+  const json = values.json === true;
+  const made = await backup(config, { label, ...progress(json) });
+  if (!json) {
+    console.error(`Backed up to ${made.path} (restore with "lockstep restore ${made.id}").`);
+  }
+  return true;
+}
+
+/**
+ * Progress on stderr when it is a terminal (bytes, files and rate, at most
+ * ten updates a second); nothing in pipes.
+ */
+function progress(
+  json: boolean,
+): { onProgress?: (event: BackupProgress | { phase: "restore" }) => void } {
+  if (json || !Deno.stderr.isTerminal()) return {};
+  const started = performance.now();
+  let last = 0;
+  const encoder = new TextEncoder();
+  const onProgress = (event: BackupProgress | { phase: "restore" }) => {
+    if (event.phase === "restore") return;
+    const now = performance.now();
+    let line: string;
+    if (event.phase === "files") {
+      if (now - last < 100 && event.files !== event.totalFiles) return;
+      const rate = event.bytes / 1e6 / Math.max(0.001, (now - started) / 1000);
+      line = `files ${event.files}/${event.totalFiles}, ${megabytes(event.bytes)} of ${
+        megabytes(event.totalBytes)
+      }, ${rate.toFixed(1)} MB/s`;
+    } else if (event.phase === "database") line = `database ${event.database}`;
+    else line = `verifying ${event.artifact}`;
+    last = now;
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
+    if (event.phase !== "files" || event.files === event.totalFiles) {
+      Deno.stderr.writeSync(encoder.encode("\n"));
+    }
+  };
+  return { onProgress };
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function renderBackup(result: BackupManifest & { path: string }): void {
+  console.log(`Backed up to ${result.path} in ${(result.durationMs / 1000).toFixed(1)} s:`);
+  if (result.files) {
+    console.log(
+      `  files.zip: ${result.files.count} file(s), ${megabytes(result.files.bytes)} → ${
+        megabytes(result.files.size)
+      }`,
+    );
+    for (const path of result.files.skipped) console.log(`  skipped ${path} (not a regular file)`);
+  }
+  for (const db of result.databases) {
+    console.log(`  ${db.artifact}: database ${db.name} (${db.format}), ${megabytes(db.size)}`);
+    for (const what of db.skipped) {
+      console.log(
+        `    not in the built-in dump: ${what} (grant --allow-run=pg_dump for a full dump)`,
+      );
+    }
+  }
 }
 
 function confirmPlan(

@@ -64,3 +64,19 @@ export type {
   InstallResult,
   RecoverResult,
 } from "./lib/bundles/install.ts";
+export { backup, listBackups, pruneBackups, verifyBackup } from "./lib/backup.ts";
+export type {
+  BackupDatabase,
+  BackupFiles,
+  BackupInfo,
+  BackupManifest,
+  BackupOptions,
+  BackupProgress,
+  PruneResult,
+  VerifyResult,
+} from "./lib/backup.ts";
+export type { FilesProgress } from "./lib/backup/archive.ts";
+export type { PostgresFormat } from "./lib/backup/postgres.ts";
+export type { Installed, State } from "./lib/state.ts";
+export { restore } from "./lib/backup/restore.ts";
+export type { RestoreOptions, RestorePlan, RestoreResult } from "./lib/backup/restore.ts";

@@ -48,6 +48,10 @@ export const ERROR_CODES = [
   "BUNDLE_TARGET_UNWRITABLE",
   "DISK_FULL",
   "JOURNAL_OPEN",
+  "BACKUP_NOT_FOUND",
+  "BACKUP_INVALID",
+  "BACKUP_WRONG_APP",
+  "BACKUP_TOOL_FAILED",
 ] as const;
 
 /** A stable error code: compare on this, never on the message. */
@@ -133,4 +137,9 @@ function flagHint(message: string): string {
 /** The message of any thrown value, for wrapping foreign errors. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** True when `error` says the disk (or the user's quota) is full. */
+export function isDiskFull(error: unknown): boolean {
+  return /No space left on device|ENOSPC|os error 28|Disk quota exceeded/i.test(messageOf(error));
 }

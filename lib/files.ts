@@ -207,3 +207,8 @@ export function undoableFiles(root: string): UndoableFiles {
     },
   };
 }
+
+/** Already-compressed formats are stored in zips: deflating them costs time and gains nothing. */
+export function compressible(path: string): boolean {
+  return !/\.(zip|gz|tgz|bz2|xz|zst|7z|jpe?g|png|gif|webp|avif|mp[34]|mov|woff2?|pdf)$/i.test(path);
+}

@@ -25,3 +25,8 @@ export function hostName(): string | null {
   const state = Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state;
   return state === "granted" ? Deno.hostname() : null;
 }
+
+/** A compact UTC timestamp for file names: `20261121T101500Z`. */
+export function utcStamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}

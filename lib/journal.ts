@@ -48,6 +48,20 @@ export type JournalStep = "staged" | "journaled" | "aside" | "moved" | "deleted"
 /** Called after each step; the fault facility and progress displays hook in here. */
 export type StepHook = (step: JournalStep, path?: string) => void | Promise<void>;
 
+/**
+ * The test facility behind `LOCKSTEP_FAULT`: a function that exits the
+ * process at once (status 137, no clean-up) at the named step, given as
+ * `<step>` or `<step>:<n>` for its n-th occurrence.
+ */
+export function faultHook(spec: string | undefined): (step: string) => void {
+  if (spec === undefined || spec === "") return () => {};
+  const [name, count = "1"] = spec.split(":");
+  let seen = 0;
+  return (step) => {
+    if (step === name && ++seen === Number(count)) Deno.exit(137);
+  };
+}
+
 function journalFolder(config: Pick<Config, "updates">): string {
   return join(workFolder(config), "journal");
 }

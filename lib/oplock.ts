@@ -14,8 +14,11 @@ export function workFolder(config: Pick<Config, "updates">): string {
   return join(config.updates, ".lockstep");
 }
 
+let held = 0;
+
 /**
- * Takes the operation lock without waiting.
+ * Takes the operation lock without waiting. Re-entrant within one process:
+ * `update` holds it while its own backup, install and restore take it again.
  *
  * @throws {LockstepError} `LOCK_HELD` when another lockstep process holds it.
  */
@@ -23,6 +26,10 @@ export async function takeOperationLock(
   config: Pick<Config, "updates">,
   action: string,
 ): Promise<Disposable> {
+  if (held > 0) {
+    held++;
+    return { [Symbol.dispose]: () => void held-- };
+  }
   const folder = workFolder(config);
   await Deno.mkdir(folder, { recursive: true });
   const file = await Deno.open(join(folder, "lock"), { read: true, write: true, create: true });
@@ -35,9 +42,10 @@ export async function takeOperationLock(
       { data: { lock: join(folder, "lock") } },
     );
   }
+  held = 1;
   return {
     [Symbol.dispose]() {
-      file.close();
+      if (--held === 0) file.close();
     },
   };
 }

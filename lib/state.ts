@@ -12,7 +12,9 @@ import { writeFileAtomic } from "./files.ts";
 
 /** One installed bundle. */
 export interface Installed {
+  /** The version installed. */
   readonly version: string;
+  /** When (ISO 8601, UTC). */
   readonly at: string;
   /** The file name it was kept under in `installed/`. */
   readonly bundle: string;

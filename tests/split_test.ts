@@ -1,5 +1,5 @@
 import { assertEquals } from "./helpers/assert.ts";
-import { splitStatements } from "../lib/migrations/split.ts";
+import { isComplete, splitStatements } from "../lib/migrations/split.ts";
 
 Deno.test("splitStatements() splits at top-level semicolons only", () => {
   const script = `
@@ -21,4 +21,17 @@ Deno.test("splitStatements() splits at top-level semicolons only", () => {
 Deno.test("splitStatements() drops empty and comment-only statements", () => {
   assertEquals(splitStatements(";; -- nothing\n;/* x */;"), []);
   assertEquals(splitStatements("select 'it''s';"), ["select 'it''s'"]);
+});
+
+Deno.test("isComplete: a statement ends at a top-level semicolon only", () => {
+  assertEquals(isComplete("select 1;\n"), true);
+  assertEquals(isComplete("select ';\n"), false);
+  assertEquals(isComplete("select 'a;'\n"), false);
+  assertEquals(isComplete("create function f() returns int as $$ select 1;\n"), false);
+  assertEquals(
+    isComplete("create function f() returns int as $$ select 1; $$ language sql;\n"),
+    true,
+  );
+  assertEquals(isComplete("select 1 -- done;\n"), false);
+  assertEquals(isComplete('select "a;b";'), true);
 });

@@ -51,8 +51,8 @@ function refuse(
   });
 }
 
-/** Random access to a file, serialised so that seek and read never interleave. */
-async function fileReader(file: Deno.FsFile, size: number) {
+/** Random access to a file for zip.js, serialised so that seek and read never interleave. */
+export async function fileReader(file: Deno.FsFile, size: number) {
   const { Reader } = await import("../deps/zip.ts");
   let queue: Promise<unknown> = Promise.resolve();
   class FileReader extends Reader<Deno.FsFile> {

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { valid, validRange } from "../deps/semver.ts";
 import { LockstepError } from "../errors.ts";
-import { syncFolder } from "../files.ts";
+import { compressible, syncFolder } from "../files.ts";
 import { checkPaths } from "./manifest.ts";
 import { sign } from "./signature.ts";
 
@@ -201,9 +201,4 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     remove,
     signed: signature !== undefined,
   };
-}
-
-/** Already-compressed formats are stored: deflating them costs time and gains nothing. */
-function compressible(path: string): boolean {
-  return !/\.(zip|gz|tgz|bz2|xz|zst|7z|jpe?g|png|gif|webp|avif|mp[34]|mov|woff2?|pdf)$/i.test(path);
 }

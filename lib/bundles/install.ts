@@ -9,12 +9,19 @@
 import { dirname, join, relative } from "node:path";
 import type { Config } from "../config.ts";
 import { compare } from "../deps/semver.ts";
-import { LockstepError, messageOf } from "../errors.ts";
+import { isDiskFull, LockstepError } from "../errors.ts";
 import { confined, syncFolder } from "../files.ts";
-import { readCodeVersion } from "../host.ts";
-import { type JournalStep, recoverJournal, refuseOpenJournal, Transaction } from "../journal.ts";
+import { readCodeVersion, utcStamp } from "../host.ts";
+import {
+  faultHook,
+  type JournalStep,
+  recoverJournal,
+  refuseOpenJournal,
+  Transaction,
+} from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { readState, type State, writeState } from "../state.ts";
+import { recoverRestore } from "../backup/restore.ts";
 import { openBundle } from "./archive.ts";
 import type { Manifest } from "./manifest.ts";
 import { chain, inspectBundle, type PendingBundle, readPending } from "./pending.ts";
@@ -69,15 +76,6 @@ export interface InstallResult {
   readonly dryRun: boolean;
   /** False when `confirm` declined: nothing was installed. */
   readonly confirmed: boolean;
-}
-
-function faultHook(spec: string | undefined): (step: string) => void {
-  if (spec === undefined || spec === "") return () => {};
-  const [name, count = "1"] = spec.split(":");
-  let seen = 0;
-  return (step) => {
-    if (step === name && ++seen === Number(count)) Deno.exit(137);
-  };
 }
 
 /**
@@ -230,10 +228,6 @@ async function installOne(
   return { ...result, finish: () => tx.finish() };
 }
 
-function isDiskFull(error: unknown): boolean {
-  return /No space left on device|ENOSPC|os error 28|Disk quota exceeded/i.test(messageOf(error));
-}
-
 /**
  * Every check that needs the app root, before anything is written (protected
  * paths were judged with the manifest): links on the way, folders where files
@@ -325,8 +319,7 @@ async function keep(
   fault: (step: string) => void,
 ): Promise<string> {
   await Deno.mkdir(config.installed, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  const base = `${config.app}-${bundle.manifest!.version}-${stamp}`;
+  const base = `${config.app}-${bundle.manifest!.version}-${utcStamp()}`;
   for (let n = 0;; n++) {
     const target = join(config.installed, n === 0 ? `${base}.zip` : `${base}-${n}.zip`);
     try {
@@ -352,15 +345,16 @@ export interface RecoverResult {
 }
 
 /**
- * Rolls an interrupted install back to exactly the previous tree, or
- * finishes one that had committed (state.json and the move to `installed/`).
+ * Rolls an interrupted install or restore back to exactly the previous
+ * tree, or finishes one that had committed (an install's state.json and the
+ * move to `installed/`; a restore's state.json and databases).
  *
  * @throws {LockstepError} `LOCK_HELD`.
  */
 export async function recover(config: Config): Promise<RecoverResult> {
   using _lock = await takeOperationLock(config, "recover");
   const result = await recoverJournal(config, async (journal) => {
-    if (journal.kind !== "install") return;
+    if (journal.kind === "restore") return await recoverRestore(config, journal);
     // The files are in place; finish the records a crash cut short.
     const path = String(journal.data.bundle);
     const version = String(journal.data.version);

@@ -5,4 +5,4 @@
  * @module
  */
 export { default } from "npm:postgres@3.4.9";
-export type { Options, PostgresError, Sql } from "npm:postgres@3.4.9";
+export type { Options, PostgresError, Sql, TransactionSql } from "npm:postgres@3.4.9";

@@ -40,6 +40,50 @@ export function splitStatements(script: string): string[] {
   return out;
 }
 
+/**
+ * Whether `script` ends with a complete statement: its last significant
+ * character is a `;` outside quotes, quoted names, dollar quotes and comments.
+ */
+export function isComplete(script: string): boolean {
+  let last = "";
+  let i = 0;
+  const n = script.length;
+  while (i < n) {
+    const c = script[i]!;
+    const next = script[i + 1];
+    if (c === "-" && next === "-") {
+      const end = script.indexOf("\n", i);
+      i = end === -1 ? n : end + 1;
+      continue;
+    }
+    if (c === "/" && next === "*") {
+      i = skipBlockComment(script, i);
+      last = "/";
+      continue;
+    }
+    if (c === "'" || c === '"') {
+      const end = skipQuoted(script, i, c);
+      if (end >= n && script[n - 1] !== c) return false;
+      i = end;
+      last = c;
+      continue;
+    }
+    if (c === "$") {
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(i, i + 64));
+      if (tag) {
+        const end = script.indexOf(tag[0], i + tag[0].length);
+        if (end === -1) return false;
+        i = end + tag[0].length;
+        last = "$";
+        continue;
+      }
+    }
+    if (!/\s/.test(c)) last = c;
+    i++;
+  }
+  return last === ";";
+}
+
 function push(out: string[], statement: string): void {
   const trimmed = statement.trim();
   if (trimmed !== "" && !isOnlyComments(trimmed)) out.push(trimmed);

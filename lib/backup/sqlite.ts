@@ -1,0 +1,94 @@
+/**
+ * SQLite backups and restores through SQLite's own backup API (`node:sqlite`
+ * `backup()`): consistent while the application keeps writing, and a
+ * restore that replaces the live database's pages in one write transaction,
+ * under SQLite's lock, so open connections see the old content or the new.
+ *
+ * @module
+ */
+import { backup, DatabaseSync } from "node:sqlite";
+import { createHash } from "node:crypto";
+import type { DatabaseConfig } from "../config.ts";
+import { LockstepError, messageOf } from "../errors.ts";
+import type { Written } from "./archive.ts";
+
+/**
+ * Copies the live database to `out` (owner-only) in one step, so that a
+ * writer in another process cannot make the copy restart forever.
+ *
+ * @throws {LockstepError} `DATABASE_UNREACHABLE` when the file cannot be opened.
+ */
+export async function backupSqlite(db: DatabaseConfig, out: string): Promise<Written> {
+  let source: DatabaseSync;
+  try {
+    source = new DatabaseSync(db.path!, { readOnly: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new LockstepError(
+      "DATABASE_UNREACHABLE",
+      `Cannot back up database "${db.name}" (sqlite:${db.path}): ${messageOf(error)}`,
+      { cause: error, data: { database: db.name } },
+    );
+  }
+  try {
+    source.exec("PRAGMA busy_timeout = 10000");
+    // Made owner-only before SQLite writes into it.
+    Deno.writeFileSync(out, new Uint8Array(), { createNew: true, mode: 0o600 });
+    await backup(source, out, { rate: -1 });
+  } finally {
+    source.close();
+  }
+  using copy = await Deno.open(out, { read: true, write: true });
+  await copy.syncData();
+  return await hashFile(out);
+}
+
+/** SHA-256 and size of a file, streamed. */
+export async function hashFile(path: string): Promise<Written> {
+  const hash = createHash("sha256");
+  let size = 0;
+  using file = await Deno.open(path, { read: true });
+  for await (const chunk of file.readable) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest("hex"), size };
+}
+
+/** Why a backed-up SQLite file is unusable, or `undefined` (`PRAGMA quick_check`). */
+export function checkSqlite(path: string): string | undefined {
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
+      const problems = rows.map((r) => r.quick_check).filter((r) => r !== "ok");
+      return problems.length === 0 ? undefined : `quick_check: ${problems.slice(0, 3).join("; ")}`;
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return `it does not open as SQLite (${messageOf(error)})`;
+  }
+}
+
+/**
+ * Writes the backed-up pages over the live database in one SQLite write
+ * transaction (waiting for the application's writers to finish): a crash
+ * part way is rolled back by SQLite's own journal on the next open.
+ */
+export async function restoreSqlite(db: DatabaseConfig, artifact: string): Promise<void> {
+  const source = new DatabaseSync(artifact, { readOnly: true });
+  try {
+    await backup(source, db.path!, { rate: -1 });
+  } catch (error) {
+    throw new LockstepError(
+      "DATABASE_UNREACHABLE",
+      `Cannot restore database "${db.name}" (sqlite:${db.path}): ${messageOf(error)}. ` +
+        `SQLite rolled the database back to what it held before.`,
+      { cause: error, data: { database: db.name } },
+    );
+  } finally {
+    source.close();
+  }
+}
