@@ -133,7 +133,7 @@ const COMMANDS: Record<string, Command> = {
         lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
         confirm: async (pending) =>
           await confirmPlan(pending, { yes, json }) &&
-          await backupFirst(config, values, "before-migrate"),
+          await backupFirst(config, values, "before-migrate", seconds(values["lock-timeout"], 30)),
         ...(json ? {} : { onProgress: renderProgress }),
       });
       if (json) print({ ok: true, ...result });
@@ -497,10 +497,19 @@ function seconds(value: string | boolean | undefined, fallback: number): number 
  * The backup `install` and `migrate` take after confirmation and before their
  * first change, unless `--no-backup`.
  */
-async function backupFirst(config: Config, values: Values, label: string): Promise<boolean> {
+async function backupFirst(
+  config: Config,
+  values: Values,
+  label: string,
+  waitSeconds = 0,
+): Promise<boolean> {
   if (values["no-backup"] === true) return true;
   const json = values.json === true;
-  const made = await backup(config, { label, ...progress(json) });
+  const made = await backup(config, {
+    label,
+    lockTimeoutMs: waitSeconds * 1000,
+    ...progress(json),
+  });
   if (!json) {
     console.error(`Backed up to ${made.path} (restore with "lockstep restore ${made.id}").`);
   }

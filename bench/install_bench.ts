@@ -119,6 +119,7 @@ try {
       CLI,
       "install",
       "--yes",
+      "--no-backup",
       "--config",
       `${app}/lockstep.json`,
     ];

@@ -45,6 +45,8 @@ export interface BackupOptions {
    * is installed (default `true`); `false` always uses the built-in dump.
    */
   pgDump?: boolean;
+  /** How long to wait for another lockstep operation to finish, in ms (default 0: refuse at once). */
+  lockTimeoutMs?: number;
 }
 
 /** The `files.zip` entry of `backup.json`. */
@@ -71,10 +73,13 @@ export interface BackupDatabase {
   readonly dialect: "sqlite" | "postgres";
   /** The URL with credentials masked. */
   readonly url: string;
-  /** The artifact's file name in the backup folder. */
+  /** The artifact's file name in the backup folder (`""` when `absent`). */
   readonly artifact: string;
-  /** `sqlite` (a database file), `pg_dump` (custom format) or `lockstep-sql` (built-in dump). */
-  readonly format: "sqlite" | PostgresFormat;
+  /**
+   * `sqlite` (a database file), `pg_dump` (custom format), `lockstep-sql`
+   * (built-in dump), or `absent`: a SQLite file that did not exist yet.
+   */
+  readonly format: "sqlite" | PostgresFormat | "absent";
   /** Hex SHA-256 of the artifact. */
   readonly sha256: string;
   /** The artifact's size in bytes. */
@@ -175,7 +180,7 @@ export async function backup(
     );
   }
   await refuseOpenJournal(config, "back up");
-  using _lock = await takeOperationLock(config, "back up");
+  using _lock = await takeOperationLock(config, "back up", options.lockTimeoutMs ?? 0);
   const started = performance.now();
   const created = new Date();
   await Deno.mkdir(config.backups, { recursive: true, mode: 0o700 });
@@ -264,6 +269,18 @@ async function backupDatabase(
   const name = db.name.replace(/[^A-Za-z0-9._-]/g, "_");
   const common = { name: db.name, dialect: db.dialect, url: redact(db.url) };
   if (db.dialect === "sqlite") {
+    if (!(await exists(db.path!))) {
+      // Not made yet (no migration has run): restoring this backup removes it again.
+      return {
+        ...common,
+        artifact: "",
+        format: "absent",
+        sha256: "",
+        size: 0,
+        ledger: null,
+        skipped: [],
+      };
+    }
     const artifact = `db-${name}.sqlite`;
     const written = await backupSqlite(db, join(folder, artifact));
     // The ledger as the copy holds it: the same moment as the data.
@@ -279,6 +296,16 @@ async function backupDatabase(
     await Deno.rename(custom, join(folder, artifact));
   }
   return { ...common, artifact, format, ...written, ledger, skipped };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** Each package's last migration and the ledger's row count, or `null` without a ledger. */
@@ -340,7 +367,7 @@ async function verifyArtifacts(
   const problems: string[] = [];
   const expect = [
     ...(manifest.files ? [manifest.files] : []),
-    ...manifest.databases,
+    ...manifest.databases.filter((db) => db.format !== "absent"),
   ];
   for (const item of expect) {
     onProgress?.({ phase: "verify", artifact: item.artifact });
@@ -360,7 +387,9 @@ async function verifyArtifacts(
       continue;
     }
     const problem = "format" in item
-      ? item.format === "sqlite" ? checkSqlite(path) : await checkDump(path, item.format)
+      ? item.format === "sqlite"
+        ? checkSqlite(path)
+        : await checkDump(path, item.format as PostgresFormat)
       : await checkFilesZip(path, manifest.id, item.count, deep);
     if (problem !== undefined) problems.push(`${item.artifact}: ${problem}`);
   }
@@ -433,7 +462,10 @@ export async function listBackups(config: Config): Promise<BackupInfo[]> {
       });
       continue;
     }
-    const artifacts = [...(manifest.files ? [manifest.files] : []), ...manifest.databases];
+    const artifacts = [
+      ...(manifest.files ? [manifest.files] : []),
+      ...manifest.databases.filter((db) => db.format !== "absent"),
+    ];
     let problem: string | undefined;
     let size = 0;
     for (const item of artifacts) {

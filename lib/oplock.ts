@@ -17,7 +17,7 @@ export function workFolder(config: Pick<Config, "updates">): string {
 let held = 0;
 
 /**
- * Takes the operation lock without waiting. Re-entrant within one process:
+ * Takes the operation lock, waiting up to `waitMs` (default: not at all). Re-entrant within one process:
  * `update` holds it while its own backup, install and restore take it again.
  *
  * @throws {LockstepError} `LOCK_HELD` when another lockstep process holds it.
@@ -25,6 +25,7 @@ let held = 0;
 export async function takeOperationLock(
   config: Pick<Config, "updates">,
   action: string,
+  waitMs = 0,
 ): Promise<Disposable> {
   if (held > 0) {
     held++;
@@ -33,7 +34,13 @@ export async function takeOperationLock(
   const folder = workFolder(config);
   await Deno.mkdir(folder, { recursive: true });
   const file = await Deno.open(join(folder, "lock"), { read: true, write: true, create: true });
-  if (!(await file.tryLock(true))) {
+  const deadline = performance.now() + waitMs;
+  let locked = await file.tryLock(true);
+  while (!locked && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
+    locked = await file.tryLock(true);
+  }
+  if (!locked) {
     file.close();
     throw new LockstepError(
       "LOCK_HELD",

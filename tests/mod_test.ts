@@ -8,6 +8,7 @@ Deno.test("mod.ts exports exactly the pinned public API", () => {
     "EXIT",
     "LockstepError",
     "VERSION",
+    "backup",
     "check",
     "createBundle",
     "exitCodeFor",
@@ -15,15 +16,19 @@ Deno.test("mod.ts exports exactly the pinned public API", () => {
     "inspect",
     "install",
     "keygen",
+    "listBackups",
     "loadConfig",
     "migrate",
     "newMigration",
     "newRelease",
+    "pruneBackups",
     "recover",
     "redact",
     "resolveConfig",
+    "restore",
     "stamp",
     "status",
+    "verifyBackup",
   ]);
 });
 

@@ -27,7 +27,7 @@ import { protection } from "../bundles/pending.ts";
 import { type BackupManifest, type BackupProgress, findBackup, verifyBackup } from "../backup.ts";
 import { openFilesZip } from "./archive.ts";
 import { refuseWithoutPgRestore, restorePostgres } from "./postgres.ts";
-import { restoreSqlite } from "./sqlite.ts";
+import { removeSqlite, restoreSqlite } from "./sqlite.ts";
 import { outsideBackup, walkTree } from "./tree.ts";
 
 /** What a restore is about to do, for confirmation. */
@@ -163,7 +163,8 @@ export async function finishRestore(
     onProgress?.({ phase: "database", database: db.name });
     const target = config.databases[db.name]!;
     const artifact = join(folder, db.artifact);
-    if (db.format === "sqlite") await restoreSqlite(target, artifact);
+    if (db.format === "absent") await removeSqlite(target);
+    else if (db.format === "sqlite") await restoreSqlite(target, artifact);
     else await restorePostgres(target, artifact, db.format);
     fault("database");
   }

@@ -92,3 +92,12 @@ export async function restoreSqlite(db: DatabaseConfig, artifact: string): Promi
     source.close();
   }
 }
+
+/** Removes a SQLite database that did not exist when the backup was made (and its journals). */
+export async function removeSqlite(db: DatabaseConfig): Promise<void> {
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+    await Deno.remove(`${db.path!}${suffix}`).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+}
