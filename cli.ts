@@ -25,6 +25,10 @@ import {
   listBackups,
   loadConfig,
   LockstepError,
+  maintenanceOff,
+  maintenanceOn,
+  MaintenanceScope,
+  maintenanceStatus,
   migrate,
   type MigrateEvent,
   type MigrationStatus,
@@ -37,6 +41,8 @@ import {
   restore,
   stamp,
   status,
+  update,
+  type UpdateStepResult,
   verifyBackup,
   VERSION,
 } from "./mod.ts";
@@ -62,6 +68,11 @@ Usage: lockstep <command> [options]   (every command takes --config PATH and --j
   install [BUNDLE] [--yes] [--dry-run] [--no-backup]
                                       install pending update bundles in version order
   recover                             roll an interrupted install or restore back
+  update [--yes]                      check, back up, maintenance on, install, migrate,
+                                      maintenance off; restores the backup on failure
+  start [--install|--ignore] -- COMMAND [ARGS...]
+                                      run check, then the application if it may run
+  maintenance on|off|status [--message TEXT]
   keygen --out KEYFILE [--id ID]      make an Ed25519 signing key; prints its trust entry
   bundle create --from DIR [--base DIR] --version V [--upgrades-from RANGE]
                 [--notes FILE] [--security] [--sign KEYFILE] --out FILE
@@ -126,16 +137,23 @@ const COMMANDS: Record<string, Command> = {
     async run(config, values) {
       const json = values.json === true;
       const yes = values.yes === true;
-      const result = await migrate(config, {
-        ...(typeof values.to === "string" ? { to: values.to } : {}),
-        dryRun: values["dry-run"] === true,
-        yes,
-        lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
-        confirm: async (pending) =>
-          await confirmPlan(pending, { yes, json }) &&
-          await backupFirst(config, values, "before-migrate", seconds(values["lock-timeout"], 30)),
-        ...(json ? {} : { onProgress: renderProgress }),
-      });
+      const scope = new MaintenanceScope(config, "migrate");
+      const result = await inMaintenance(scope, () =>
+        migrate(config, {
+          ...(typeof values.to === "string" ? { to: values.to } : {}),
+          dryRun: values["dry-run"] === true,
+          yes,
+          lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
+          confirm: async (pending) =>
+            await confirmPlan(pending, { yes, json }) &&
+            await backupFirst(
+              config,
+              values,
+              "before-migrate",
+              seconds(values["lock-timeout"], 30),
+            ) && await entered(scope),
+          ...(json ? {} : { onProgress: renderProgress }),
+        }));
       if (json) print({ ok: true, ...result });
       else if (result.dryRun) renderPlan(result.planned, result.estimateSeconds);
       else if (!result.confirmed) console.log("Nothing was applied.");
@@ -261,14 +279,23 @@ const COMMANDS: Record<string, Command> = {
       const json = values.json === true;
       const fault = readEnv("LOCKSTEP_FAULT");
       const yes = values.yes === true;
-      const result = await install(config, {
-        ...(args[0] === undefined ? {} : { bundle: args[0] }),
-        dryRun: values["dry-run"] === true,
-        confirm: async (versions) =>
-          await confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }) &&
-          await backupFirst(config, values, "before-install"),
-        ...(fault === undefined ? {} : { fault }),
-      });
+      const scope = new MaintenanceScope(config, "install");
+      const result = await inMaintenance(
+        scope,
+        () =>
+          install(config, {
+            ...(args[0] === undefined ? {} : { bundle: args[0] }),
+            dryRun: values["dry-run"] === true,
+            confirm: async (versions) =>
+              await confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }) &&
+              await backupFirst(config, values, "before-install") && await entered(scope),
+            ...(fault === undefined ? {} : { fault }),
+          }),
+        (r) =>
+          r.refused.length === 0
+            ? undefined
+            : `install refused ${r.refused.map((b) => b.file).join(", ")}`,
+      );
       if (json) print({ ok: result.refused.length === 0 && result.confirmed, ...result });
       else if (!result.confirmed) console.log("Nothing was installed.");
       else renderInstall(result);
@@ -349,18 +376,20 @@ const COMMANDS: Record<string, Command> = {
     async run(config, values, args) {
       const json = values.json === true;
       const yes = values.yes === true;
-      const result = await restore(config, args[0]!, {
-        confirm: (plan) =>
-          confirmOrRefuse(
-            `restore backup ${plan.id} (${plan.writes.length} file(s) written, ${plan.removes.length} removed, ` +
-              `databases: ${plan.databases.join(", ") || "none"})`,
-            [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
-            { yes, json },
-            () => {},
-          ),
-        ...(readEnv("LOCKSTEP_FAULT") ? { fault: readEnv("LOCKSTEP_FAULT")! } : {}),
-        ...progress(json),
-      });
+      const scope = new MaintenanceScope(config, "restore");
+      const result = await inMaintenance(scope, () =>
+        restore(config, args[0]!, {
+          confirm: async (plan) =>
+            await confirmOrRefuse(
+              `restore backup ${plan.id} (${plan.writes.length} file(s) written, ${plan.removes.length} removed, ` +
+                `databases: ${plan.databases.join(", ") || "none"})`,
+              [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
+              { yes, json },
+              () => {},
+            ) && await entered(scope),
+          ...(readEnv("LOCKSTEP_FAULT") ? { fault: readEnv("LOCKSTEP_FAULT")! } : {}),
+          ...progress(json),
+        }));
       if (json) print({ ok: result.confirmed, ...result });
       else if (!result.confirmed) console.log("Nothing was restored.");
       else {
@@ -371,6 +400,94 @@ const COMMANDS: Record<string, Command> = {
         );
       }
       return result.confirmed ? 0 : 1;
+    },
+  },
+  maintenance: {
+    options: { message: { type: "string" } },
+    positionals: [1, 1],
+    async run(config, values, args) {
+      const action = args[0];
+      let state;
+      if (action === "on") {
+        state = await maintenanceOn(config, {
+          by: "operator",
+          ...(typeof values.message === "string" ? { message: values.message } : {}),
+        });
+      } else if (action === "off") state = await maintenanceOff(config);
+      else if (action === "status") state = await maintenanceStatus(config);
+      else throw usage(`maintenance takes on, off or status, not "${action}"`);
+      if (values.json) print({ ok: true, ...state });
+      else if (state.on) {
+        console.log(
+          `Maintenance mode is ON since ${state.since} (by ${state.by}): ${state.message}`,
+        );
+      } else console.log("Maintenance mode is off.");
+      return 0;
+    },
+  },
+  update: {
+    options: {
+      yes: { type: "boolean", short: "y" },
+      "lock-timeout": { type: "string" },
+    },
+    async run(config, values) {
+      const json = values.json === true;
+      const yes = values.yes === true;
+      const result = await update(config, {
+        confirm: (report) =>
+          confirmOrRefuse(
+            "update: back up, install and migrate",
+            report.problems.filter((p) => p.severity !== "warning").map((p) => p.message),
+            { yes, json },
+          ),
+        lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
+        ...(readEnv("LOCKSTEP_FAULT") ? { fault: readEnv("LOCKSTEP_FAULT")! } : {}),
+        ...(json ? {} : {
+          onStep: (s: UpdateStepResult) =>
+            console.log(`${s.step}: ${s.detail} (${(s.durationMs / 1000).toFixed(1)} s)`),
+          onMigrate: renderProgress,
+        }),
+      });
+      if (json) print({ ok: result.confirmed, ...result });
+      else if (!result.confirmed) console.log("Nothing was changed.");
+      else if (!result.changed) console.log("Nothing to update: code and databases are current.");
+      else {
+        console.log(
+          `Updated ${config.app} ${result.from ?? "(none)"} → ${result.to ?? "(none)"}: ` +
+            `${result.installed.length} bundle(s), ${result.applied.length} migration(s). ` +
+            `Backup taken first: ${result.backup}.`,
+        );
+      }
+      return result.confirmed ? 0 : 1;
+    },
+  },
+  start: {
+    options: {
+      install: { type: "boolean", default: false },
+      ignore: { type: "boolean", default: false },
+    },
+    positionals: [1, Infinity],
+    async run(config, values, args) {
+      if (values.install && values.ignore) {
+        throw usage("start takes --install or --ignore, not both");
+      }
+      let report = await check(config);
+      if (!report.ok && values.install && report.exitCode !== 5) {
+        await update(config, {
+          onStep: (s) => console.error(`lockstep update: ${s.step}: ${s.detail}`),
+        });
+        report = await check(config);
+      }
+      if (!report.ok) {
+        const ignored = values.ignore === true && report.exitCode !== 5;
+        for (const p of report.problems) console.error(`lockstep: [${p.severity}] ${p.message}`);
+        if (!ignored) {
+          console.error(`lockstep: not starting ${config.app} (check exit ${report.exitCode}).`);
+          return report.exitCode;
+        }
+        console.error(`lockstep: starting ${config.app} anyway (--ignore).`);
+      }
+      return await runApplication(args[0]!, args.slice(1));
     },
   },
   recover: {
@@ -493,6 +610,34 @@ function seconds(value: string | boolean | undefined, fallback: number): number 
   return n;
 }
 
+/** Turns maintenance on once a command has confirmed and backed up; true to go on. */
+async function entered(scope: MaintenanceScope): Promise<boolean> {
+  await scope.enter();
+  return true;
+}
+
+/**
+ * Runs a command that may enter maintenance: off again after success, left
+ * on with the failure as its message after an error (or a `failure` result).
+ */
+async function inMaintenance<T>(
+  scope: MaintenanceScope,
+  run: () => Promise<T>,
+  failure: (result: T) => string | undefined = () => undefined,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await run();
+  } catch (error) {
+    await scope.leave(
+      `${scope.by} failed: ${redact(error instanceof Error ? error.message : String(error))}`,
+    ).catch(() => undefined);
+    throw error;
+  }
+  await scope.leave(failure(result));
+  return result;
+}
+
 /**
  * The backup `install` and `migrate` take after confirmation and before their
  * first change, unless `--no-backup`.
@@ -569,6 +714,38 @@ function renderBackup(result: BackupManifest & { path: string }): void {
         `    not in the built-in dump: ${what} (grant --allow-run=pg_dump for a full dump)`,
       );
     }
+  }
+}
+
+/**
+ * Runs the application's command with lockstep's stdio, passing SIGINT,
+ * SIGTERM and SIGHUP on, and returns its exit code (128 + the signal when a
+ * signal ended it).
+ */
+async function runApplication(command: string, args: string[]): Promise<number> {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  const forward = signals.map((signal) => {
+    const handler = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // It has exited already.
+      }
+    };
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  try {
+    const status = await child.status;
+    return status.code;
+  } finally {
+    for (const remove of forward) remove();
   }
 }
 

@@ -80,3 +80,15 @@ export type { PostgresFormat } from "./lib/backup/postgres.ts";
 export type { Installed, State } from "./lib/state.ts";
 export { restore } from "./lib/backup/restore.ts";
 export type { RestoreOptions, RestorePlan, RestoreResult } from "./lib/backup/restore.ts";
+export {
+  maintenance,
+  maintenanceOff,
+  maintenanceOn,
+  MaintenanceScope,
+  maintenanceStatus,
+} from "./lib/maintenance.ts";
+export type { MaintenanceOptions, MaintenanceState } from "./lib/maintenance.ts";
+export { update } from "./lib/update.ts";
+export type { UpdateOptions, UpdateResult, UpdateStep, UpdateStepResult } from "./lib/update.ts";
+export { gate } from "./lib/gate.ts";
+export type { GateOptions } from "./lib/gate.ts";

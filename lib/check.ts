@@ -11,6 +11,8 @@ import { type MigrationStatus, status } from "./migrations/status.ts";
 import { chain, readPending } from "./bundles/pending.ts";
 import { readJournal } from "./journal.ts";
 import { readState } from "./state.ts";
+import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
+import { listBackups } from "./backup.ts";
 
 /** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
 export type Severity = "blocked" | "migrations" | "bundles" | "warning";
@@ -41,6 +43,14 @@ export interface CheckReport {
   readonly migrations: MigrationStatus | null;
   /** The bundles in `pending/`, each with whether it applies and why not. */
   readonly bundles: readonly BundleStatus[];
+  /** Maintenance mode, and why it is on. */
+  readonly maintenance: MaintenanceState;
+  /** The newest valid backup and its age, or `null` when there is none. */
+  readonly latestBackup: {
+    readonly id: string;
+    readonly created: string;
+    readonly ageSeconds: number;
+  } | null;
   /** Every problem found, most severe first. */
   readonly problems: readonly CheckProblem[];
 }
@@ -113,6 +123,25 @@ export async function check(config: Config): Promise<CheckReport> {
     });
   }
   if (migrations) problems.push(...migrationProblems(migrations));
+  const maintenance = await maintenanceStatus(config);
+  if (maintenance.on) {
+    problems.push({
+      code: "MAINTENANCE_ON",
+      severity: "warning",
+      message: `Maintenance mode is on (since ${maintenance.since ?? "?"}, by ${
+        maintenance.by ?? "?"
+      }): ${maintenance.message ?? ""} Turn it off with "lockstep maintenance off".`,
+      data: { ...maintenance },
+    });
+  }
+  const newest = (await listBackups(config)).find((b) => b.valid && b.created !== null);
+  const latestBackup = newest
+    ? {
+      id: newest.id,
+      created: newest.created!,
+      ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(newest.created!)) / 1000)),
+    }
+    : null;
   problems.sort((a, b) => EXIT_BY_SEVERITY[b.severity] - EXIT_BY_SEVERITY[a.severity]);
   const exitCode = problems.length === 0 ? 0 : EXIT_BY_SEVERITY[problems[0]!.severity];
   return {
@@ -122,6 +151,8 @@ export async function check(config: Config): Promise<CheckReport> {
     codeVersion,
     migrations,
     bundles,
+    maintenance,
+    latestBackup,
     problems,
   };
 }

@@ -52,6 +52,9 @@ export const ERROR_CODES = [
   "BACKUP_INVALID",
   "BACKUP_WRONG_APP",
   "BACKUP_TOOL_FAILED",
+  "UPDATE_BLOCKED",
+  "UPDATE_FAILED",
+  "GATE_REFUSED",
 ] as const;
 
 /** A stable error code: compare on this, never on the message. */
@@ -102,6 +105,10 @@ export class LockstepError extends Error {
 export function exitCodeFor(error: unknown): number {
   if (!(error instanceof LockstepError)) return EXIT.failed;
   if (error.code === "LOCK_HELD") return EXIT.busy;
+  // The startup gate exits with check's own code (3, 4 or 5).
+  if (error.code === "GATE_REFUSED" && typeof error.data.exitCode === "number") {
+    return error.data.exitCode;
+  }
   if (USAGE_CODES.has(error.code)) return EXIT.usage;
   return EXIT.failed;
 }
