@@ -3,7 +3,10 @@
  * The demo: copies the example shop (two packages on one embedded SQLite
  * database; orders' migrations depend on core's, and one converts a JSON
  * configuration file) into a fresh folder and runs the CLI on it, as an
- * operator would: check (exit 4) → migrate --yes → check (exit 0).
+ * operator would through a whole release: check (exit 4) → migrate --yes →
+ * check (exit 0); then a 1.1.0 bundle (new code and a new migration) lands in
+ * updates/pending: check (exit 3) → start refuses → update --yes (backup,
+ * maintenance, install, migrate) → check (exit 0) → start runs the app.
  *
  * Run it with `deno task demo`.
  *
@@ -16,19 +19,26 @@ const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const dir = await Deno.makeTempDir({ prefix: "lockstep-demo-" });
 await copy(`${here}shop`, dir);
 
-const flags = (write: boolean) => [
+const release = await Deno.makeTempDir({ prefix: "lockstep-demo-release-" });
+const flags = (write: boolean, extra: string[] = []) => [
   "run",
   "--no-prompt",
   "--quiet",
-  `--allow-read=${dir}`,
+  `--allow-read=${dir},${release}`,
   ...(write ? [`--allow-write=${dir}`] : []),
+  ...extra,
   cli,
 ];
 
-async function step(title: string, args: string[], write: boolean): Promise<number> {
+async function step(
+  title: string,
+  args: string[],
+  write: boolean,
+  extra: string[] = [],
+): Promise<number> {
   console.log(`\n$ lockstep ${args.join(" ")}    # ${title}`);
   const { code } = await new Deno.Command("deno", {
-    args: [...flags(write), ...args],
+    args: [...flags(write, extra), ...args],
     cwd: dir,
     stdout: "inherit",
     stderr: "inherit",
@@ -38,17 +48,49 @@ async function step(title: string, args: string[], write: boolean): Promise<numb
 }
 
 console.log(`The example shop, copied to ${dir}`);
+const app = ["--", "deno", "eval", "console.log('the shop is running')"];
 const results = [
   await step("the startup gate: migrations are pending", ["check"], false),
   await step("what would run, with each SQL body", ["migrate", "--dry-run"], false),
-  await step("apply them, unattended", ["migrate", "--yes"], true),
+  await step("apply them, unattended (a backup first)", ["migrate", "--yes"], true),
   await step("the gate again: the application may run", ["check"], false),
   await step("migrations per package", ["status"], false),
 ];
 console.log(`\nconfig/settings.json after the TypeScript migration converted it:`);
 console.log(await Deno.readTextFile(`${dir}/config/settings.json`));
+
+// Release 1.1.0: the shop's code plus one migration, packed as a bundle into pending/.
+await copy(`${here}shop/migrations`, `${release}/migrations`);
+await copy(`${here}shop/plugins`, `${release}/plugins`);
+await Deno.writeTextFile(
+  `${release}/migrations/core/20260601000000_user_locale.sql`,
+  "-- lockstep:info users get a locale\nalter table users add column locale text default 'en';\n",
+);
+results.push(
+  await step("pack release 1.1.0 into updates/pending", [
+    "bundle",
+    "create",
+    "--from",
+    release,
+    "--version",
+    "1.1.0",
+    "--out",
+    `${dir}/updates/pending/shop-1.1.0.zip`,
+  ], true),
+  await step("the gate: a code update is pending", ["check"], false),
+  await step("start refuses while it is pending", ["start", ...app], false, ["--allow-run=deno"]),
+  await step(
+    "all of it in one safe step: backup, maintenance, install, migrate",
+    ["update", "--yes"],
+    true,
+  ),
+  await step("the gate: up to date", ["check"], false),
+  await step("start runs the application", ["start", ...app], false, ["--allow-run=deno"]),
+  await step("the backups taken on the way", ["backups"], false),
+);
 await Deno.remove(dir, { recursive: true });
-const expected = [4, 0, 0, 0, 0];
+await Deno.remove(release, { recursive: true });
+const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0];
 if (results.some((code, i) => code !== expected[i])) {
   console.error(`demo: exit codes ${results.join(", ")}, expected ${expected.join(", ")}`);
   Deno.exit(1);

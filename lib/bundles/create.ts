@@ -160,6 +160,8 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
 
   const { ZipWriter, configure } = await import("../deps/zip.ts");
   configure({ useWebWorkers: false });
+  // The output folder (often updates/pending/) is made when missing.
+  await Deno.mkdir(dirname(out), { recursive: true });
   const temp = join(dirname(out), `.${crypto.randomUUID()}.bundle.tmp`);
   const target = await Deno.open(temp, { write: true, createNew: true });
   try {
