@@ -61,6 +61,7 @@ export function hashingSink(file: Deno.FsFile): {
 }
 
 const SAMPLE = 32 * 1024;
+const SMALL = 256 * 1024;
 
 /**
  * Whether deflating `file` is worth it: known compressed formats are not, and
@@ -86,7 +87,7 @@ export async function writeFilesZip(
   out: string,
   onProgress?: (progress: FilesProgress) => void,
 ): Promise<Written> {
-  const { ZipWriter, configure } = await import("../deps/zip.ts");
+  const { Uint8ArrayReader, ZipWriter, configure } = await import("../deps/zip.ts");
   // zip.js's workers were tried: posting every chunk to a worker made a 200 MB backup
   // twice as slow. Deflate runs on Deno's native CompressionStream on this thread.
   configure({ useWebWorkers: false });
@@ -101,7 +102,20 @@ export async function writeFilesZip(
       const absolute = join(root, ...file.path.split("/"));
       const handle = Deno.openSync(absolute, { read: true });
       const deflate = worthDeflating(file, handle);
-      await writer.add(file.path, handle.readable, {
+      // Small files are read in one call: a stream per file costs more than the file.
+      let source: ReadableStream<Uint8Array> | InstanceType<typeof Uint8ArrayReader>;
+      if (file.size <= SMALL) {
+        const bytes = new Uint8Array(file.size);
+        let read = 0;
+        while (read < bytes.length) {
+          const n = handle.readSync(bytes.subarray(read));
+          if (n === null) break;
+          read += n;
+        }
+        handle.close();
+        source = new Uint8ArrayReader(bytes.subarray(0, read));
+      } else source = handle.readable;
+      await writer.add(file.path, source, {
         level: deflate ? 6 : 0,
         lastModDate: file.mtime,
         unixMode: 0o100000 | file.mode,
