@@ -18,6 +18,7 @@ import {
   createBundle,
   exitCodeFor,
   explainPermission,
+  gate,
   inspect,
   install,
   type InstallResult,
@@ -471,20 +472,30 @@ const COMMANDS: Record<string, Command> = {
       if (values.install && values.ignore) {
         throw usage("start takes --install or --ignore, not both");
       }
-      let report = await check(config);
-      if (!report.ok && values.install && report.exitCode !== 5) {
-        await update(config, {
-          onStep: (s) => console.error(`lockstep update: ${s.step}: ${s.detail}`),
-        });
-        report = await check(config);
+      if (values.install) {
+        const first = await check(config);
+        if (!first.ok && first.exitCode !== 5) {
+          await update(config, {
+            onStep: (s) => console.error(`lockstep update: ${s.step}: ${s.detail}`),
+          });
+        }
+      }
+      const explain = (report: CheckReport) => {
+        for (const p of report.problems) console.error(`lockstep: [${p.severity}] ${p.message}`);
+      };
+      // gate() makes the decision, as it does for Deno applications.
+      let report: CheckReport;
+      try {
+        report = await gate(config, { ignore: values.ignore === true });
+      } catch (error) {
+        if (!(error instanceof LockstepError) || error.code !== "GATE_REFUSED") throw error;
+        report = error.data.report as CheckReport;
+        explain(report);
+        console.error(`lockstep: not starting ${config.app} (check exit ${report.exitCode}).`);
+        return report.exitCode;
       }
       if (!report.ok) {
-        const ignored = values.ignore === true && report.exitCode !== 5;
-        for (const p of report.problems) console.error(`lockstep: [${p.severity}] ${p.message}`);
-        if (!ignored) {
-          console.error(`lockstep: not starting ${config.app} (check exit ${report.exitCode}).`);
-          return report.exitCode;
-        }
+        explain(report);
         console.error(`lockstep: starting ${config.app} anyway (--ignore).`);
       }
       return await runApplication(args[0]!, args.slice(1));

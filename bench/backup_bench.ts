@@ -18,6 +18,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { freshDatabase } from "../tests/helpers/postgres.ts";
+import { median, randomBytes, timed } from "./common.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const SIZE_MB = Number(Deno.env.get("SIZE_MB") ?? 1024);
@@ -27,23 +28,7 @@ const ROWS = Number(Deno.env.get("ROWS") ?? 1_000_000);
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 3);
 const ONLY = Deno.env.get("ONLY");
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-let seed = 0x9e3779b9;
-function random(bytes: Uint8Array): Uint8Array {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-  for (let i = 0; i < words.length; i++) {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    words[i] = seed >>> 0;
-  }
-  return bytes;
-}
+const random = randomBytes();
 
 function text(size: number, i: number): string {
   const line = `export const value${i} = "${"lorem ipsum dolor sit amet ".repeat(3)}"; // ${
@@ -81,22 +66,6 @@ async function makeTree(root: string): Promise<void> {
   }
 }
 
-async function timed(
-  cmd: string[],
-  cwd?: string,
-): Promise<{ ms: number; peakMB: number; code: number; stderr: string }> {
-  const started = performance.now();
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%M", ...cmd],
-    ...(cwd ? { cwd } : {}),
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const ms = performance.now() - started;
-  const stderr = new TextDecoder().decode(out.stderr).trim();
-  return { ms, peakMB: Number(stderr.split("\n").at(-1)) / 1024, code: out.code, stderr };
-}
-
 function lockstep(app: string, args: string[], flags: string[] = []): string[] {
   return [
     Deno.execPath(),
@@ -113,10 +82,10 @@ function lockstep(app: string, args: string[], flags: string[] = []): string[] {
   ];
 }
 
-async function must(run: Promise<{ code: number; stderr: string; ms: number; peakMB: number }>) {
+async function must(run: ReturnType<typeof timed>) {
   const result = await run;
   if (result.code !== 0) throw new Error(result.stderr);
-  return result;
+  return { ...result, peakMB: result.peakKiB / 1024 };
 }
 
 function report(label: string, ours: number[], theirs: number[], target: number, peak?: number[]) {

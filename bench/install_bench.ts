@@ -12,32 +12,16 @@
  */
 import { fileURLToPath } from "node:url";
 import { createBundle } from "../mod.ts";
+import { median, randomBytes, timed } from "./common.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const SIZE_MB = Number(Deno.env.get("SIZE_MB") ?? 200);
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 3);
 const FILES = 2000;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** Deterministic release tree: half text, half pseudo-random bytes, plus a few large files. */
 async function makeRelease(dir: string): Promise<void> {
-  // xorshift32: deterministic and incompressible.
-  let seed = 0x9e3779b9;
-  const random = (bytes: Uint8Array) => {
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-    for (let i = 0; i < words.length; i++) {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      words[i] = seed >>> 0;
-    }
-    return bytes;
-  };
+  const random = randomBytes();
   const total = SIZE_MB * 1024 * 1024;
   const large = Math.floor(total * 0.3 / 4);
   const small = Math.floor((total - large * 4) / FILES);
@@ -58,22 +42,6 @@ async function makeRelease(dir: string): Promise<void> {
     await Deno.mkdir(`${dir}/assets`, { recursive: true });
     await Deno.writeFile(`${dir}/assets/big${i}.bin`, random(new Uint8Array(large)));
   }
-}
-
-async function timed(
-  cmd: string[],
-  cwd?: string,
-): Promise<{ ms: number; peakKiB: number; code: number; stderr: string }> {
-  const started = performance.now();
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%M", ...cmd],
-    ...(cwd ? { cwd } : {}),
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const ms = performance.now() - started;
-  const stderr = new TextDecoder().decode(out.stderr).trim();
-  return { ms, peakKiB: Number(stderr.split("\n").at(-1)), code: out.code, stderr };
 }
 
 const work = await Deno.makeTempDir({ prefix: "lockstep-install-bench-" });

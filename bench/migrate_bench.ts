@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freshDatabase } from "../tests/helpers/postgres.ts";
+import { median } from "./common.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 5);
@@ -91,12 +92,6 @@ async function cli(setup: Setup, args: string[]): Promise<number> {
     );
   }
   return ms;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function psqlBaseline(): Promise<number> {

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import type { Config, DatabaseConfig } from "./config.ts";
 import { isDiskFull, LockstepError, messageOf } from "./errors.ts";
-import { syncFolder, writeFileAtomic } from "./files.ts";
+import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
 import { readCodeVersion, utcStamp } from "./host.ts";
 import { refuseOpenJournal } from "./journal.ts";
 import { hasLedger } from "./migrations/ledger.ts";
@@ -235,7 +235,7 @@ export async function backup(
         { data: { problems } },
       );
     }
-    const id = await freeId(config, created, label);
+    const id = freeId(config, created, label);
     const done = { ...manifest, id, durationMs: Math.round(performance.now() - started) };
     await writeFileAtomic(
       join(temp, "backup.json"),
@@ -269,7 +269,7 @@ async function backupDatabase(
   const name = db.name.replace(/[^A-Za-z0-9._-]/g, "_");
   const common = { name: db.name, dialect: db.dialect, url: redact(db.url) };
   if (db.dialect === "sqlite") {
-    if (!(await exists(db.path!))) {
+    if (!pathExists(db.path!)) {
       // Not made yet (no migration has run): restoring this backup removes it again.
       return {
         ...common,
@@ -288,24 +288,8 @@ async function backupDatabase(
     return { ...common, artifact, format: "sqlite", ...written, ledger, skipped: [] };
   }
   const ledger = await ledgerSnapshot(db);
-  const custom = join(folder, `db-${name}.pgdump`);
-  const { format, skipped, ...written } = await dumpPostgres(db, custom, { pgDump });
-  let artifact = `db-${name}.pgdump`;
-  if (format === "lockstep-sql") {
-    artifact = `db-${name}.sql.gz`;
-    await Deno.rename(custom, join(folder, artifact));
-  }
-  return { ...common, artifact, format, ...written, ledger, skipped };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+  const dumped = await dumpPostgres(db, folder, `db-${name}`, { pgDump });
+  return { ...common, ...dumped, ledger };
 }
 
 /** Each package's last migration and the ledger's row count, or `null` without a ledger. */
@@ -329,15 +313,11 @@ async function ledgerSnapshot(db: DatabaseConfig): Promise<BackupDatabase["ledge
 }
 
 /** The backup's id: its UTC timestamp and label, made unique with `-2`, `-3`… */
-async function freeId(config: Config, created: Date, label: string | undefined): Promise<string> {
+function freeId(config: Config, created: Date, label: string | undefined): string {
   const base = utcStamp(created);
   for (let n = 1;; n++) {
     const id = `${base}${n === 1 ? "" : `-${n}`}${label === undefined ? "" : `-${label}`}`;
-    const taken = await Deno.lstat(join(config.backups, id)).then(() => true, (error) => {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    });
-    if (!taken) return id;
+    if (!pathExists(join(config.backups, id))) return id;
   }
 }
 
@@ -365,11 +345,7 @@ async function verifyArtifacts(
   onProgress?: (event: BackupProgress) => void,
 ): Promise<string[]> {
   const problems: string[] = [];
-  const expect = [
-    ...(manifest.files ? [manifest.files] : []),
-    ...manifest.databases.filter((db) => db.format !== "absent"),
-  ];
-  for (const item of expect) {
+  for (const item of artifactsOf(manifest)) {
     onProgress?.({ phase: "verify", artifact: item.artifact });
     const path = join(folder, item.artifact);
     const actual = await hashFile(path).catch((error) => {
@@ -394,6 +370,14 @@ async function verifyArtifacts(
     if (problem !== undefined) problems.push(`${item.artifact}: ${problem}`);
   }
   return problems;
+}
+
+/** The files a backup holds: files.zip and each database's artifact (absent SQLite files have none). */
+function artifactsOf(manifest: BackupManifest): (BackupFiles | BackupDatabase)[] {
+  return [
+    ...(manifest.files ? [manifest.files] : []),
+    ...manifest.databases.filter((db) => db.format !== "absent"),
+  ];
 }
 
 async function checkFilesZip(
@@ -427,6 +411,64 @@ async function readManifest(folder: string): Promise<BackupManifest> {
   return raw as BackupManifest;
 }
 
+/** The backup folders' names (leftovers of interrupted backups aside), newest id first. */
+function backupNames(config: Config): string[] {
+  try {
+    return Array.from(Deno.readDirSync(config.backups))
+      .filter((entry) => entry.isDirectory && !entry.name.startsWith("."))
+      .map((entry) => entry.name)
+      .sort()
+      .reverse();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+/** One backup judged cheaply: backup.json reads, every artifact is there with its size. */
+async function judge(config: Config, id: string): Promise<BackupInfo> {
+  const path = join(config.backups, id);
+  let manifest: BackupManifest;
+  try {
+    manifest = await readManifest(path);
+  } catch (error) {
+    return {
+      id,
+      path,
+      created: null,
+      label: null,
+      codeVersion: null,
+      size: 0,
+      valid: false,
+      problem: error instanceof Deno.errors.NotFound
+        ? "backup.json is missing"
+        : `backup.json does not read (${messageOf(error)})`,
+    };
+  }
+  let problem: string | undefined;
+  let size = 0;
+  for (const item of artifactsOf(manifest)) {
+    const info = await Deno.stat(join(path, item.artifact)).catch(() => undefined);
+    size += info?.size ?? 0;
+    if (info === undefined) problem ??= `${item.artifact} is missing`;
+    else if (info.size !== item.size) problem ??= `${item.artifact} has the wrong size`;
+  }
+  if (problem === undefined && manifest.app !== config.app) {
+    problem = `it was made for app "${manifest.app}"`;
+  }
+  return {
+    id,
+    path,
+    created: manifest.created,
+    label: manifest.label,
+    codeVersion: manifest.codeVersion,
+    size,
+    valid: problem === undefined,
+    ...(problem === undefined ? {} : { problem }),
+    manifest,
+  };
+}
+
 /**
  * The backups in `updates/backups`, newest first, each judged cheaply
  * (backup.json reads; every artifact exists with its recorded size). Use
@@ -434,65 +476,24 @@ async function readManifest(folder: string): Promise<BackupManifest> {
  */
 export async function listBackups(config: Config): Promise<BackupInfo[]> {
   const out: BackupInfo[] = [];
-  let entries: Deno.DirEntry[];
-  try {
-    entries = Array.from(Deno.readDirSync(config.backups));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-  for (const entry of entries) {
-    if (!entry.isDirectory || entry.name.startsWith(".")) continue;
-    const path = join(config.backups, entry.name);
-    let manifest: BackupManifest;
-    try {
-      manifest = await readManifest(path);
-    } catch (error) {
-      out.push({
-        id: entry.name,
-        path,
-        created: null,
-        label: null,
-        codeVersion: null,
-        size: 0,
-        valid: false,
-        problem: error instanceof Deno.errors.NotFound
-          ? "backup.json is missing"
-          : `backup.json does not read (${messageOf(error)})`,
-      });
-      continue;
-    }
-    const artifacts = [
-      ...(manifest.files ? [manifest.files] : []),
-      ...manifest.databases.filter((db) => db.format !== "absent"),
-    ];
-    let problem: string | undefined;
-    let size = 0;
-    for (const item of artifacts) {
-      const info = await Deno.stat(join(path, item.artifact)).catch(() => undefined);
-      size += info?.size ?? 0;
-      if (info === undefined) problem ??= `${item.artifact} is missing`;
-      else if (info.size !== item.size) problem ??= `${item.artifact} has the wrong size`;
-    }
-    if (problem === undefined && manifest.app !== config.app) {
-      problem = `it was made for app "${manifest.app}"`;
-    }
-    out.push({
-      id: entry.name,
-      path,
-      created: manifest.created,
-      label: manifest.label,
-      codeVersion: manifest.codeVersion,
-      size,
-      valid: problem === undefined,
-      ...(problem === undefined ? {} : { problem }),
-      manifest,
-    });
-  }
+  for (const id of backupNames(config)) out.push(await judge(config, id));
   return out.sort((a, b) =>
     (b.created ?? "").localeCompare(a.created ?? "") ||
     b.id.localeCompare(a.id)
   );
+}
+
+/**
+ * The newest valid backup, judged as {@link listBackups} does, reading only
+ * as many backup.json files as it takes (ids start with their UTC time):
+ * `check` asks at every start of the application.
+ */
+export async function newestBackup(config: Config): Promise<BackupInfo | undefined> {
+  for (const id of backupNames(config)) {
+    const info = await judge(config, id);
+    if (info.valid) return info;
+  }
+  return undefined;
 }
 
 /**
@@ -540,6 +541,27 @@ export async function verifyBackup(
     problems.unshift(`it was made for app "${manifest.app}", not "${config.app}"`);
   }
   return { id, ok: problems.length === 0, problems, manifest };
+}
+
+/**
+ * Reads backup `id`'s backup.json, without verifying its artifacts.
+ *
+ * @throws {LockstepError} `BACKUP_NOT_FOUND`, `BACKUP_INVALID`.
+ */
+export async function readBackupManifest(
+  config: Config,
+  id: string,
+): Promise<{ path: string; manifest: BackupManifest }> {
+  const path = await findBackup(config, id);
+  try {
+    return { path, manifest: await readManifest(path) };
+  } catch (error) {
+    throw new LockstepError(
+      "BACKUP_INVALID",
+      `Cannot read backup "${id}": backup.json does not read (${messageOf(error)}).`,
+      { cause: error, data: { backup: id } },
+    );
+  }
 }
 
 /** What {@link pruneBackups} did. */

@@ -12,7 +12,7 @@ import { chain, readPending } from "./bundles/pending.ts";
 import { readJournal } from "./journal.ts";
 import { readState } from "./state.ts";
 import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
-import { listBackups } from "./backup.ts";
+import { newestBackup } from "./backup.ts";
 
 /** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
 export type Severity = "blocked" | "migrations" | "bundles" | "warning";
@@ -134,8 +134,8 @@ export async function check(config: Config): Promise<CheckReport> {
       data: { ...maintenance },
     });
   }
-  const newest = (await listBackups(config)).find((b) => b.valid && b.created !== null);
-  const latestBackup = newest
+  const newest = await newestBackup(config);
+  const latestBackup = newest?.created
     ? {
       id: newest.id,
       created: newest.created!,

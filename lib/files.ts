@@ -212,3 +212,18 @@ export function undoableFiles(root: string): UndoableFiles {
 export function compressible(path: string): boolean {
   return !/\.(zip|gz|tgz|bz2|xz|zst|7z|jpe?g|png|gif|webp|avif|mp[34]|mov|woff2?|pdf)$/i.test(path);
 }
+
+/**
+ * Whether anything (a file, folder or link) is at `path`. Synchronous: one
+ * quick syscall, and an async op's thread-pool round trip made installing
+ * 2,000 files ten times slower.
+ */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -14,7 +14,7 @@
 import { dirname, join } from "node:path";
 import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
-import { syncFolder, writeFileAtomic } from "./files.ts";
+import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
 import { workFolder } from "./oplock.ts";
 
 /** One change to one file under the root. */
@@ -66,18 +66,6 @@ function journalFolder(config: Pick<Config, "updates">): string {
   return join(workFolder(config), "journal");
 }
 
-// Metadata operations here are synchronous: each is one quick syscall, and an
-// async op's thread-pool round trip made installing 2,000 files ten times slower.
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** The open journal, or `null`. Reads only: `check` uses it. */
 export async function readJournal(config: Pick<Config, "updates">): Promise<JournalFile | null> {
   try {
@@ -98,7 +86,7 @@ export async function refuseOpenJournal(
   action: string,
 ): Promise<void> {
   const open = await readJournal(config);
-  const staging = exists(journalFolder(config));
+  const staging = pathExists(journalFolder(config));
   if (open === null && !staging) return;
   throw new LockstepError(
     "JOURNAL_OPEN",
@@ -148,12 +136,12 @@ export class Transaction {
 
   /** Records that `path` gets the staged file (already written to {@link stagingPath}). */
   write(path: string): void {
-    this.#entries.push({ path, action: "write", existed: exists(join(this.#root, path)) });
+    this.#entries.push({ path, action: "write", existed: pathExists(join(this.#root, path)) });
   }
 
   /** Records that `path` is removed. */
   delete(path: string): void {
-    if (exists(join(this.#root, path))) {
+    if (pathExists(join(this.#root, path))) {
       this.#entries.push({ path, action: "delete", existed: true });
     }
   }
@@ -260,7 +248,7 @@ export class Transaction {
       for (let i = 1; i <= parts.length; i++) {
         const folder = parts.slice(0, i).join("/");
         if (out.includes(folder)) continue;
-        if (!exists(join(this.#root, folder))) out.push(folder);
+        if (!pathExists(join(this.#root, folder))) out.push(folder);
       }
     }
     return out;
@@ -349,7 +337,7 @@ export async function recoverJournal(
   if (journal === null) {
     // Crashed while staging, before the journal was written: nothing under the root
     // changed but, perhaps, a writability probe.
-    if (!exists(folder)) return { outcome: "none", label: null, journal: null };
+    if (!pathExists(folder)) return { outcome: "none", label: null, journal: null };
     await removeProbes(folder);
     await Deno.remove(folder, { recursive: true });
     return { outcome: "rolled-back", label: null, journal: null };
@@ -362,11 +350,11 @@ export async function recoverJournal(
   for (const entry of [...journal.entries].reverse()) {
     const target = join(journal.root, entry.path);
     const aside = join(folder, "aside", entry.path);
-    if (exists(aside)) {
+    if (pathExists(aside)) {
       Deno.renameSync(aside, target);
     } else if (
       entry.action === "write" && !entry.existed &&
-      !exists(join(folder, "staging", entry.path))
+      !pathExists(join(folder, "staging", entry.path))
     ) {
       await Deno.remove(target).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;

@@ -218,13 +218,14 @@ async function rollBack(
   });
 }
 
+/** Moves a bundle kept in installed/ back to pending/; one already there by that name wins, and the kept copy stays. */
 async function putBack(config: Config, keptAs: string, file: string): Promise<void> {
   await Deno.mkdir(config.pending, { recursive: true });
-  const target = join(config.pending, basename(file));
   try {
-    await Deno.link(keptAs, target);
+    await Deno.link(keptAs, join(config.pending, basename(file)));
   } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    if (error instanceof Deno.errors.AlreadyExists) return;
+    throw error;
   }
   await Deno.remove(keptAs);
   await syncFolder(config.pending);

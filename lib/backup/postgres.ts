@@ -9,14 +9,14 @@
  *
  * @module
  */
+import { join } from "node:path";
 import type { DatabaseConfig } from "../config.ts";
 import type { Sql as Client, TransactionSql } from "../deps/postgres.ts";
 import { explainPermission, LockstepError, messageOf } from "../errors.ts";
 import { redact } from "../redact.ts";
 import { clientOptions } from "../sql/postgres.ts";
 import { isComplete } from "../migrations/split.ts";
-import type { Written } from "./archive.ts";
-import { hashingSink } from "./archive.ts";
+import { hashingSink, type Written } from "./archive.ts";
 
 /** How a PostgreSQL database was dumped. */
 export type PostgresFormat = "pg_dump" | "lockstep-sql";
@@ -44,23 +44,27 @@ export function pgToolAllowed(tool: "pg_dump" | "pg_restore"): boolean {
 }
 
 /**
- * Dumps `db` to `out`: with `pg_dump -Fc` when allowed and installed (and
- * `pgDump` is not `false`), else with the built-in dump.
+ * Dumps `db` into `folder` as `<stem>.pgdump` with `pg_dump -Fc` when allowed
+ * and installed (and `pgDump` is not `false`), else as `<stem>.sql.gz` with
+ * the built-in dump.
  *
  * @throws {LockstepError} `BACKUP_TOOL_FAILED` when pg_dump fails,
  * `DATABASE_UNREACHABLE`.
  */
 export async function dumpPostgres(
   db: DatabaseConfig,
-  out: string,
+  folder: string,
+  stem: string,
   options: { pgDump?: boolean } = {},
-): Promise<Written & { format: PostgresFormat; skipped: readonly string[] }> {
+): Promise<Written & { artifact: string; format: PostgresFormat; skipped: readonly string[] }> {
   if (options.pgDump !== false && pgToolAllowed("pg_dump")) {
-    const written = await runPgDump(db, out);
-    if (written !== undefined) return { ...written, format: "pg_dump", skipped: [] };
+    const artifact = `${stem}.pgdump`;
+    const written = await runPgDump(db, join(folder, artifact));
+    if (written !== undefined) return { ...written, artifact, format: "pg_dump", skipped: [] };
   }
-  const { skipped, ...written } = await builtInDump(db, out);
-  return { ...written, format: "lockstep-sql", skipped };
+  const artifact = `${stem}.sql.gz`;
+  const { skipped, ...written } = await builtInDump(db, join(folder, artifact));
+  return { ...written, artifact, format: "lockstep-sql", skipped };
 }
 
 function toolEnv(db: DatabaseConfig): Record<string, string> {

@@ -24,7 +24,13 @@ import {
 import { takeOperationLock } from "../oplock.ts";
 import { writeState } from "../state.ts";
 import { protection } from "../bundles/pending.ts";
-import { type BackupManifest, type BackupProgress, findBackup, verifyBackup } from "../backup.ts";
+import {
+  type BackupManifest,
+  type BackupProgress,
+  findBackup,
+  readBackupManifest,
+  verifyBackup,
+} from "../backup.ts";
 import { openFilesZip } from "./archive.ts";
 import { refuseWithoutPgRestore, restorePostgres } from "./postgres.ts";
 import { removeSqlite, restoreSqlite } from "./sqlite.ts";
@@ -170,19 +176,14 @@ export async function finishRestore(
   }
 }
 
-/** Finishes a committed restore journal: the `recover` side of {@link finishRestore}. */
+/**
+ * Finishes a committed restore journal: the `recover` side of
+ * {@link finishRestore}. The backup was verified when the restore began; a
+ * damaged dump now fails its database's transaction, which leaves it as it was.
+ */
 export async function recoverRestore(config: Config, journal: JournalFile): Promise<void> {
-  const id = String(journal.data.backup);
-  const folder = await findBackup(config, id);
-  const verified = await verifyBackup(config, id);
-  if (verified.manifest === undefined) {
-    throw new LockstepError(
-      "BACKUP_INVALID",
-      `Cannot finish the interrupted restore of backup "${id}": its backup.json does not read.`,
-      { data: { backup: id } },
-    );
-  }
-  await finishRestore(config, verified.manifest, folder);
+  const { path, manifest } = await readBackupManifest(config, String(journal.data.backup));
+  await finishRestore(config, manifest, path);
 }
 
 /** Stages every file that differs from the backup and lists the removals. */

@@ -9,6 +9,34 @@
 export function splitStatements(script: string): string[] {
   const out: string[] = [];
   let start = 0;
+  scan(script, (c, i) => {
+    if (c !== ";") return;
+    push(out, script.slice(start, i));
+    start = i + 1;
+  });
+  push(out, script.slice(start));
+  return out;
+}
+
+/**
+ * Whether `script` ends with a complete statement: its last significant
+ * character is a `;` outside quotes, quoted names, dollar quotes and comments.
+ */
+export function isComplete(script: string): boolean {
+  let last = "";
+  const closed = scan(script, (c) => {
+    if (!/\s/.test(c)) last = c;
+  });
+  return closed && last === ";";
+}
+
+/**
+ * Walks the top-level text of `script`, skipping comments, and calls `visit`
+ * with each character outside quotes (a quoted or dollar-quoted region is
+ * visited once, as its opening quote). Returns false when the script ends
+ * inside a quote.
+ */
+function scan(script: string, visit: (c: string, i: number) => void): boolean {
   let i = 0;
   const n = script.length;
   while (i < n) {
@@ -20,68 +48,24 @@ export function splitStatements(script: string): string[] {
     } else if (c === "/" && next === "*") {
       i = skipBlockComment(script, i);
     } else if (c === "'" || c === '"') {
-      i = skipQuoted(script, i, c);
-    } else if (c === "$") {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(i, i + 64));
-      if (tag) {
-        const end = script.indexOf(tag[0], i + tag[0].length);
-        i = end === -1 ? n : end + tag[0].length;
-      } else {
-        i++;
-      }
-    } else if (c === ";") {
-      push(out, script.slice(start, i));
-      start = ++i;
-    } else {
-      i++;
-    }
-  }
-  push(out, script.slice(start));
-  return out;
-}
-
-/**
- * Whether `script` ends with a complete statement: its last significant
- * character is a `;` outside quotes, quoted names, dollar quotes and comments.
- */
-export function isComplete(script: string): boolean {
-  let last = "";
-  let i = 0;
-  const n = script.length;
-  while (i < n) {
-    const c = script[i]!;
-    const next = script[i + 1];
-    if (c === "-" && next === "-") {
-      const end = script.indexOf("\n", i);
-      i = end === -1 ? n : end + 1;
-      continue;
-    }
-    if (c === "/" && next === "*") {
-      i = skipBlockComment(script, i);
-      last = "/";
-      continue;
-    }
-    if (c === "'" || c === '"') {
       const end = skipQuoted(script, i, c);
-      if (end >= n && script[n - 1] !== c) return false;
+      if (end === -1) return false;
+      visit(c, i);
       i = end;
-      last = c;
-      continue;
-    }
-    if (c === "$") {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(i, i + 64));
+    } else {
+      const tag = c === "$" ? /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(i, i + 64)) : null;
       if (tag) {
         const end = script.indexOf(tag[0], i + tag[0].length);
         if (end === -1) return false;
+        visit("$", i);
         i = end + tag[0].length;
-        last = "$";
-        continue;
+      } else {
+        visit(c, i);
+        i++;
       }
     }
-    if (!/\s/.test(c)) last = c;
-    i++;
   }
-  return last === ";";
+  return true;
 }
 
 function push(out: string[], statement: string): void {
@@ -93,6 +77,7 @@ function isOnlyComments(text: string): boolean {
   return text.replace(/--[^\n]*(\n|$)/g, "").replace(/\/\*[\s\S]*?\*\//g, "").trim() === "";
 }
 
+/** The index after the quoted text starting at `i`, or -1 when it never closes. */
 function skipQuoted(script: string, i: number, quote: string): number {
   let j = i + 1;
   while (j < script.length) {
@@ -103,7 +88,7 @@ function skipQuoted(script: string, i: number, quote: string): number {
       j++;
     }
   }
-  return j;
+  return -1;
 }
 
 function skipBlockComment(script: string, i: number): number {
