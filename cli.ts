@@ -16,6 +16,7 @@ import {
   type CheckReport,
   type Config,
   createBundle,
+  describeDrift,
   exitCodeFor,
   explainPermission,
   gate,
@@ -40,6 +41,7 @@ import {
   recover,
   redact,
   restore,
+  type SchemaState,
   stamp,
   status,
   update,
@@ -55,8 +57,9 @@ Usage: lockstep <command> [options]   (every command takes --config PATH and --j
   check [--json]                      may the application run? exit 0, 3 (bundles pending),
                                       4 (migrations pending) or 5 (blocked); reads only
   status [--json]                     migrations per package and database
-  migrate [--to ID] [--dry-run] [--yes] [--lock-timeout SECONDS] [--no-backup]
-                                      apply pending migrations (a backup first, unless --no-backup)
+  migrate [--to ID] [--dry-run] [--yes] [--lock-timeout SECONDS] [--no-backup] [--accept-drift]
+                                      apply pending migrations (a backup first, unless --no-backup);
+                                      --accept-drift records the live schema as the new baseline
   stamp ID|--all [--yes]              mark applied without running (or accept a changed file)
   new PACKAGE NAME [--sql]            write a timestamped migration
   new --release VERSION [PACKAGE]     write a release marker depending on every head
@@ -134,6 +137,7 @@ const COMMANDS: Record<string, Command> = {
       yes: { type: "boolean", short: "y", default: false },
       "lock-timeout": { type: "string" },
       "no-backup": { type: "boolean", default: false },
+      "accept-drift": { type: "boolean", default: false },
     },
     async run(config, values) {
       const json = values.json === true;
@@ -145,8 +149,9 @@ const COMMANDS: Record<string, Command> = {
           dryRun: values["dry-run"] === true,
           yes,
           lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
-          confirm: async (pending) =>
-            await confirmPlan(pending, { yes, json }) &&
+          acceptDrift: values["accept-drift"] === true,
+          confirm: async (pending, drift) =>
+            await confirmPlan(pending, drift, { yes, json }) &&
             await backupFirst(
               config,
               values,
@@ -158,9 +163,17 @@ const COMMANDS: Record<string, Command> = {
       if (json) print({ ok: true, ...result });
       else if (result.dryRun) renderPlan(result.planned, result.estimateSeconds);
       else if (!result.confirmed) console.log("Nothing was applied.");
-      else if (result.planned.length === 0) {
-        console.log("Nothing to migrate: every database is up to date.");
-      } else console.log(`Applied ${result.applied.length} migration(s).`);
+      else {
+        for (const state of result.acceptedDrift) {
+          console.log(
+            `Recorded the live schema of database "${state.database}" as the baseline` +
+              (state.changes.length ? ` (accepted: ${describeDrift(state.changes)}).` : "."),
+          );
+        }
+        if (result.planned.length === 0) {
+          console.log("Nothing to migrate: every database is up to date.");
+        } else console.log(`Applied ${result.applied.length} migration(s).`);
+      }
       return result.confirmed ? 0 : 1;
     },
   },
@@ -762,15 +775,26 @@ async function runApplication(command: string, args: string[]): Promise<number> 
 
 function confirmPlan(
   pending: readonly PlannedMigration[],
+  drift: readonly SchemaState[],
   mode: { yes: boolean; json: boolean },
 ): Promise<boolean> {
-  const ask = () => renderPlan(pending, 0);
-  return confirmOrRefuse(
-    `apply ${pending.length} migration(s)`,
-    pending.map((m) => m.id),
-    mode,
-    ask,
-  );
+  const ask = () => {
+    for (const state of drift) {
+      console.log(
+        `Database "${state.database}": ${
+          state.changes.length ? describeDrift(state.changes, 50) : `schema record ${state.record}`
+        }`,
+      );
+    }
+    if (pending.length > 0) renderPlan(pending, 0);
+  };
+  const actions = [
+    ...(drift.length
+      ? [`record the live schema of ${drift.length} database(s) as the baseline`]
+      : []),
+    ...(pending.length ? [`apply ${pending.length} migration(s)`] : []),
+  ];
+  return confirmOrRefuse(actions.join(" and "), pending.map((m) => m.id), mode, ask);
 }
 
 /**

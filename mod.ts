@@ -30,7 +30,15 @@ export {
 } from "./lib/errors.ts";
 export { redact } from "./lib/redact.ts";
 export { check } from "./lib/check.ts";
-export type { BundleStatus, CheckProblem, CheckReport, Severity } from "./lib/check.ts";
+export type {
+  BundleStatus,
+  CheckProblem,
+  CheckReport,
+  Prerequisites,
+  Severity,
+} from "./lib/check.ts";
+export { describeDrift } from "./lib/migrations/schema.ts";
+export type { DriftChange, ItemKind, SchemaState } from "./lib/migrations/schema.ts";
 export { status } from "./lib/migrations/status.ts";
 export type { DatabaseStatus, MigrationStatus, PackageStatus } from "./lib/migrations/status.ts";
 export { migrate } from "./lib/migrations/run.ts";

@@ -7,7 +7,11 @@
 import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
 import { readCodeVersion } from "./host.ts";
-import { type MigrationStatus, status } from "./migrations/status.ts";
+import { type MigrationStatus, statusWith } from "./migrations/status.ts";
+import { Connections } from "./migrations/connections.ts";
+import { describeDrift, type SchemaState, schemaStates } from "./migrations/schema.ts";
+import { unmetRequirements } from "./bundles/manifest.ts";
+import { VERSION } from "./version.ts";
 import { chain, readPending } from "./bundles/pending.ts";
 import { readJournal } from "./journal.ts";
 import { readState } from "./state.ts";
@@ -43,6 +47,13 @@ export interface CheckReport {
   readonly migrations: MigrationStatus | null;
   /** The bundles in `pending/`, each with whether it applies and why not. */
   readonly bundles: readonly BundleStatus[];
+  /**
+   * Each database with a ledger: whether its schema record is current, and
+   * every change made outside migrations (schema drift).
+   */
+  readonly schema: readonly SchemaState[];
+  /** This host's versions against the `requires` of the installed version. */
+  readonly prerequisites: Prerequisites;
   /** Maintenance mode, and why it is on. */
   readonly maintenance: MaintenanceState;
   /** The newest valid backup and its age, or `null` when there is none. */
@@ -53,6 +64,18 @@ export interface CheckReport {
   } | null;
   /** Every problem found, most severe first. */
   readonly problems: readonly CheckProblem[];
+}
+
+/** The runtime the installed version needs, and what this host has. */
+export interface Prerequisites {
+  /** This Deno's version. */
+  readonly deno: string;
+  /** This lockstep's version. */
+  readonly lockstep: string;
+  /** `requires` of the bundle installed last (empty when none was installed by lockstep). */
+  readonly requires: Readonly<Record<string, string>>;
+  /** Each requirement not met, as `deno >=3 (have 2.9.6)`. */
+  readonly unmet: readonly string[];
 }
 
 /** A pending bundle as `check` reports it. */
@@ -77,6 +100,51 @@ const EXIT_BY_SEVERITY: Record<Severity, 0 | 3 | 4 | 5> = {
   bundles: 3,
   warning: 0,
 };
+
+async function prerequisitesOf(config: Config): Promise<Prerequisites> {
+  const { requires } = await readState(config);
+  const versions = { deno: Deno.version.deno, lockstep: VERSION };
+  return { ...versions, requires, unmet: unmetRequirements({ requires }, versions) };
+}
+
+function schemaProblems(
+  states: readonly SchemaState[],
+  migrations: MigrationStatus | null,
+): CheckProblem[] {
+  const problems: CheckProblem[] = [];
+  for (const state of states) {
+    if (state.changes.length > 0) {
+      problems.push({
+        code: "SCHEMA_DRIFT",
+        severity: "blocked",
+        message:
+          `The schema of database "${state.database}" was changed outside migrations: ${
+            describeDrift(state.changes)
+          }. Undo the change, or record the live schema as the new baseline with ` +
+          `"lockstep migrate --accept-drift".`,
+        data: { database: state.database, changes: state.changes },
+      });
+      continue;
+    }
+    // A missing or stale record with migrations pending is recorded by the next migrate.
+    const packages = migrations?.packages.filter((p) => p.database === state.database) ?? [];
+    if (state.record === "current" || packages.some((p) => p.pending.length > 0)) continue;
+    if (!packages.some((p) => p.applied.length > 0)) continue;
+    problems.push({
+      code: "SCHEMA_UNRECORDED",
+      severity: "warning",
+      message:
+        `Database "${state.database}" has no current record of its schema (${
+          state.record === "stale"
+            ? "a migration run ended before recording it"
+            : "migrated before lockstep recorded schemas"
+        }), so drift cannot be detected. Once you have checked the schema, record it with ` +
+        `"lockstep migrate --accept-drift".`,
+      data: { database: state.database, record: state.record },
+    });
+  }
+  return problems;
+}
 
 /** Errors of the migration files or graph: the code cannot run on any database. */
 const GRAPH_CODES = new Set([
@@ -110,9 +178,10 @@ export async function check(config: Config): Promise<CheckReport> {
   }
   const bundles = await bundleStatus(config, codeVersion);
   problems.push(...bundleProblems(bundles));
+  await using connections = new Connections(config, { readOnly: true });
   let migrations: MigrationStatus | null = null;
   try {
-    migrations = await status(config);
+    migrations = await statusWith(config, connections);
   } catch (error) {
     if (!(error instanceof LockstepError) || !GRAPH_CODES.has(error.code)) throw error;
     problems.push({
@@ -123,6 +192,19 @@ export async function check(config: Config): Promise<CheckReport> {
     });
   }
   if (migrations) problems.push(...migrationProblems(migrations));
+  const schema = await schemaStates(connections);
+  problems.push(...schemaProblems(schema, migrations));
+  const prerequisites = await prerequisitesOf(config);
+  if (prerequisites.unmet.length > 0) {
+    problems.push({
+      code: "PREREQUISITE_UNMET",
+      severity: "blocked",
+      message: `The installed version ${codeVersion ?? "?"} requires ${
+        prerequisites.unmet.join(", ")
+      }. Run it with a runtime that meets this, or install a release that supports this one.`,
+      data: { ...prerequisites },
+    });
+  }
   const maintenance = await maintenanceStatus(config);
   if (maintenance.on) {
     problems.push({
@@ -151,6 +233,8 @@ export async function check(config: Config): Promise<CheckReport> {
     codeVersion,
     migrations,
     bundles,
+    schema,
+    prerequisites,
     maintenance,
     latestBackup,
     problems,

@@ -55,6 +55,8 @@ export const ERROR_CODES = [
   "UPDATE_BLOCKED",
   "UPDATE_FAILED",
   "GATE_REFUSED",
+  "SCHEMA_DRIFT",
+  "PREREQUISITE_UNMET",
 ] as const;
 
 /** A stable error code: compare on this, never on the message. */

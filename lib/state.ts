@@ -28,9 +28,11 @@ export interface State {
   readonly highWater: string | null;
   /** Installs, oldest first. */
   readonly history: readonly Installed[];
+  /** `requires` of the version installed last (`check` verifies it on every start). */
+  readonly requires: Readonly<Record<string, string>>;
 }
 
-const EMPTY: State = { installed: null, highWater: null, history: [] };
+const EMPTY: State = { installed: null, highWater: null, history: [], requires: {} };
 
 /** The path of state.json. */
 export function statePath(config: Pick<Config, "updates">): string {
@@ -56,6 +58,7 @@ export async function readState(config: Pick<Config, "updates">): Promise<State>
       installed: typeof raw.installed === "string" ? raw.installed : null,
       highWater: typeof raw.highWater === "string" ? raw.highWater : null,
       history: Array.isArray(raw.history) ? raw.history : [],
+      requires: requiresOf(raw.requires),
     };
   } catch (error) {
     throw new LockstepError(
@@ -64,6 +67,15 @@ export async function readState(config: Pick<Config, "updates">): Promise<State>
       { cause: error, data: { path: statePath(config) } },
     );
   }
+}
+
+function requiresOf(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter((entry): entry is [string, string] =>
+      typeof entry[1] === "string"
+    ),
+  );
 }
 
 /** Replaces state.json atomically. */

@@ -12,6 +12,7 @@ Deno.test("mod.ts exports exactly the pinned public API", () => {
     "backup",
     "check",
     "createBundle",
+    "describeDrift",
     "exitCodeFor",
     "explainPermission",
     "gate",

@@ -306,6 +306,7 @@ async function record(
       at: new Date().toISOString(),
       bundle: bundle.file,
     }],
+    requires: bundle.manifest?.requires ?? {},
   };
   await writeState(config, next);
   fault("recorded");

@@ -19,6 +19,13 @@ import { splitStatements } from "./split.ts";
 import { Connections, releaseAll } from "./connections.ts";
 import { readLedgers } from "./status.ts";
 import type { Migration, MigrationContext } from "./types.ts";
+import {
+  acceptDrift,
+  recordSchema,
+  refuseDrift,
+  type SchemaState,
+  schemaStates,
+} from "./schema.ts";
 
 /** A migration as `migrate` shows it before running. */
 export interface PlannedMigration {
@@ -59,10 +66,19 @@ export interface MigrateOptions {
   /** How long to wait for another process's lock, in ms (default 30,000). */
   lockTimeoutMs?: number;
   /**
-   * Asked with the plan before anything is applied; resolve `false` to stop.
-   * Default: go ahead.
+   * Record the live schema as the new baseline before applying, accepting
+   * changes made outside migrations (logged as a `drift-accepted` event).
+   * Without it, drift refuses the run with `SCHEMA_DRIFT` (default `false`).
    */
-  confirm?: (pending: readonly PlannedMigration[]) => Promise<boolean>;
+  acceptDrift?: boolean;
+  /**
+   * Asked with the plan (and, with `acceptDrift`, the drift to accept) before
+   * anything is applied; resolve `false` to stop. Default: go ahead.
+   */
+  confirm?: (
+    pending: readonly PlannedMigration[],
+    drift: readonly SchemaState[],
+  ) => Promise<boolean>;
   /** Receives each step as it happens. */
   onProgress?: (event: MigrateEvent) => void;
 }
@@ -79,20 +95,30 @@ export interface MigrateResult {
   readonly confirmed: boolean;
   /** Sum of the known estimates, in seconds (dry runs). */
   readonly estimateSeconds: number;
+  /**
+   * With `acceptDrift`: each database whose live schema was recorded as the
+   * new baseline, with the drift that was accepted (empty when the record was
+   * missing or stale rather than different).
+   */
+  readonly acceptedDrift: readonly SchemaState[];
 }
 
 /**
  * Brings every database up to the code: plans, asks `confirm`, takes the
  * migration locks, and applies each pending migration in its own transaction.
  *
- * @throws {LockstepError} `DATABASE_AHEAD`, `MIGRATION_CHANGED`, `MIGRATION_FAILED`,
- * `LOCK_HELD`, `LOCK_LOST`, and the planning errors.
+ * After the last migration of each database, in the same transaction, the
+ * live schema is recorded for drift detection.
+ *
+ * @throws {LockstepError} `DATABASE_AHEAD`, `MIGRATION_CHANGED`, `SCHEMA_DRIFT`,
+ * `MIGRATION_FAILED`, `LOCK_HELD`, `LOCK_LOST`, and the planning errors.
  */
 export async function migrate(
   config: Config,
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000, onProgress } = options;
+  const accepting = options.acceptDrift === true;
   if (!dryRun) await refuseOpenJournal(config, "migrate");
   const discovered = await discover(Object.values(config.packages));
   await using connections = new Connections(config, { readOnly: dryRun });
@@ -106,51 +132,85 @@ export async function migrate(
   const stamp: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
   const describe = (id: string) => planned(byId.get(id)!.migration, config);
   let steps = first.pending.map(describe);
+  const states = await schemaStates(connections);
+  // What --accept-drift would record: drift, or a record that is missing or stale.
+  const toAccept = accepting
+    ? states.filter((s) => s.record !== "current" || s.changes.length)
+    : [];
+  if (!accepting) refuseDrift(states, dryRun ? "plan the migration" : "migrate");
 
   if (dryRun) {
     steps = await withEstimates(steps, byId, connections, config, yes);
     const estimateSeconds = steps.reduce((sum, m) => sum + (m.estimateSeconds ?? 0), 0);
-    return { planned: steps, applied: [], dryRun, confirmed: true, estimateSeconds };
+    return {
+      planned: steps,
+      applied: [],
+      dryRun,
+      confirmed: true,
+      estimateSeconds,
+      acceptedDrift: [],
+    };
   }
-  const empty = { applied: [], dryRun, estimateSeconds: 0 };
-  if (steps.length === 0) return { ...empty, planned: [], confirmed: true };
-  if (options.confirm && !(await options.confirm(steps))) {
+  const empty = { applied: [], dryRun, estimateSeconds: 0, acceptedDrift: [] };
+  if (steps.length === 0 && toAccept.length === 0) {
+    return { ...empty, planned: [], confirmed: true };
+  }
+  if (options.confirm && !(await options.confirm(steps, toAccept))) {
     return { ...empty, planned: steps, confirmed: false };
   }
 
   const confirmed = new Set(first.pending);
   const locks = await connections.lockAll(lockTimeoutMs);
   const applied: string[] = [];
+  const acceptedDrift: SchemaState[] = [];
   try {
     for (const db of connections.used()) await ensureLedger(await connections.get(db.name));
+    if (accepting) {
+      for (const db of connections.used()) {
+        const accepted = await acceptDrift(await connections.get(db.name), db.schemas, stamp);
+        if (accepted) acceptedDrift.push(accepted);
+      }
+    }
     // Another process may have applied some while we waited: plan again under the locks.
     const again = refuseBlocked(
       plan(discovered.migrations, (await readLedgers(connections)).rows, planOptions),
     );
     const todo = again.pending.filter((id) => confirmed.has(id));
+    const databaseOf = (id: string) => config.packages[byId.get(id)!.migration.package]!.database;
+    // Each database's schema is recorded in the transaction of its last migration of the run.
+    const lastOf = new Map(todo.map((id) => [databaseOf(id), id]));
+    const unrecorded = new Set<string>();
     for (const [index, id] of todo.entries()) {
       const step = byId.get(id)!;
       const shown = describe(id);
-      const database = config.packages[step.migration.package]!.database;
+      const database = databaseOf(id);
       const db = await connections.get(database);
       const lock = locks.get(database)!;
       lock.assertHeld();
       onProgress?.({ type: "start", migration: shown, index, total: todo.length });
       const started = performance.now();
-      const run = { yes, shown, onProgress, exclusive: lock.exclusive };
+      const schemas = lastOf.get(database) === id ? config.databases[database]!.schemas : null;
+      const run = { yes, shown, onProgress, exclusive: lock.exclusive, schemas };
       const ran = await applyOne(step, db, config, stamp, run, applied);
       if (!ran) {
         onProgress?.({ type: "skipped", migration: shown, reason: "applied by another process" });
+        if (schemas && applied.some((done) => databaseOf(done) === database)) {
+          unrecorded.add(database);
+        }
         continue;
       }
       applied.push(id);
       onProgress?.({ type: "done", migration: shown, durationMs: performance.now() - started });
       await yieldNow();
     }
+    for (const name of unrecorded) {
+      const schemas = config.databases[name]!.schemas;
+      await (await connections.get(name)).transaction((tx) => recordSchema(tx, schemas, stamp));
+    }
   } finally {
     await releaseAll(locks);
   }
-  return { planned: steps, applied, dryRun, confirmed: true, estimateSeconds: 0 };
+  return { planned: steps, applied, dryRun, confirmed: true, estimateSeconds: 0, acceptedDrift };
 }
 
 let lastYield = performance.now();
@@ -326,6 +386,8 @@ async function applyOne(
     onProgress: ((event: MigrateEvent) => void) | undefined;
     /** The lock keeps others out (no need to re-check the ledger). */
     exclusive: boolean;
+    /** The last migration of its database in this run: record the schema of these schemas. */
+    schemas: readonly string[] | null;
   },
   appliedSoFar: readonly string[],
 ): Promise<boolean> {
@@ -340,6 +402,7 @@ async function applyOne(
   const record = async (sql: Sql) => {
     const durationMs = Math.round(performance.now() - started);
     for (const row of records) await recordMigration(sql, { ...row, durationMs }, stamp);
+    if (run.schemas) await recordSchema(sql, run.schemas, stamp);
   };
   const alreadyApplied = async (sql: Sql) =>
     !run.exclusive &&

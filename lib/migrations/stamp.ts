@@ -13,6 +13,7 @@ import { acceptChecksum, ensureLedger, recordMigration, type Stamp } from "./led
 import { ancestors, dependencies, plan } from "./plan.ts";
 import { Connections, releaseAll } from "./connections.ts";
 import { readLedgers } from "./status.ts";
+import { recordSchema } from "./schema.ts";
 
 /** Options for {@link stamp}. */
 export interface StampOptions {
@@ -39,7 +40,9 @@ export interface StampResult {
  * Marks `target` (a migration id, with the unapplied migrations it depends
  * on) or, for `"all"`, every pending migration, as applied without running
  * it. A `target` that is applied but whose file changed has its new checksum
- * recorded instead.
+ * recorded instead. Stamping says the database already is as those
+ * migrations make it, so the live schema of each database stamped in is
+ * recorded as the baseline for drift detection.
  *
  * @throws {LockstepError} `MIGRATION_NOT_FOUND`, `DATABASE_AHEAD`, `LOCK_HELD`,
  * and the planning errors.
@@ -91,21 +94,30 @@ export async function stamp(
     if (todo.length > 0 && options.confirm && !(await options.confirm(todo))) {
       return { stamped: [], accepted: [], confirmed: false };
     }
+    const databaseOf = (id: string) => config.packages[byId.get(id)!.package]!.database;
+    // Stamping says the database already is as these migrations make it: the
+    // live schema is recorded with the last stamp of each database.
+    const lastOf = new Map(todo.map((id) => [databaseOf(id), id]));
     for (const id of todo) {
       const migration = byId.get(id)!;
-      const db = await connections.get(config.packages[migration.package]!.database);
+      const database = databaseOf(id);
+      const db = await connections.get(database);
       await db.transaction(async (tx) => {
         const found = await tx.query("select 1 as found from lockstep_migrations where id = $1", [
           id,
         ]);
-        if (found.length > 0) return;
-        await recordMigration(tx, {
-          id,
-          package: migration.package,
-          checksum: migration.checksum,
-          durationMs: 0,
-          action: "stamped",
-        }, mark);
+        if (found.length === 0) {
+          await recordMigration(tx, {
+            id,
+            package: migration.package,
+            checksum: migration.checksum,
+            durationMs: 0,
+            action: "stamped",
+          }, mark);
+        }
+        if (lastOf.get(database) === id) {
+          await recordSchema(tx, config.databases[database]!.schemas, mark);
+        }
       });
     }
     return { stamped: todo, accepted: [], confirmed: true };

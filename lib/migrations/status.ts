@@ -116,8 +116,16 @@ export function packageStatus(
  * @throws {LockstepError} discovery and planning errors, `DATABASE_UNREACHABLE`.
  */
 export async function status(config: Config): Promise<MigrationStatus> {
-  const discovered = await discover(Object.values(config.packages));
   await using connections = new Connections(config, { readOnly: true });
+  return await statusWith(config, connections);
+}
+
+/** {@link status} on connections the caller opened (read-only ones will do). */
+export async function statusWith(
+  config: Config,
+  connections: Connections,
+): Promise<MigrationStatus> {
+  const discovered = await discover(Object.values(config.packages));
   const { rows, databases } = await readLedgers(connections);
   const result = plan(discovered.migrations, rows, {
     baselines: Object.values(discovered.baselines),
