@@ -126,9 +126,11 @@ function schemaProblems(
       });
       continue;
     }
-    // A missing or stale record with migrations pending is recorded by the next migrate.
+    // A missing or stale record with migrations pending is recorded by the next migrate;
+    // a database ahead of the code is reported as that.
     const packages = migrations?.packages.filter((p) => p.database === state.database) ?? [];
     if (state.record === "current" || packages.some((p) => p.pending.length > 0)) continue;
+    if (migrations?.ahead.some((row) => row.database === state.database)) continue;
     if (!packages.some((p) => p.applied.length > 0)) continue;
     problems.push({
       code: "SCHEMA_UNRECORDED",

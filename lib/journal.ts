@@ -55,7 +55,8 @@ export type StepHook = (step: JournalStep, path?: string) => void | Promise<void
  */
 export function faultHook(spec: string | undefined): (step: string) => void {
   if (spec === undefined || spec === "") return () => {};
-  const [name, count = "1"] = spec.split(":");
+  // Step names may hold colons themselves (`update:migrate`): only a numeric suffix counts.
+  const [, name, count = "1"] = /^(.*?)(?::(\d+))?$/.exec(spec)!;
   let seen = 0;
   return (step) => {
     if (step === name && ++seen === Number(count)) Deno.exit(137);

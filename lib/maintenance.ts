@@ -60,6 +60,8 @@ function parse(text: string): MaintenanceState {
   };
 }
 
+const UPDATING = "The application is being updated. Please try again in a few minutes.";
+
 /** Turns maintenance mode on (or replaces its message), atomically. */
 export async function maintenanceOn(
   config: Pick<Config, "updates">,
@@ -69,8 +71,7 @@ export async function maintenanceOn(
   const state: MaintenanceState = {
     on: true,
     since: current.since ?? new Date().toISOString(),
-    message: options.message ?? current.message ??
-      "The application is being updated. Please try again in a few minutes.",
+    message: options.message ?? current.message ?? UPDATING,
     by: options.by ?? current.by ?? "operator",
   };
   await writeFileAtomic(
@@ -109,20 +110,26 @@ export class MaintenanceScope {
     this.by = by;
   }
 
-  /** Turns maintenance on for this command. */
+  /**
+   * Turns maintenance on for this command. Maintenance the operator turned
+   * on stays theirs (this command leaves it on); one left on by an
+   * interrupted or failed lockstep command is taken over, so that this
+   * command's success turns it off.
+   */
   async enter(message?: string): Promise<void> {
     if (this.#entered) return;
     this.#entered = true;
-    if ((await maintenanceStatus(this.config)).on) return;
-    await maintenanceOn(this.config, { by: this.by, ...(message ? { message } : {}) });
+    const current = await maintenanceStatus(this.config);
+    if (current.on && current.by === "operator") return;
+    await maintenanceOn(this.config, { by: this.by, message: message ?? UPDATING });
     this.#ours = true;
   }
 
-  /** Off after success (when this command turned it on); on, with `failure`, after a failure. */
+  /** Off after success (when this command owns it); on, with `failure`, after a failure. */
   async leave(failure?: string): Promise<void> {
     if (!this.#entered) return;
     if (failure !== undefined) {
-      await maintenanceOn(this.config, { message: failure, by: this.by });
+      await maintenanceOn(this.config, { message: failure, ...(this.#ours ? { by: this.by } : {}) });
     } else if (this.#ours) await maintenanceOff(this.config);
   }
 }

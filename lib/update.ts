@@ -47,7 +47,8 @@ export interface UpdateOptions {
   backup?: Pick<BackupOptions, "pgDump" | "onProgress">;
   /**
    * Test facility: exit at once (status 137) after an install or restore
-   * step (as for install), or after `update:<step>` for each update step.
+   * step (as for install), after `migrate:applied[:n]`, or after
+   * `update:<step>` for each update step.
    */
   fault?: string;
 }
@@ -163,6 +164,7 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
           migrate(config, {
             yes: true,
             lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
+            ...(options.fault ? { fault: options.fault } : {}),
             ...(options.onMigrate ? { onProgress: options.onMigrate } : {}),
           }),
         (r) => `${r.applied.length} migration(s) applied`,
@@ -177,7 +179,7 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     const to = installed.at(-1) ?? from;
     return { changed: true, confirmed: true, from, to, backup: made.id, installed, applied, steps };
   }
-  return await rollBack(config, made.id, failed, scope, kept, timed, from);
+  return await rollBack(config, made.id, failed, scope, kept, timed, from, options.fault);
 }
 
 async function rollBack(
@@ -188,6 +190,7 @@ async function rollBack(
   kept: readonly { keptAs: string; file: string }[],
   timed: <T>(step: UpdateStep, run: () => Promise<T>, detail: (t: T) => string) => Promise<T>,
   from: string | null,
+  fault: string | undefined,
 ): Promise<never> {
   const cause = failed.error;
   const code = cause instanceof LockstepError ? cause.code : "INTERNAL";
@@ -195,7 +198,11 @@ async function rollBack(
   let restored = false;
   let restoreError: unknown;
   try {
-    await timed("restore", () => restore(config, backupId), () => `backup ${backupId}`);
+    await timed(
+      "restore",
+      () => restore(config, backupId, fault ? { fault } : {}),
+      () => `backup ${backupId}`,
+    );
     // The bundles this update installed go back to pending/, so that nothing is lost.
     for (const { keptAs, file } of kept) await putBack(config, keptAs, file);
     restored = true;

@@ -7,7 +7,7 @@
 import type { Config } from "../config.ts";
 import { LockstepError, messageOf } from "../errors.ts";
 import { undoableFiles } from "../files.ts";
-import { refuseOpenJournal } from "../journal.ts";
+import { faultHook, refuseOpenJournal } from "../journal.ts";
 import { hostName, readCodeVersion } from "../host.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import { redact } from "../redact.ts";
@@ -81,6 +81,11 @@ export interface MigrateOptions {
   ) => Promise<boolean>;
   /** Receives each step as it happens. */
   onProgress?: (event: MigrateEvent) => void;
+  /**
+   * Test facility: exit the process at once after the n-th migration
+   * committed (`migrate:applied[:n]`), as `LOCKSTEP_FAULT` does for install.
+   */
+  fault?: string;
 }
 
 /** What {@link migrate} did. */
@@ -119,6 +124,7 @@ export async function migrate(
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000, onProgress } = options;
   const accepting = options.acceptDrift === true;
+  const fault = faultHook(options.fault);
   if (!dryRun) await refuseOpenJournal(config, "migrate");
   const discovered = await discover(Object.values(config.packages));
   await using connections = new Connections(config, { readOnly: dryRun });
@@ -200,6 +206,7 @@ export async function migrate(
         continue;
       }
       applied.push(id);
+      fault("migrate:applied");
       onProgress?.({ type: "done", migration: shown, durationMs: performance.now() - started });
       await yieldNow();
     }
