@@ -129,7 +129,10 @@ export class MaintenanceScope {
   async leave(failure?: string): Promise<void> {
     if (!this.#entered) return;
     if (failure !== undefined) {
-      await maintenanceOn(this.config, { message: failure, ...(this.#ours ? { by: this.by } : {}) });
+      await maintenanceOn(this.config, {
+        message: failure,
+        ...(this.#ours ? { by: this.by } : {}),
+      });
     } else if (this.#ours) await maintenanceOff(this.config);
   }
 }
