@@ -129,12 +129,12 @@ for (const backend of ["sqlite", "postgres"] as const) {
   for (let r = 0; r < ROUNDS; r++) {
     const app = await makeApp(backend, 1, 1000);
     try {
-      fromEmpty.push(await cli(app, ["migrate", "--yes"]));
+      fromEmpty.push(await cli(app, ["migrate", "--yes", "--no-backup"]));
       await Deno.writeTextFile(
         join(app.dir, "migrations/p0/20270101000000_one_more.sql"),
         migrationSql(5000),
       );
-      oneMore.push(await cli(app, ["migrate", "--yes"]));
+      oneMore.push(await cli(app, ["migrate", "--yes", "--no-backup"]));
     } finally {
       await app.dispose();
     }
@@ -144,7 +144,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
 
   const app = await makeApp(backend, 50, 40);
   try {
-    await cli(app, ["migrate", "--yes"]);
+    await cli(app, ["migrate", "--yes", "--no-backup"]);
     const checks: number[] = [];
     await cli(app, ["check"]); // warm Deno's module cache
     for (let r = 0; r < Math.max(ROUNDS, 10); r++) checks.push(await cli(app, ["check"]));

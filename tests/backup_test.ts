@@ -235,6 +235,31 @@ Deno.test("postgres: pg_dump -Fc when --allow-run=pg_dump is granted, restored t
   assertEquals(await dumpDb(app.dbs.main!), before);
 });
 
+Deno.test("postgres: the built-in dump goes on after tables larger than the COPY stream's buffer", async () => {
+  await using app = await makeApp("postgres", { packages: { core: {} } });
+  for (let i = 0; i < 8; i++) {
+    await app.dbs.main!.query(
+      `create table big_${i} as select g as id, repeat(md5(g::text), 12) as body
+         from generate_series(1, 2000) g`,
+    );
+  }
+  // postgres.js once left the connection paused when a copy ended under
+  // backpressure: the next query never returned. Fail instead of hanging.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the built-in dump hung")), 60_000);
+  });
+  try {
+    const made = await Promise.race([
+      backup(await app.config(), { dbOnly: true, pgDump: false }),
+      deadline,
+    ]);
+    assertEquals(made.databases[0]!.format, "lockstep-sql");
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
 Deno.test("postgres: the built-in dump names what it cannot carry; a failed restore changes nothing", async () => {
   await using app = await appWithData("postgres");
   await app.dbs.main!.query(

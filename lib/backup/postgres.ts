@@ -238,6 +238,7 @@ async function builtInDump(db: DatabaseConfig, out: string): Promise<Written & D
           const stream = await tx.unsafe(`COPY ${name} (${copied.join(", ")}) TO STDOUT`)
             .readable();
           for await (const chunk of stream) await writer.write(chunk as Uint8Array<ArrayBuffer>);
+          resumeAfterCopy(stream);
           await write("\\.\n");
           for (const c of columns.filter((c) => c.attidentity !== "")) {
             const [seq] = await tx.unsafe(
@@ -477,6 +478,18 @@ export async function restorePostgres(
     if (child) await child.status;
   }
   await stderr;
+}
+
+/**
+ * postgres.js pauses the socket when a COPY stream's buffer is full and
+ * resumes it from the stream's `read()`; when the copy ends while paused, the
+ * ended stream never asks again and the connection stays paused, so the next
+ * query waits forever (seen with a 400 KB table read through gzip). Calling
+ * the stream's own `read()` once it is drained resumes the socket; when it
+ * was not paused this does nothing.
+ */
+function resumeAfterCopy(stream: unknown): void {
+  (stream as { _read?: (size: number) => void })._read?.(0);
 }
 
 /** Drops what the managed schemas hold (not the schemas: their owners and grants stay). */

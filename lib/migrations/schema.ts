@@ -162,9 +162,25 @@ export async function schemaStates(connections: Connections): Promise<SchemaStat
   return states;
 }
 
-/** Runs `fn` on one consistent view of the catalog: a transaction on PostgreSQL. */
-function consistently<T>(db: Database, fn: (sql: Sql) => Promise<T>): Promise<T> {
-  return db.dialect === "postgres" ? db.transaction(fn) : fn(db);
+/**
+ * Runs `fn` on one snapshot, so that a migration committing meanwhile cannot
+ * make the record and the live schema disagree: a repeatable-read
+ * transaction on PostgreSQL, a read transaction on SQLite (which also works
+ * on a read-only connection, unlike the driver's `BEGIN IMMEDIATE`).
+ */
+async function consistently<T>(db: Database, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  if (db.dialect === "postgres") {
+    return await db.transaction(async (tx) => {
+      await tx.query("set transaction isolation level repeatable read");
+      return await fn(tx);
+    });
+  }
+  await db.exec("begin");
+  try {
+    return await fn(db);
+  } finally {
+    await db.exec("commit");
+  }
 }
 
 /**
@@ -413,9 +429,8 @@ async function readPostgres(
 ): Promise<Map<string, TableItems>> {
   // The catalog functions qualify names that are not on the search path: pin
   // it, so that a definition does not depend on the session that read it.
-  const [{ path }] = await sql.query<{ path: string }>(
-    "select current_setting('search_path') as path",
-  ) as [{ path: string }];
+  const [current] = await sql.query("select current_setting('search_path') as path");
+  const path = String(current!.path);
   await sql.query("select set_config('search_path', 'pg_catalog', true)");
   let rows;
   try {
