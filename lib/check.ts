@@ -160,8 +160,10 @@ const GRAPH_CODES = new Set([
 ]);
 
 /**
- * Reports whether the application may run: migrations pending, the database
- * ahead of the code, changed applied migrations, a broken migration graph.
+ * Reports whether the application may run: bundles pending, an interrupted
+ * install, migrations pending, the database ahead of the code, changed
+ * applied migrations, a broken migration graph, schema drift, unmet
+ * prerequisites; and maintenance mode and the newest backup's age.
  *
  * @throws {LockstepError} `DATABASE_UNREACHABLE`, `PERMISSION_DENIED`.
  */
