@@ -5,11 +5,11 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
-import { BACKENDS, makeApp, type TestApp, type TestDb } from "./helpers/app.ts";
+import { BACKENDS, makeApp, type TestDb } from "./helpers/app.ts";
 import { documentedFlags, runCli } from "./helpers/cli.ts";
-import { treeHash } from "./helpers/bundles.ts";
+import { pendingRelease, treeHash } from "./helpers/bundles.ts";
 import { tempDir } from "./helpers/temp.ts";
-import { createBundle, maintenance, maintenanceOff, maintenanceOn } from "../mod.ts";
+import { maintenance, maintenanceOff, maintenanceOn } from "../mod.ts";
 
 const V1 = {
   core: { "20260101000000_users.sql": "create table users (id integer primary key, name text);" },
@@ -57,21 +57,6 @@ const R130 = {
   "migrations/orders/20260401000000_broken.sql": "alter table no_such_table add column x integer;",
 };
 
-async function writeBundle(app: TestApp, version: string, files: Record<string, string>) {
-  await using dir = await tempDir();
-  for (const [path, text] of Object.entries(files)) {
-    await Deno.mkdir(join(dir.path, path, ".."), { recursive: true });
-    await Deno.writeTextFile(join(dir.path, path), text);
-  }
-  await Deno.mkdir(join(app.dir, "updates/pending"), { recursive: true });
-  await createBundle({
-    from: dir.path,
-    app: "testapp",
-    version,
-    out: join(app.dir, "updates/pending", `testapp-${version}.zip`),
-  });
-}
-
 async function dump(db: TestDb): Promise<string> {
   const out: string[] = [];
   for (const table of await db.tables()) {
@@ -104,8 +89,8 @@ for (const backend of BACKENDS) {
 
     assertEquals((await cli("migrate", "--yes", "--no-backup")).code, 0);
     assertEquals((await cli("check")).code, 0);
-    await writeBundle(app, "1.1.0", release("1.1.0", R110));
-    await writeBundle(app, "1.2.0", release("1.2.0", R120));
+    await pendingRelease(app.dir, "1.1.0", release("1.1.0", R110));
+    await pendingRelease(app.dir, "1.2.0", release("1.2.0", R120));
     assertEquals((await cli("check")).code, 3);
 
     const refused = await cli("start", ...appCommand);
@@ -137,7 +122,7 @@ for (const backend of BACKENDS) {
     assertMatch(started.stdout, /app running/);
 
     // 1.3.0: its second migration fails. Everything goes back to 1.2.0.
-    await writeBundle(app, "1.3.0", release("1.3.0", R130));
+    await pendingRelease(app.dir, "1.3.0", release("1.3.0", R130));
     const treeBefore = await treeHash(app.dir, ["updates", "data"]);
     const mainBefore = await dump(app.dbs.main!);
     const clientsBefore = await dump(app.dbs.clients!);

@@ -9,9 +9,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { makeApp, type TestApp } from "./helpers/app.ts";
 import { documentedFlags, runCli } from "./helpers/cli.ts";
-import { treeHash } from "./helpers/bundles.ts";
-import { tempDir } from "./helpers/temp.ts";
-import { createBundle } from "../mod.ts";
+import { pendingRelease, treeHash } from "./helpers/bundles.ts";
 
 const USERS = "create table users (id integer primary key, name text);\n";
 const V2 = {
@@ -91,21 +89,6 @@ async function appAt100(): Promise<TestApp> {
   return app;
 }
 
-async function pendingBundle(app: TestApp, files: Record<string, string>): Promise<void> {
-  await using dir = await tempDir();
-  for (const [path, text] of Object.entries(files)) {
-    await Deno.mkdir(join(dir.path, path, ".."), { recursive: true });
-    await Deno.writeTextFile(join(dir.path, path), text);
-  }
-  await Deno.mkdir(join(app.dir, "updates/pending"), { recursive: true });
-  await createBundle({
-    from: dir.path,
-    app: "testapp",
-    version: "1.1.0",
-    out: join(app.dir, "updates/pending/testapp-1.1.0.zip"),
-  });
-}
-
 for (const scenario of SCENARIOS) {
   Deno.test(`update killed at ${scenario.fault}: check reports it, ${scenario.then} brings ${scenario.version} back`, async () => {
     await using app = await appAt100();
@@ -124,7 +107,7 @@ for (const scenario of SCENARIOS) {
     await app.dbs.main!.query("insert into users (id, name) values (1, 'ada')");
     const code100 = await treeHash(app.dir, ["updates", "data"]);
     const schema100 = await users();
-    await pendingBundle(app, scenario.release ?? V2);
+    await pendingRelease(app.dir, "1.1.0", scenario.release ?? V2);
 
     const killed = await cli(["update", "--yes"], { LOCKSTEP_FAULT: scenario.fault });
     assertEquals(killed.code, 137, `the fault did not fire: ${killed.stdout}${killed.stderr}`);

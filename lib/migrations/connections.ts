@@ -6,6 +6,7 @@
 import type { Config, DatabaseConfig } from "../config.ts";
 import type { Database, Lock } from "../sql/driver.ts";
 import { openDatabase } from "../sql/open.ts";
+import { LockstepError } from "../errors.ts";
 
 /** Databases opened for one operation, closed together. */
 export class Connections implements AsyncDisposable {
@@ -21,6 +22,19 @@ export class Connections implements AsyncDisposable {
     });
     this.#open.set(name, db);
     return db;
+  }
+
+  /**
+   * Opens `name` like {@link get}, or returns `null` for a SQLite file that
+   * does not exist yet (a read-only open does not create it).
+   */
+  async getExisting(name: string): Promise<Database | null> {
+    try {
+      return await this.get(name);
+    } catch (error) {
+      if (error instanceof LockstepError && error.data.missing === true) return null;
+      throw error;
+    }
   }
 
   /** The configured databases that some package uses, sorted by name. */

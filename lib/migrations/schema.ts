@@ -149,14 +149,8 @@ export async function schemaState(
 export async function schemaStates(connections: Connections): Promise<SchemaState[]> {
   const states: SchemaState[] = [];
   for (const config of connections.used()) {
-    let db: Database;
-    try {
-      db = await connections.get(config.name);
-    } catch (error) {
-      if (error instanceof LockstepError && error.data.missing === true) continue;
-      throw error;
-    }
-    if (!(await hasLedger(db))) continue;
+    const db = await connections.getExisting(config.name);
+    if (db === null || !(await hasLedger(db))) continue;
     states.push(await consistently(db, (sql) => schemaState(sql, config.name, config.schemas)));
   }
   return states;

@@ -6,8 +6,6 @@
  */
 import type { Config, DatabaseConfig } from "../config.ts";
 import { Connections } from "./connections.ts";
-import { LockstepError } from "../errors.ts";
-import type { Database } from "../sql/driver.ts";
 import { discover, type Discovered } from "./discover.ts";
 import { readLedger } from "./ledger.ts";
 import { type Plan, plan } from "./plan.ts";
@@ -60,15 +58,10 @@ export async function readLedgers(
   const rows: LedgerRow[] = [];
   const databases: DatabaseStatus[] = [];
   for (const config of connections.used()) {
-    let db: Database;
-    try {
-      db = await connections.get(config.name);
-    } catch (error) {
-      if (error instanceof LockstepError && error.data.missing === true) {
-        databases.push({ ...describe(config), exists: false, ledger: false, rows: 0 });
-        continue;
-      }
-      throw error;
+    const db = await connections.getExisting(config.name);
+    if (db === null) {
+      databases.push({ ...describe(config), exists: false, ledger: false, rows: 0 });
+      continue;
     }
     const ledger = await readLedger(db);
     rows.push(...ledger);

@@ -6,8 +6,11 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { join } from "node:path";
 import { configure, ZipWriter } from "../../lib/deps/zip.ts";
 import { sign } from "../../lib/bundles/signature.ts";
+import { createBundle } from "../../mod.ts";
+import { tempDir } from "./temp.ts";
 
 configure({ useWebWorkers: false });
 
@@ -159,4 +162,27 @@ export async function treeHash(
   }
   await walk("");
   return out;
+}
+
+/**
+ * Packs a release folder made of `files` (path → text) with `bundle create`'s
+ * own code into `<appDir>/updates/pending/testapp-<version>.zip`.
+ */
+export async function pendingRelease(
+  appDir: string,
+  version: string,
+  files: Record<string, string>,
+): Promise<void> {
+  await using dir = await tempDir();
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(join(dir.path, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir.path, path), text);
+  }
+  await Deno.mkdir(join(appDir, "updates/pending"), { recursive: true });
+  await createBundle({
+    from: dir.path,
+    app: "testapp",
+    version,
+    out: join(appDir, "updates/pending", `testapp-${version}.zip`),
+  });
 }
