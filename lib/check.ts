@@ -14,7 +14,7 @@ import { unmetRequirements } from "./bundles/manifest.ts";
 import { VERSION } from "./version.ts";
 import { chain, readPending } from "./bundles/pending.ts";
 import { readJournal } from "./journal.ts";
-import { readState } from "./state.ts";
+import { readState, type State } from "./state.ts";
 import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
 import { newestBackup } from "./backup.ts";
 
@@ -101,8 +101,7 @@ const EXIT_BY_SEVERITY: Record<Severity, 0 | 3 | 4 | 5> = {
   warning: 0,
 };
 
-async function prerequisitesOf(config: Config): Promise<Prerequisites> {
-  const { requires } = await readState(config);
+function prerequisitesOf({ requires }: State): Prerequisites {
   const versions = { deno: Deno.version.deno, lockstep: VERSION };
   return { ...versions, requires, unmet: unmetRequirements({ requires }, versions) };
 }
@@ -180,7 +179,8 @@ export async function check(config: Config): Promise<CheckReport> {
       data: { label: journal.label, created: journal.created },
     });
   }
-  const bundles = await bundleStatus(config, codeVersion);
+  const state = await readState(config);
+  const bundles = await bundleStatus(config, codeVersion, state);
   problems.push(...bundleProblems(bundles));
   await using connections = new Connections(config, { readOnly: true });
   let migrations: MigrationStatus | null = null;
@@ -198,7 +198,7 @@ export async function check(config: Config): Promise<CheckReport> {
   if (migrations) problems.push(...migrationProblems(migrations));
   const schema = await schemaStates(connections);
   problems.push(...schemaProblems(schema, migrations));
-  const prerequisites = await prerequisitesOf(config);
+  const prerequisites = prerequisitesOf(state);
   if (prerequisites.unmet.length > 0) {
     problems.push({
       code: "PREREQUISITE_UNMET",
@@ -245,10 +245,13 @@ export async function check(config: Config): Promise<CheckReport> {
   };
 }
 
-async function bundleStatus(config: Config, codeVersion: string | null): Promise<BundleStatus[]> {
+async function bundleStatus(
+  config: Config,
+  codeVersion: string | null,
+  { highWater }: State,
+): Promise<BundleStatus[]> {
   const pending = await readPending(config);
   if (pending.length === 0) return [];
-  const { highWater } = await readState(config);
   const judged = new Map(
     chain(pending, codeVersion, highWater).map((step) => [step.bundle.file, step.refusal]),
   );

@@ -102,16 +102,35 @@ export async function readSchema(
   return out;
 }
 
-/** The recorded definitions in `lockstep_schema`. */
-export async function readRecorded(sql: Sql): Promise<Map<string, TableRecord>> {
-  const rows = await sql.query(
-    "select table_name, definition, hash from lockstep_schema order by table_name",
-  );
+/** The recorded hash of each table in `lockstep_schema`. */
+async function recordedHashes(sql: Sql): Promise<Map<string, string>> {
+  const rows = await sql.query("select table_name, hash from lockstep_schema");
+  return new Map(rows.map((r) => [String(r.table_name), String(r.hash)]));
+}
+
+/**
+ * The record as {@link diffSchema} needs it: every table's hash, and the
+ * definition only of the tables whose live hash differs (at start-up that is
+ * usually none, so the definitions are not read).
+ */
+async function readRecorded(
+  sql: Sql,
+  live: ReadonlyMap<string, TableRecord>,
+): Promise<Map<string, TableRecord>> {
+  const hashes = await recordedHashes(sql);
+  const differ = [...hashes].filter(([name, hash]) => live.get(name)?.hash !== hash)
+    .map(([name]) => name);
+  const definitions = new Map<string, string>();
+  if (differ.length > 0) {
+    const rows = await sql.query(
+      `select table_name, definition from lockstep_schema
+        where table_name in (select value from ${jsonRows(sql, "$1", "text")})`,
+      [JSON.stringify(differ)],
+    );
+    for (const r of rows) definitions.set(String(r.table_name), String(r.definition));
+  }
   return new Map(
-    rows.map((r) => [String(r.table_name), {
-      definition: String(r.definition),
-      hash: String(r.hash),
-    }]),
+    [...hashes].map(([name, hash]) => [name, { hash, definition: definitions.get(name) ?? "" }]),
   );
 }
 
@@ -138,7 +157,8 @@ export async function schemaState(
 ): Promise<SchemaState> {
   const record = await recordState(sql);
   if (record !== "current") return { database, record, changes: [] };
-  const changes = diffSchema(await readRecorded(sql), await readSchema(sql, schemas));
+  const live = await readSchema(sql, schemas);
+  const changes = diffSchema(await readRecorded(sql, live), live);
   return { database, record, changes };
 }
 
@@ -228,9 +248,9 @@ export async function recordSchema(
   stamp: Stamp,
 ): Promise<void> {
   const live = await readSchema(sql, schemas);
-  const recorded = await readRecorded(sql);
+  const recorded = await recordedHashes(sql);
   const gone = [...recorded.keys()].filter((name) => !live.has(name));
-  const changed = [...live].filter(([name, table]) => recorded.get(name)?.hash !== table.hash)
+  const changed = [...live].filter(([name, table]) => recorded.get(name) !== table.hash)
     .map(([name, table]) => [name, table.definition, table.hash]);
   if (gone.length > 0) {
     await sql.query(
