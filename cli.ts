@@ -29,7 +29,6 @@ import {
   LockstepError,
   maintenanceOff,
   maintenanceOn,
-  MaintenanceScope,
   maintenanceStatus,
   migrate,
   type MigrateEvent,
@@ -41,6 +40,7 @@ import {
   recover,
   redact,
   restore,
+  type SafetyOptions,
   type SchemaState,
   stamp,
   status,
@@ -142,24 +142,16 @@ const COMMANDS: Record<string, Command> = {
     async run(config, values) {
       const json = values.json === true;
       const yes = values.yes === true;
-      const scope = new MaintenanceScope(config, "migrate");
-      const result = await inMaintenance(scope, () =>
-        migrate(config, {
-          ...(typeof values.to === "string" ? { to: values.to } : {}),
-          dryRun: values["dry-run"] === true,
-          yes,
-          lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
-          acceptDrift: values["accept-drift"] === true,
-          confirm: async (pending, drift) =>
-            await confirmPlan(pending, drift, { yes, json }) &&
-            await backupFirst(
-              config,
-              values,
-              "before-migrate",
-              seconds(values["lock-timeout"], 30),
-            ) && await entered(scope),
-          ...(json ? {} : { onProgress: renderProgress }),
-        }));
+      const result = await migrate(config, {
+        ...(typeof values.to === "string" ? { to: values.to } : {}),
+        dryRun: values["dry-run"] === true,
+        yes,
+        lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
+        acceptDrift: values["accept-drift"] === true,
+        confirm: (pending, drift) => confirmPlan(pending, drift, { yes, json }),
+        ...safety(values),
+        ...(json ? {} : { onProgress: renderProgress }),
+      });
       if (json) print({ ok: true, ...result });
       else if (result.dryRun) renderPlan(result.planned, result.estimateSeconds);
       else if (!result.confirmed) console.log("Nothing was applied.");
@@ -291,25 +283,14 @@ const COMMANDS: Record<string, Command> = {
     positionals: [0, 1],
     async run(config, values, args) {
       const json = values.json === true;
-      const fault = readEnv("LOCKSTEP_FAULT");
       const yes = values.yes === true;
-      const scope = new MaintenanceScope(config, "install");
-      const result = await inMaintenance(
-        scope,
-        () =>
-          install(config, {
-            ...(args[0] === undefined ? {} : { bundle: args[0] }),
-            dryRun: values["dry-run"] === true,
-            confirm: async (versions) =>
-              await confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }) &&
-              await backupFirst(config, values, "before-install") && await entered(scope),
-            ...(fault === undefined ? {} : { fault }),
-          }),
-        (r) =>
-          r.refused.length === 0
-            ? undefined
-            : `install refused ${r.refused.map((b) => b.file).join(", ")}`,
-      );
+      const result = await install(config, {
+        ...(args[0] === undefined ? {} : { bundle: args[0] }),
+        dryRun: values["dry-run"] === true,
+        confirm: (versions) =>
+          confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }),
+        ...safety(values),
+      });
       if (json) print({ ok: result.refused.length === 0 && result.confirmed, ...result });
       else if (!result.confirmed) console.log("Nothing was installed.");
       else renderInstall(result);
@@ -385,25 +366,27 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   restore: {
-    options: { yes: { type: "boolean", short: "y" } },
+    options: { yes: { type: "boolean", short: "y" }, "no-backup": { type: "boolean" } },
     positionals: [1, 1],
     async run(config, values, args) {
       const json = values.json === true;
       const yes = values.yes === true;
-      const scope = new MaintenanceScope(config, "restore");
-      const result = await inMaintenance(scope, () =>
-        restore(config, args[0]!, {
-          confirm: async (plan) =>
-            await confirmOrRefuse(
-              `restore backup ${plan.id} (${plan.writes.length} file(s) written, ${plan.removes.length} removed, ` +
-                `databases: ${plan.databases.join(", ") || "none"})`,
-              [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
-              { yes, json },
-              () => {},
-            ) && await entered(scope),
-          ...(readEnv("LOCKSTEP_FAULT") ? { fault: readEnv("LOCKSTEP_FAULT")! } : {}),
-          ...progress(json),
-        }));
+      const result = await restore(config, args[0]!, {
+        confirm: (plan) =>
+          confirmOrRefuse(
+            `restore backup ${plan.id} of ${plan.created} (code ${
+              plan.currentVersion ?? "(none)"
+            } → ${plan.codeVersion ?? "(none)"}; ${plan.writes.length} file(s) written, ` +
+              `${plan.removes.length} removed; databases replaced: ${
+                plan.databases.join(", ") || "none"
+              }; whatever was written to them since the backup is discarded)`,
+            [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
+            { yes, json },
+            () => {},
+          ),
+        ...safety(values),
+        ...progress(json),
+      });
       if (json) print({ ok: result.confirmed, ...result });
       else if (!result.confirmed) console.log("Nothing was restored.");
       else {
@@ -455,7 +438,6 @@ const COMMANDS: Record<string, Command> = {
             { yes, json },
           ),
         lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
-        ...(readEnv("LOCKSTEP_FAULT") ? { fault: readEnv("LOCKSTEP_FAULT")! } : {}),
         ...(json ? {} : {
           onStep: (s: UpdateStepResult) =>
             console.log(`${s.step}: ${s.detail} (${(s.durationMs / 1000).toFixed(1)} s)`),
@@ -634,55 +616,20 @@ function seconds(value: string | boolean | undefined, fallback: number): number 
   return n;
 }
 
-/** Turns maintenance on once a command has confirmed and backed up; true to go on. */
-async function entered(scope: MaintenanceScope): Promise<boolean> {
-  await scope.enter();
-  return true;
-}
-
 /**
- * Runs a command that may enter maintenance: off again after success, left
- * on with the failure as its message after an error (or a `failure` result).
+ * The change policy's switches from the flags: a backup first unless
+ * `--no-backup` (said on stderr once taken), progress on a terminal.
  */
-async function inMaintenance<T>(
-  scope: MaintenanceScope,
-  run: () => Promise<T>,
-  failure: (result: T) => string | undefined = () => undefined,
-): Promise<T> {
-  let result: T;
-  try {
-    result = await run();
-  } catch (error) {
-    await scope.leave(
-      `${scope.by} failed: ${redact(error instanceof Error ? error.message : String(error))}`,
-    ).catch(() => undefined);
-    throw error;
-  }
-  await scope.leave(failure(result));
-  return result;
-}
-
-/**
- * The backup `install` and `migrate` take after confirmation and before their
- * first change, unless `--no-backup`.
- */
-async function backupFirst(
-  config: Config,
-  values: Values,
-  label: string,
-  waitSeconds = 0,
-): Promise<boolean> {
-  if (values["no-backup"] === true) return true;
+function safety(values: Values): SafetyOptions {
   const json = values.json === true;
-  const made = await backup(config, {
-    label,
-    lockTimeoutMs: waitSeconds * 1000,
-    ...progress(json),
-  });
-  if (!json) {
-    console.error(`Backed up to ${made.path} (restore with "lockstep restore ${made.id}").`);
-  }
-  return true;
+  if (values["no-backup"] === true) return { backup: false };
+  return {
+    backup: progress(json),
+    ...(json ? {} : {
+      onBackup: (made: { id: string; path: string }) =>
+        console.error(`Backed up to ${made.path} (restore with "lockstep restore ${made.id}").`),
+    }),
+  };
 }
 
 /**

@@ -23,10 +23,14 @@ export type { Config, DatabaseConfig, Limits, PackageConfig } from "./lib/config
 export {
   ERROR_CODES,
   type ErrorCode,
+  type ErrorData,
+  type ErrorDataMap,
   EXIT,
   exitCodeFor,
   explainPermission,
+  isLockstepError,
   LockstepError,
+  type LockstepErrorOf,
 } from "./lib/errors.ts";
 export { redact } from "./lib/redact.ts";
 export { check } from "./lib/check.ts";
@@ -41,13 +45,13 @@ export { describeDrift } from "./lib/migrations/schema.ts";
 export type { DriftChange, ItemKind, SchemaState } from "./lib/migrations/schema.ts";
 export { status } from "./lib/migrations/status.ts";
 export type { DatabaseStatus, MigrationStatus, PackageStatus } from "./lib/migrations/status.ts";
-export { migrate } from "./lib/migrations/run.ts";
+export { migrate } from "./lib/migrations/migrate.ts";
 export type {
   MigrateEvent,
   MigrateOptions,
   MigrateResult,
   PlannedMigration,
-} from "./lib/migrations/run.ts";
+} from "./lib/migrations/migrate.ts";
 export { stamp } from "./lib/migrations/stamp.ts";
 export type { StampOptions, StampResult } from "./lib/migrations/stamp.ts";
 export { newMigration, newRelease } from "./lib/migrations/scaffold.ts";
@@ -64,14 +68,18 @@ export type { CreateBundleOptions, CreateBundleResult } from "./lib/bundles/crea
 export { inspect } from "./lib/bundles/inspect.ts";
 export type { BundleReport } from "./lib/bundles/inspect.ts";
 export type { Manifest, ManifestFile } from "./lib/bundles/manifest.ts";
-export { install, recover } from "./lib/bundles/install.ts";
+export { install } from "./lib/bundles/install.ts";
 export type { JournalStep } from "./lib/journal.ts";
 export type {
   InstalledBundle,
   InstallOptions,
   InstallResult,
-  RecoverResult,
+  RefusedBundle,
 } from "./lib/bundles/install.ts";
+export { recover } from "./lib/recover.ts";
+export type { RecoverResult } from "./lib/recover.ts";
+export type { SafetyOptions } from "./lib/guard.ts";
+export type { StepResult } from "./lib/flow.ts";
 export { backup, listBackups, pruneBackups, verifyBackup } from "./lib/backup.ts";
 export type {
   BackupDatabase,
@@ -92,7 +100,6 @@ export {
   maintenance,
   maintenanceOff,
   maintenanceOn,
-  MaintenanceScope,
   maintenanceStatus,
 } from "./lib/maintenance.ts";
 export type { MaintenanceOptions, MaintenanceState } from "./lib/maintenance.ts";

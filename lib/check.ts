@@ -5,33 +5,38 @@
  * @module
  */
 import type { Config } from "./config.ts";
-import { LockstepError } from "./errors.ts";
+import { type ErrorCode, isLockstepError } from "./errors.ts";
 import { readCodeVersion } from "./host.ts";
 import { type MigrationStatus, statusWith } from "./migrations/status.ts";
 import { Connections } from "./migrations/connections.ts";
-import { describeDrift, type SchemaState, schemaStates } from "./migrations/schema.ts";
+import { type SchemaState, schemaStates } from "./migrations/schema.ts";
 import { unmetRequirements } from "./bundles/manifest.ts";
 import { VERSION } from "./version.ts";
 import { chain, readPending } from "./bundles/pending.ts";
-import { readJournal } from "./journal.ts";
+import { describeJournal, readJournal } from "./journal.ts";
 import { readState, type State } from "./state.ts";
 import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
 import { newestBackup } from "./backup.ts";
+import {
+  asProblem,
+  bundlesPending,
+  databaseAhead,
+  errorProblem,
+  EXIT_BY_SEVERITY,
+  journalOpen,
+  maintenanceOn,
+  migrationChanged,
+  migrationsPending,
+  prerequisiteUnmet,
+  type Problem,
+  schemaDrift,
+  schemaUnrecorded,
+} from "./problems.ts";
 
-/** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
-export type Severity = "blocked" | "migrations" | "bundles" | "warning";
+export type { Severity } from "./problems.ts";
 
-/** One reason the application may not run as it is. */
-export interface CheckProblem {
-  /** A stable code: an error code, or `MIGRATIONS_PENDING`. */
-  readonly code: string;
-  /** `blocked` (exit 5), `migrations` (exit 4), `bundles` (exit 3) or `warning` (no effect). */
-  readonly severity: Severity;
-  /** What is wrong and what to do, for people. */
-  readonly message: string;
-  /** The facts behind it. */
-  readonly data: Readonly<Record<string, unknown>>;
-}
+/** One reason the application may not run as it is (see the problem catalogue). */
+export type CheckProblem = Problem;
 
 /** What `check` found. */
 export interface CheckReport {
@@ -91,15 +96,8 @@ export interface BundleStatus {
   /** True when `install` would install it now (in version order). */
   readonly applies: boolean;
   /** Why it does not apply or cannot be used, with a stable code. */
-  readonly problem: { readonly code: string; readonly message: string } | null;
+  readonly problem: { readonly code: ErrorCode; readonly message: string } | null;
 }
-
-const EXIT_BY_SEVERITY: Record<Severity, 0 | 3 | 4 | 5> = {
-  blocked: 5,
-  migrations: 4,
-  bundles: 3,
-  warning: 0,
-};
 
 function prerequisitesOf({ requires }: State): Prerequisites {
   const versions = { deno: Deno.version.deno, lockstep: VERSION };
@@ -113,16 +111,7 @@ function schemaProblems(
   const problems: CheckProblem[] = [];
   for (const state of states) {
     if (state.changes.length > 0) {
-      problems.push({
-        code: "SCHEMA_DRIFT",
-        severity: "blocked",
-        message:
-          `The schema of database "${state.database}" was changed outside migrations: ${
-            describeDrift(state.changes)
-          }. Undo the change, or record the live schema as the new baseline with ` +
-          `"lockstep migrate --accept-drift".`,
-        data: { database: state.database, changes: state.changes },
-      });
+      problems.push(asProblem(schemaDrift([state])));
       continue;
     }
     // A missing or stale record with migrations pending is recorded by the next migrate;
@@ -131,24 +120,13 @@ function schemaProblems(
     if (state.record === "current" || packages.some((p) => p.pending.length > 0)) continue;
     if (migrations?.ahead.some((row) => row.database === state.database)) continue;
     if (!packages.some((p) => p.applied.length > 0)) continue;
-    problems.push({
-      code: "SCHEMA_UNRECORDED",
-      severity: "warning",
-      message:
-        `Database "${state.database}" has no current record of its schema (${
-          state.record === "stale"
-            ? "a migration run ended before recording it"
-            : "migrated before lockstep recorded schemas"
-        }), so drift cannot be detected. Once you have checked the schema, record it with ` +
-        `"lockstep migrate --accept-drift".`,
-      data: { database: state.database, record: state.record },
-    });
+    problems.push(asProblem(schemaUnrecorded(state.database, state.record)));
   }
   return problems;
 }
 
 /** Errors of the migration files or graph: the code cannot run on any database. */
-const GRAPH_CODES = new Set([
+const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
   "MIGRATION_FILE_INVALID",
   "MIGRATION_INVALID",
   "MIGRATION_DUPLICATE",
@@ -170,15 +148,7 @@ export async function check(config: Config): Promise<CheckReport> {
   const problems: CheckProblem[] = [];
   const codeVersion = await readCodeVersion(config);
   const journal = await readJournal(config);
-  if (journal !== null) {
-    problems.push({
-      code: "JOURNAL_OPEN",
-      severity: "blocked",
-      message:
-        `An interrupted ${journal.label} left the files half changed. Run "lockstep recover".`,
-      data: { label: journal.label, created: journal.created },
-    });
-  }
+  if (journal !== null) problems.push(asProblem(journalOpen(describeJournal(journal))));
   const state = await readState(config);
   const bundles = await bundleStatus(config, codeVersion, state);
   problems.push(...bundleProblems(bundles));
@@ -187,39 +157,18 @@ export async function check(config: Config): Promise<CheckReport> {
   try {
     migrations = await statusWith(config, connections);
   } catch (error) {
-    if (!(error instanceof LockstepError) || !GRAPH_CODES.has(error.code)) throw error;
-    problems.push({
-      code: error.code,
-      severity: "blocked",
-      message: error.message,
-      data: error.data,
-    });
+    if (!isLockstepError(error) || !GRAPH_CODES.has(error.code)) throw error;
+    problems.push(errorProblem(error, "blocked"));
   }
   if (migrations) problems.push(...migrationProblems(migrations));
   const schema = await schemaStates(connections);
   problems.push(...schemaProblems(schema, migrations));
   const prerequisites = prerequisitesOf(state);
   if (prerequisites.unmet.length > 0) {
-    problems.push({
-      code: "PREREQUISITE_UNMET",
-      severity: "blocked",
-      message: `The installed version ${codeVersion ?? "?"} requires ${
-        prerequisites.unmet.join(", ")
-      }. Run it with a runtime that meets this, or install a release that supports this one.`,
-      data: { ...prerequisites },
-    });
+    problems.push(asProblem(prerequisiteUnmet(codeVersion, prerequisites)));
   }
   const maintenance = await maintenanceStatus(config);
-  if (maintenance.on) {
-    problems.push({
-      code: "MAINTENANCE_ON",
-      severity: "warning",
-      message: `Maintenance mode is on (since ${maintenance.since ?? "?"}, by ${
-        maintenance.by ?? "?"
-      }): ${maintenance.message ?? ""} Turn it off with "lockstep maintenance off".`,
-      data: { ...maintenance },
-    });
-  }
+  if (maintenance.on) problems.push(asProblem(maintenanceOn(maintenance)));
   const newest = await newestBackup(config);
   const latestBackup = newest?.created
     ? {
@@ -278,69 +227,20 @@ async function bundleStatus(
 function bundleProblems(bundles: readonly BundleStatus[]): CheckProblem[] {
   const problems: CheckProblem[] = [];
   const applicable = bundles.filter((b) => b.applies);
-  if (applicable.length > 0) {
-    const security = applicable.some((b) => b.security);
-    problems.push({
-      code: "BUNDLES_PENDING",
-      severity: "bundles",
-      message: `${applicable.length} update bundle(s) pending: ${
-        applicable.map((b) => b.version).join(", ")
-      }` +
-        `${
-          security ? " (includes a security release)" : ""
-        }. Run "lockstep install" or "lockstep update".`,
-      data: {
-        bundles: applicable.map((b) =>
-          b.file
-        ),
-        security,
-      },
-    });
-  }
+  if (applicable.length > 0) problems.push(asProblem(bundlesPending(applicable)));
   for (const bundle of bundles) {
     if (bundle.problem === null) continue;
-    problems.push({
-      code: bundle.problem.code,
-      severity: "warning",
-      message: bundle.problem.message,
-      data: { file: bundle.file },
-    });
+    problems.push(errorProblem({ ...bundle.problem, data: {} }, "warning", { file: bundle.file }));
   }
   return problems;
 }
 
 function migrationProblems(state: MigrationStatus): CheckProblem[] {
   const problems: CheckProblem[] = [];
-  if (state.ahead.length > 0) {
-    const ids = state.ahead.map((row) => row.id);
-    problems.push({
-      code: "DATABASE_AHEAD",
-      severity: "blocked",
-      message: `The database is ahead of the code: it has ${ids.length} migration(s) this code ` +
-        `does not know (${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}). ` +
-        `Install the code that matches it; downgrades are not supported.`,
-      data: { ids, databases: [...new Set(state.ahead.map((row) => row.database))] },
-    });
-  }
-  for (const changed of state.changed) {
-    problems.push({
-      code: "MIGRATION_CHANGED",
-      severity: "blocked",
-      message: `Applied migration "${changed.id}" changed on disk since it ran. Restore the ` +
-        `original file, or accept the change with "lockstep stamp ${changed.id}".`,
-      data: { ...changed },
-    });
-  }
+  if (state.ahead.length > 0) problems.push(asProblem(databaseAhead(state.ahead)));
+  for (const changed of state.changed) problems.push(asProblem(migrationChanged([changed])));
   if (state.pending.length > 0) {
-    const byPackage = state.packages.filter((p) => p.pending.length > 0)
-      .map((p) => `${p.name}: ${p.pending.length}`);
-    problems.push({
-      code: "MIGRATIONS_PENDING",
-      severity: "migrations",
-      message: `${state.pending.length} migration(s) pending (${byPackage.join(", ")}). ` +
-        `Run "lockstep migrate".`,
-      data: { pending: state.pending },
-    });
+    problems.push(asProblem(migrationsPending(state.pending, state.packages)));
   }
   return problems;
 }

@@ -57,6 +57,11 @@ export const ERROR_CODES = [
   "GATE_REFUSED",
   "SCHEMA_DRIFT",
   "PREREQUISITE_UNMET",
+  "MIGRATIONS_PENDING",
+  "BUNDLES_PENDING",
+  "MAINTENANCE_ON",
+  "SCHEMA_UNRECORDED",
+  "INTERNAL",
 ] as const;
 
 /** A stable error code: compare on this, never on the message. */
@@ -81,8 +86,79 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
 ]);
 
 /**
+ * The shape of `data` for the codes whose facts callers act on. Codes not
+ * listed carry a plain record.
+ */
+export interface ErrorDataMap {
+  /** The interrupted operation's label (`install shop 1.5.0`) and when it began. */
+  JOURNAL_OPEN: { readonly label: string | null; readonly created: string | null };
+  /** Ledger ids the code does not know, and the databases holding them. */
+  DATABASE_AHEAD: { readonly ids: readonly string[]; readonly databases: readonly string[] };
+  /** Each applied migration whose file changed, with both checksums. */
+  MIGRATION_CHANGED: {
+    readonly changed: readonly { id: string; recorded: string; current: string }[];
+  };
+  /**
+   * The drifted databases, and every change (a `DriftChange`: table, kind,
+   * name, change, recorded, live) with its database.
+   */
+  SCHEMA_DRIFT: {
+    readonly databases: readonly string[];
+    readonly changes: readonly Readonly<{ database: string }>[];
+  };
+  /** The runtime versions and the requirements this host does not meet. */
+  PREREQUISITE_UNMET: {
+    readonly deno: string;
+    readonly lockstep: string;
+    readonly requires: Readonly<Record<string, string>>;
+    readonly unmet: readonly string[];
+  };
+  /** Pending migration ids, in order. */
+  MIGRATIONS_PENDING: { readonly pending: readonly string[] };
+  /** Applicable bundle files, in version order, and whether any is a security release. */
+  BUNDLES_PENDING: { readonly bundles: readonly string[]; readonly security: boolean };
+  /** The maintenance flag as it is. */
+  MAINTENANCE_ON: {
+    readonly on: boolean;
+    readonly since: string | null;
+    readonly message: string | null;
+    readonly by: string | null;
+  };
+  /** The database and why its record is not current. */
+  SCHEMA_UNRECORDED: { readonly database: string; readonly record: "stale" | "unrecorded" };
+  /** What held the lock, where. */
+  LOCK_HELD: Readonly<Record<string, unknown>>;
+  /** The migration that failed, its database, and what this run applied before it. */
+  MIGRATION_FAILED: {
+    readonly id: string;
+    readonly database: string;
+    readonly applied: readonly string[];
+  };
+  /** The step that failed, its error code, the backup taken first and whether it was restored. */
+  UPDATE_FAILED: {
+    readonly step: string;
+    readonly code: string;
+    readonly backup: string | null;
+    readonly restored: boolean;
+  };
+  /** The blocking problems' codes. */
+  UPDATE_BLOCKED: { readonly problems: readonly string[] };
+  /** check's exit code (3, 4 or 5) and its whole report. */
+  GATE_REFUSED: { readonly exitCode: 3 | 4 | 5; readonly report: unknown };
+}
+
+/**
+ * The `data` of an error with code `C`: typed for the codes in
+ * {@link ErrorDataMap}, a plain record otherwise.
+ */
+export type ErrorData<C extends ErrorCode> = C extends keyof ErrorDataMap ? ErrorDataMap[C]
+  : Readonly<Record<string, unknown>>;
+
+/**
  * An error an operator must handle. `code` is stable across releases; `data`
- * carries the facts behind it (the ids in a cycle, the offending path).
+ * carries the facts behind it (the ids in a cycle, the offending path), typed
+ * for the codes in {@link ErrorDataMap} once narrowed with
+ * {@link isLockstepError}.
  */
 export class LockstepError extends Error {
   /** The stable code, for example `"MIGRATION_CYCLE"`. */
@@ -94,7 +170,7 @@ export class LockstepError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; data?: Record<string, unknown> } = {},
+    options: { cause?: unknown; data?: Readonly<Record<string, unknown>> } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "LockstepError";
@@ -103,14 +179,35 @@ export class LockstepError extends Error {
   }
 }
 
+/** A {@link LockstepError} narrowed to code `C`, its `data` typed. */
+export type LockstepErrorOf<C extends ErrorCode> = LockstepError & {
+  readonly code: C;
+  readonly data: ErrorData<C>;
+};
+
+/** Makes a {@link LockstepError} whose `data` is checked against its code's shape. */
+export function lockstepError<C extends ErrorCode>(
+  code: C,
+  message: string,
+  options: { cause?: unknown; data: ErrorData<C> },
+): LockstepErrorOf<C> {
+  return new LockstepError(code, message, options) as LockstepErrorOf<C>;
+}
+
+/** True when `error` is a {@link LockstepError} with one of `codes` (any code when none given). */
+export function isLockstepError<C extends ErrorCode>(
+  error: unknown,
+  ...codes: C[]
+): error is LockstepErrorOf<C> {
+  return error instanceof LockstepError && (codes.length === 0 || codes.includes(error.code as C));
+}
+
 /** The exit code for an error raised by any command. */
 export function exitCodeFor(error: unknown): number {
-  if (!(error instanceof LockstepError)) return EXIT.failed;
-  if (error.code === "LOCK_HELD") return EXIT.busy;
   // The startup gate exits with check's own code (3, 4 or 5).
-  if (error.code === "GATE_REFUSED" && typeof error.data.exitCode === "number") {
-    return error.data.exitCode;
-  }
+  if (isLockstepError(error, "GATE_REFUSED")) return error.data.exitCode;
+  if (!isLockstepError(error)) return EXIT.failed;
+  if (error.code === "LOCK_HELD") return EXIT.busy;
   if (USAGE_CODES.has(error.code)) return EXIT.usage;
   return EXIT.failed;
 }

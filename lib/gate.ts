@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "./config.ts";
-import { LockstepError } from "./errors.ts";
+import { lockstepError } from "./errors.ts";
 import { check, type CheckReport } from "./check.ts";
 
 /** Options for {@link gate}. */
@@ -34,10 +34,10 @@ export async function gate(config: Config, options: GateOptions = {}): Promise<C
   const report = await check(config);
   if (report.ok || (options.ignore === true && report.exitCode !== 5)) return report;
   const reasons = report.problems.filter((p) => p.severity !== "warning").map((p) => p.message);
-  throw new LockstepError(
+  throw lockstepError(
     "GATE_REFUSED",
     `Cannot start ${config.app}: ${reasons.join(" ")}` +
       (report.exitCode === 5 ? "" : ` (or start it anyway with ignore / --ignore)`),
-    { data: { exitCode: report.exitCode, report } },
+    { data: { exitCode: report.exitCode as 3 | 4 | 5, report } },
   );
 }

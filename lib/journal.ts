@@ -13,7 +13,8 @@
  */
 import { dirname, join } from "node:path";
 import type { Config } from "./config.ts";
-import { LockstepError } from "./errors.ts";
+import { fault } from "./fault.ts";
+import { journalOpen, refusal } from "./problems.ts";
 import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
 import { workFolder } from "./oplock.ts";
 
@@ -45,23 +46,8 @@ export interface JournalFile {
 /** A step of applying, for fault injection and progress. */
 export type JournalStep = "staged" | "journaled" | "aside" | "moved" | "deleted" | "committed";
 
-/** Called after each step; the fault facility and progress displays hook in here. */
+/** Called after each step, for progress displays (the fault point of the same name follows). */
 export type StepHook = (step: JournalStep, path?: string) => void | Promise<void>;
-
-/**
- * The test facility behind `LOCKSTEP_FAULT`: a function that exits the
- * process at once (status 137, no clean-up) at the named step, given as
- * `<step>` or `<step>:<n>` for its n-th occurrence.
- */
-export function faultHook(spec: string | undefined): (step: string) => void {
-  if (spec === undefined || spec === "") return () => {};
-  // Step names may hold colons themselves (`update:migrate`): only a numeric suffix counts.
-  const [, name, count = "1"] = /^(.*?)(?::(\d+))?$/.exec(spec)!;
-  let seen = 0;
-  return (step) => {
-    if (step === name && ++seen === Number(count)) Deno.exit(137);
-  };
-}
 
 function journalFolder(config: Pick<Config, "updates">): string {
   return join(workFolder(config), "journal");
@@ -89,12 +75,18 @@ export async function refuseOpenJournal(
   const open = await readJournal(config);
   const staging = pathExists(journalFolder(config));
   if (open === null && !staging) return;
-  throw new LockstepError(
-    "JOURNAL_OPEN",
-    `Cannot ${action}: an interrupted ${open?.label ?? "install"} left a journal. ` +
-      `Run "lockstep recover" first. Nothing was changed.`,
-    { data: { journal: journalFolder(config), label: open?.label ?? null } },
-  );
+  throw refusal(journalOpen(describeJournal(open)), action);
+}
+
+/** What the problem catalogue needs to word an open journal (`null`: only a staging folder). */
+export function describeJournal(
+  journal: JournalFile | null,
+): { label: string | null; created: string | null; committed: boolean } {
+  return {
+    label: journal?.label ?? null,
+    created: journal?.created ?? null,
+    committed: journal?.state === "committed",
+  };
 }
 
 /** A file transaction being built and applied. */
@@ -109,7 +101,10 @@ export class Transaction {
     this.#config = config;
     this.#root = root;
     this.#folder = journalFolder(config);
-    this.#onStep = onStep;
+    this.#onStep = async (step, path) => {
+      await onStep(step, path);
+      fault(step);
+    };
   }
 
   /**

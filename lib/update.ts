@@ -1,40 +1,41 @@
 /**
- * `update`: the whole release in one safe step. check → backup (files and
- * databases) → maintenance on → install every applicable bundle in order →
- * migrate → maintenance off. When a step fails, the backup taken at the start
- * is restored (files and databases), maintenance stays on with the failure as
- * its message, and the error says what happened and what to do.
+ * `update`: the whole release in one safe step, as a list of steps run by
+ * the change policy ({@link guard}) and its step loop ({@link runFlow}):
+ *
+ * | step          | does                                            | undo (after a later failure) |
+ * | ------------- | ----------------------------------------------- | ---------------------------- |
+ * | `check`       | the preflight: refuses when check says blocked | (changes nothing)            |
+ * | `backup`      | files and databases, label `before-update`      | `restore`: the backup, and the bundles back to `pending/` |
+ * | `maintenance` | on, with the target version                      | (left on with the reason)   |
+ * | `install`     | every applicable bundle, in version order        | (by the backup's undo)      |
+ * | `migrate`     | every pending migration                          | (by the backup's undo)      |
+ *
+ * Undos run only when a step changed something: a bundle refused before the
+ * first write, or a migration that rolled back whole, leave nothing to undo,
+ * and maintenance goes off again.
  *
  * @module
  */
 import { basename, join } from "node:path";
 import type { Config } from "./config.ts";
-import { LockstepError, messageOf } from "./errors.ts";
+import { isLockstepError, LockstepError, lockstepError, messageOf } from "./errors.ts";
 import { syncFolder } from "./files.ts";
-import { backup, type BackupOptions } from "./backup.ts";
+import type { FlowFailure, Step, StepResult } from "./flow.ts";
+import { guard, type SafetyOptions, type TakenBackup } from "./guard.ts";
 import { restore } from "./backup/restore.ts";
-import { install } from "./bundles/install.ts";
+import { describeInstalled, installWithin } from "./bundles/install.ts";
 import { check, type CheckReport } from "./check.ts";
-import { faultHook } from "./journal.ts";
-import { MaintenanceScope } from "./maintenance.ts";
-import { migrate, type MigrateEvent } from "./migrations/run.ts";
+import { type MigrateEvent, migrateWithin } from "./migrations/migrate.ts";
 import { takeOperationLock } from "./oplock.ts";
 
 /** A step of {@link update}. */
 export type UpdateStep = "check" | "backup" | "maintenance" | "install" | "migrate" | "restore";
 
 /** One finished step, with its duration. */
-export interface UpdateStepResult {
-  /** Which step. */
-  readonly step: UpdateStep;
-  /** How long it took, in ms. */
-  readonly durationMs: number;
-  /** What it did, for people. */
-  readonly detail: string;
-}
+export type UpdateStepResult = StepResult<UpdateStep>;
 
 /** Options for {@link update}. */
-export interface UpdateOptions {
+export interface UpdateOptions extends SafetyOptions {
   /** Asked with check's report before anything changes; resolve `false` to stop. Default: go ahead. */
   confirm?: (report: CheckReport) => Promise<boolean>;
   /** Receives each step as it finishes. */
@@ -43,14 +44,6 @@ export interface UpdateOptions {
   onMigrate?: (event: MigrateEvent) => void;
   /** How long migrate waits for another process's lock, in ms (default 30,000). */
   lockTimeoutMs?: number;
-  /** Passed to the backup (`pgDump: false` forces the built-in PostgreSQL dump). */
-  backup?: Pick<BackupOptions, "pgDump" | "onProgress">;
-  /**
-   * Test facility: exit at once (status 137) after an install or restore
-   * step (as for install), after `migrate:applied[:n]`, or after
-   * `update:<step>` for each update step.
-   */
-  fault?: string;
 }
 
 /** What {@link update} did. */
@@ -59,7 +52,7 @@ export interface UpdateResult {
   readonly changed: boolean;
   /** False when `confirm` declined. */
   readonly confirmed: boolean;
-  /** The code version before and after. */
+  /** The code version before. */
   readonly from: string | null;
   /** The code version after. */
   readonly to: string | null;
@@ -81,25 +74,50 @@ export interface UpdateResult {
  * backup was restored), `LOCK_HELD`, `JOURNAL_OPEN`, `DATABASE_UNREACHABLE`.
  */
 export async function update(config: Config, options: UpdateOptions = {}): Promise<UpdateResult> {
-  const steps: UpdateStepResult[] = [];
-  const fault = faultHook(options.fault);
-  const timed = async <T>(step: UpdateStep, run: () => Promise<T>, detail: (t: T) => string) => {
-    const started = performance.now();
-    const value = await run();
-    const done = {
-      step,
-      durationMs: Math.round(performance.now() - started),
-      detail: detail(value),
-    };
-    steps.push(done);
-    options.onStep?.(done);
-    fault(`update:${step}`);
-    return value;
-  };
   using _lock = await takeOperationLock(config, "update");
-  const report = await timed("check", () => check(config), (r) => `exit ${r.exitCode}`);
-  const from = report.codeVersion;
-  const nothing = { from, to: from, backup: null, installed: [], applied: [], steps };
+  const installed: string[] = [];
+  const applied: string[] = [];
+  // The bundles this update installed, kept in installed/: a restore puts them back in pending/.
+  const kept: { keptAs: string; file: string }[] = [];
+  const done = await guard<CheckReport, UpdateStep>(config, {
+    command: "update",
+    preflight: () => preflight(config),
+    preflightStep: "check",
+    idle: (report) => report.exitCode === 0,
+    confirm: options.confirm,
+    backup: { label: "before-update" },
+    maintenanceMessage: (report) =>
+      `Updating ${config.app} to ${target(report)}. Please try again in a few minutes.`,
+    undoFromBackup: {
+      name: "restore",
+      run: async (taken) => {
+        await restore(config, taken.id, { backup: false, maintenance: false });
+        for (const { keptAs, file } of kept) await putBack(config, keptAs, file);
+        return `backup ${taken.id}`;
+      },
+    },
+    steps: (report) => updateSteps(config, report, options, { installed, applied, kept }),
+    failed: updateFailed,
+    // The error says what failed, what was put back and what to do: maintenance shows it as is.
+    failureMessage: (error) => messageOf(error),
+    onStep: options.onStep,
+  }, options);
+  const from = done.plan.codeVersion;
+  return {
+    changed: done.status === "done",
+    confirmed: done.status !== "declined",
+    from,
+    to: installed.at(-1) ?? from,
+    backup: done.backup?.id ?? null,
+    installed,
+    applied,
+    steps: done.steps as UpdateStepResult[],
+  };
+}
+
+/** check, refusing when it says blocked: nothing is changed. */
+async function preflight(config: Config): Promise<CheckReport> {
+  const report = await check(config);
   const blocking = report.problems.filter((p) => p.severity === "blocked");
   if (blocking.length > 0) {
     throw new LockstepError(
@@ -110,118 +128,95 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
       { data: { problems: blocking.map((p) => p.code) } },
     );
   }
-  if (report.exitCode === 0) return { ...nothing, changed: false, confirmed: true };
-  if (options.confirm && !(await options.confirm(report))) {
-    return { ...nothing, changed: false, confirmed: false };
-  }
+  return report;
+}
+
+/** The version the update brings: the last applicable bundle's, or the installed one. */
+function target(report: CheckReport): string | null {
+  return report.bundles.filter((b) => b.applies).at(-1)?.version ?? report.codeVersion;
+}
+
+/** The change: install (when bundles apply), then migrate. */
+function updateSteps(
+  config: Config,
+  report: CheckReport,
+  options: UpdateOptions,
+  done: {
+    installed: string[];
+    applied: string[];
+    kept: { keptAs: string; file: string }[];
+  },
+): Step<UpdateStep>[] {
   const applicable = report.bundles.filter((b) => b.applies);
-  const made = await timed(
-    "backup",
-    () => backup(config, { label: "before-update", ...options.backup }),
-    (b) => `${b.id} (${b.path})`,
-  );
-  const scope = new MaintenanceScope(config, "update");
-  const target = applicable.at(-1)?.version ?? from;
-  await timed(
-    "maintenance",
-    () => scope.enter(`Updating ${config.app} to ${target}. Please try again in a few minutes.`),
-    () => "on",
-  );
-  const installed: string[] = [];
-  const kept: { keptAs: string; file: string }[] = [];
-  const applied: string[] = [];
-  let failed: { step: UpdateStep; error: unknown } | undefined;
-  try {
-    if (applicable.length > 0) {
-      const result = await timed(
-        "install",
-        () => install(config, { ...(options.fault ? { fault: options.fault } : {}) }),
-        (r) =>
-          r.installed.map((b) => `${b.from ?? "(none)"} → ${b.version}`).join(", ") || "nothing",
-      );
+  const install: Step<UpdateStep> = {
+    name: "install",
+    run: async (flow) => {
+      const result = await installWithin(config, {}, flow);
       for (const b of result.installed) {
-        installed.push(b.version);
-        if (b.keptAs) kept.push({ keptAs: b.keptAs, file: b.file });
+        done.installed.push(b.version);
+        if (b.keptAs) done.kept.push({ keptAs: b.keptAs, file: b.file });
       }
       const refused = result.refused.filter((r) => applicable.some((a) => a.file === r.file));
       if (refused.length > 0) {
         const first = refused[0]!;
         throw new LockstepError(
-          first.code as never,
+          first.code,
           `bundle ${first.file} was refused: ${first.message}`,
           { data: { refused } },
         );
       }
-    }
-  } catch (error) {
-    failed = { step: "install", error };
-  }
-  if (failed === undefined) {
-    try {
-      const result = await timed(
-        "migrate",
-        () =>
-          migrate(config, {
-            yes: true,
-            lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
-            ...(options.fault ? { fault: options.fault } : {}),
-            ...(options.onMigrate ? { onProgress: options.onMigrate } : {}),
-          }),
-        (r) => `${r.applied.length} migration(s) applied`,
-      );
-      applied.push(...result.applied);
-    } catch (error) {
-      failed = { step: "migrate", error };
-    }
-  }
-  if (failed === undefined) {
-    await scope.leave();
-    const to = installed.at(-1) ?? from;
-    return { changed: true, confirmed: true, from, to, backup: made.id, installed, applied, steps };
-  }
-  return await rollBack(config, made.id, failed, scope, kept, timed, from, options.fault);
+      return describeInstalled(result.installed);
+    },
+  };
+  const migrate: Step<UpdateStep> = {
+    name: "migrate",
+    run: async (flow) => {
+      const result = await migrateWithin(config, {
+        yes: true,
+        lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
+        ...(options.onMigrate ? { onProgress: options.onMigrate } : {}),
+      }, flow);
+      done.applied.push(...result.applied);
+      return `${result.applied.length} migration(s) applied`;
+    },
+  };
+  return applicable.length > 0 ? [install, migrate] : [migrate];
 }
 
-async function rollBack(
-  config: Config,
-  backupId: string,
-  failed: { step: UpdateStep; error: unknown },
-  scope: MaintenanceScope,
-  kept: readonly { keptAs: string; file: string }[],
-  timed: <T>(step: UpdateStep, run: () => Promise<T>, detail: (t: T) => string) => Promise<T>,
-  from: string | null,
-  fault: string | undefined,
-): Promise<never> {
-  const cause = failed.error;
-  const code = cause instanceof LockstepError ? cause.code : "INTERNAL";
-  const what = `The update failed while it ran ${failed.step} [${code}]: ${messageOf(cause)}`;
-  let restored = false;
-  let restoreError: unknown;
-  try {
-    await timed(
-      "restore",
-      () => restore(config, backupId, fault ? { fault } : {}),
-      () => `backup ${backupId}`,
-    );
-    // The bundles this update installed go back to pending/, so that nothing is lost.
-    for (const { keptAs, file } of kept) await putBack(config, keptAs, file);
-    restored = true;
-  } catch (error) {
-    restoreError = error;
-  }
-  const advice = restored
-    ? `Files and databases were restored from backup ${backupId} (version ${
-      from ?? "none"
-    }); the bundles went back to pending/. Maintenance mode stays on: fix the cause (or remove ` +
-      `the bundle from pending/), then run "lockstep update" again, or "lockstep maintenance off" ` +
-      `to reopen on the restored version.`
-    : `Restoring backup ${backupId} failed too (${
-      messageOf(restoreError)
+/**
+ * The error of a failed update, saying what failed, what was put back and
+ * what to do; maintenance keeps it as its message.
+ */
+function updateFailed(
+  failure: FlowFailure<UpdateStep>,
+  taken: TakenBackup | null,
+): LockstepError {
+  const cause = failure.cause;
+  const code = isLockstepError(cause) ? cause.code : "INTERNAL";
+  const what = `The update failed while it ran ${failure.step} [${code}]: ${messageOf(cause)}`;
+  const restored = failure.undone.some((u) => u.step === "restore") &&
+    failure.undoError === undefined;
+  const backupId = taken?.id ?? null;
+  let advice: string;
+  if (!failure.changed) {
+    advice = `Nothing had been changed, so nothing was restored. Fix the cause (or remove the ` +
+      `bundle from pending/), then run "lockstep update" again.`;
+  } else if (restored) {
+    advice = `Files and databases were restored from backup ${backupId}; the bundles went back ` +
+      `to pending/. Maintenance mode stays on: fix the cause (or remove the bundle from ` +
+      `pending/), then run "lockstep update" again, or "lockstep maintenance off" to reopen on ` +
+      `the restored version.`;
+  } else if (backupId === null) {
+    advice = `No backup was taken (backup: false), so nothing was restored. Maintenance mode ` +
+      `stays on: put the previous release back, then run "lockstep maintenance off".`;
+  } else {
+    advice = `Restoring backup ${backupId} failed too (${
+      messageOf(failure.undoError)
     }). Maintenance mode stays on. Run "lockstep recover", then "lockstep restore ${backupId}".`;
-  await scope.leave(`${what} ${advice}`).catch(() => undefined);
-  throw new LockstepError("UPDATE_FAILED", `${what} ${advice}`, {
+  }
+  return lockstepError("UPDATE_FAILED", `${what} ${advice}`, {
     cause,
-    data: { step: failed.step, code, backup: backupId, restored },
+    data: { step: failure.step, code, backup: backupId, restored },
   });
 }
 

@@ -1,5 +1,7 @@
 /**
- * `restore`: the app root and the databases back to a backup. Files go
+ * `restore`: the app root and the databases back to a backup, under the
+ * change policy ({@link guard}: the plan is made before anything is staged,
+ * then confirmation, a backup of the present, maintenance). Files go
  * through the same crash-safe journal as install (staged, moved aside,
  * renamed in, committed); files the backup does not hold are removed, except
  * protected paths and what backups leave out. Once the file journal commits,
@@ -13,14 +15,12 @@ import { crc32 } from "node:zlib";
 import { dirname, join } from "node:path";
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
+import { fault } from "../fault.ts";
 import { confined } from "../files.ts";
-import {
-  faultHook,
-  type JournalFile,
-  type JournalStep,
-  refuseOpenJournal,
-  Transaction,
-} from "../journal.ts";
+import type { Flow } from "../flow.ts";
+import { guard, type SafetyOptions } from "../guard.ts";
+import { readCodeVersion } from "../host.ts";
+import { type JournalFile, type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { writeState } from "../state.ts";
 import { protection } from "../bundles/pending.ts";
@@ -40,10 +40,12 @@ import { outsideBackup, walkTree } from "./tree.ts";
 export interface RestorePlan {
   /** The backup's id. */
   readonly id: string;
-  /** When it was made. */
+  /** When it was made: whatever was written since then is discarded. */
   readonly created: string;
   /** The code version it holds. */
   readonly codeVersion: string | null;
+  /** The code version installed now, which the restore replaces. */
+  readonly currentVersion: string | null;
   /** Files that will be written (differ from the backup or are missing). */
   readonly writes: readonly string[];
   /** Files that will be removed (not in the backup). */
@@ -55,41 +57,80 @@ export interface RestorePlan {
 }
 
 /** Options for {@link restore}. */
-export interface RestoreOptions {
-  /** Asked with the plan after verification, before anything changes; resolve `false` to stop. */
+export interface RestoreOptions extends SafetyOptions {
+  /**
+   * Asked with the plan after verification, before anything is staged or
+   * changed; resolve `false` to stop. Default: go ahead.
+   */
   confirm?: (plan: RestorePlan) => Promise<boolean>;
   /** Receives progress. */
   onProgress?: (event: BackupProgress | { phase: "restore"; step: JournalStep }) => void;
-  /** Test facility, as for install: exit at once after a step (`LOCKSTEP_FAULT`). */
-  fault?: string;
 }
 
 /** What {@link restore} did. */
 export interface RestoreResult extends RestorePlan {
   /** False when `confirm` declined: nothing changed. */
   readonly confirmed: boolean;
+  /** The backup of the present taken first (`before-restore`), or `null`. */
+  readonly backup: string | null;
 }
 
 /**
  * Restores backup `id`: verifies it first (every hash, every archive
- * opened), then the files through the journal, then state.json and every
- * database it holds.
+ * opened) and compares it with the present, asks `confirm`, backs the
+ * present up (`before-restore`, unless `backup: false`) and turns
+ * maintenance on (unless `maintenance: false`); then the files go back
+ * through the journal, then state.json and every database it holds.
  *
  * @throws {LockstepError} `BACKUP_NOT_FOUND`, `BACKUP_INVALID`,
- * `BACKUP_WRONG_APP`, `JOURNAL_OPEN`, `LOCK_HELD`, `PERMISSION_DENIED`.
+ * `BACKUP_WRONG_APP`, `JOURNAL_OPEN`, `LOCK_HELD`, `PERMISSION_DENIED`, and
+ * the backup's errors.
  */
 export async function restore(
   config: Config,
   id: string,
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
-  const fault = faultHook(options.fault);
   await refuseOpenJournal(config, `restore backup "${id}"`);
   using _lock = await takeOperationLock(config, `restore backup "${id}"`);
+  let folder = "";
+  let manifest!: BackupManifest;
+  const done = await guard(config, {
+    command: "restore",
+    preflight: async () => {
+      ({ folder, manifest } = await verifiedForRestore(config, id, options.onProgress));
+      return await planRestore(config, folder, manifest);
+    },
+    idle: () => false,
+    confirm: options.confirm,
+    backup: { label: "before-restore" },
+    maintenanceMessage: (plan) =>
+      `Restoring ${config.app} ${
+        plan.codeVersion ?? ""
+      } from a backup. Please try again in a few minutes.`,
+    steps: (plan) => [{
+      name: "restore",
+      run: async (flow) => {
+        await restoreFiles(config, folder, manifest, plan, flow, options.onProgress);
+        return `backup ${id}`;
+      },
+    }],
+  }, options);
+  return { ...done.plan, confirmed: done.status === "done", backup: done.backup?.id ?? null };
+}
+
+/**
+ * Finds and verifies backup `id` and every precondition of the restore:
+ * the app, the databases it holds still configured with the same dialect,
+ * `pg_restore` for a pg_dump archive. Changes nothing.
+ */
+async function verifiedForRestore(
+  config: Config,
+  id: string,
+  onProgress: RestoreOptions["onProgress"],
+): Promise<{ folder: string; manifest: BackupManifest }> {
   const folder = await findBackup(config, id);
-  const verified = await verifyBackup(config, id, {
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
+  const verified = await verifyBackup(config, id, onProgress ? { onProgress } : {});
   const manifest = verified.manifest;
   if (manifest !== undefined && manifest.app !== config.app) {
     throw new LockstepError(
@@ -130,26 +171,32 @@ export async function restore(
       );
     }
   }
+  return { folder, manifest };
+}
 
+/** Stages the files that differ, applies the journal, then state.json and the databases. */
+async function restoreFiles(
+  config: Config,
+  folder: string,
+  manifest: BackupManifest,
+  plan: RestorePlan,
+  flow: Flow,
+  onProgress: RestoreOptions["onProgress"],
+): Promise<void> {
   const tx = await Transaction.begin(config, config.root, (step) => {
-    options.onProgress?.({ phase: "restore", step });
-    fault(step);
+    onProgress?.({ phase: "restore", step });
   });
-  let plan: RestorePlan;
   try {
-    plan = await stageFiles(config, folder, manifest, tx, options.onProgress);
+    await stageFiles(folder, manifest, plan.writes, tx, onProgress);
+    for (const path of plan.removes) tx.delete(path);
   } catch (error) {
     await tx.abandon();
     throw error;
   }
-  if (options.confirm && !(await options.confirm(plan))) {
-    await tx.abandon();
-    return { ...plan, confirmed: false };
-  }
-  await tx.apply("restore", `restore ${config.app} backup ${id}`, { backup: id });
-  await finishRestore(config, manifest, folder, fault, options.onProgress);
+  flow.changed();
+  await tx.apply("restore", `restore ${config.app} backup ${manifest.id}`, { backup: manifest.id });
+  await finishRestore(config, manifest, folder, onProgress);
   await tx.finish();
-  return { ...plan, confirmed: true };
 }
 
 /**
@@ -160,7 +207,6 @@ export async function finishRestore(
   config: Config,
   manifest: BackupManifest,
   folder: string,
-  fault: (step: string) => void = () => {},
   onProgress?: (event: BackupProgress) => void,
 ): Promise<void> {
   await writeState(config, manifest.state);
@@ -186,20 +232,22 @@ export async function recoverRestore(config: Config, journal: JournalFile): Prom
   await finishRestore(config, manifest, path);
 }
 
-/** Stages every file that differs from the backup and lists the removals. */
-async function stageFiles(
+/**
+ * What the restore will change, read-only: the files whose size, mode or
+ * CRC-32 differ from the backup's, the files it does not hold (protected
+ * paths and what backups leave out excepted), and the databases it replaces.
+ */
+async function planRestore(
   config: Config,
   folder: string,
   manifest: BackupManifest,
-  tx: Transaction,
-  onProgress: RestoreOptions["onProgress"],
 ): Promise<RestorePlan> {
-  const databases = manifest.databases.map((d) => d.name);
   const base = {
     id: manifest.id,
     created: manifest.created,
     codeVersion: manifest.codeVersion,
-    databases,
+    currentVersion: await readCodeVersion(config),
+    databases: manifest.databases.map((d) => d.name),
   };
   if (manifest.files === null) return { ...base, writes: [], removes: [], unchanged: 0 };
   const current = new Map(walkTree(config).files.map((f) => [f.path, f]));
@@ -208,9 +256,6 @@ async function stageFiles(
   const writes: string[] = [];
   let unchanged = 0;
   await using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
-  const totalBytes = archive.files.reduce((sum, f) => sum + f.size, 0);
-  let bytes = 0;
-  let done = 0;
   const inBackup = new Set<string>();
   for (const file of archive.files) {
     inBackup.add(file.path);
@@ -220,32 +265,37 @@ async function stageFiles(
     const now = current.get(file.path);
     if (now && now.size === file.size && now.mode === file.mode && sameCrc(config, file)) {
       unchanged++;
-    } else {
-      const staged = tx.stagingPath(file.path);
-      Deno.mkdirSync(dirname(staged), { recursive: true });
-      const out = Deno.openSync(staged, { write: true, createNew: true, mode: 0o600 });
-      await archive.extract(file, out.writable);
-      Deno.chmodSync(staged, file.mode);
-      Deno.utimeSync(staged, file.mtime, file.mtime);
-      tx.write(file.path);
-      writes.push(file.path);
-    }
-    bytes += file.size;
-    onProgress?.({
-      phase: "files",
-      files: ++done,
-      bytes,
-      totalFiles: archive.files.length,
-      totalBytes,
-    });
+    } else writes.push(file.path);
   }
-  const removes: string[] = [];
-  for (const path of current.keys()) {
-    if (inBackup.has(path) || isProtected(path)) continue;
-    tx.delete(path);
-    removes.push(path);
-  }
+  const removes = [...current.keys()].filter((path) => !inBackup.has(path) && !isProtected(path));
   return { ...base, writes, removes, unchanged };
+}
+
+/** Extracts `writes` from the backup's files.zip into the transaction's staging folder. */
+async function stageFiles(
+  folder: string,
+  manifest: BackupManifest,
+  writes: readonly string[],
+  tx: Transaction,
+  onProgress: RestoreOptions["onProgress"],
+): Promise<void> {
+  const wanted = new Set(writes);
+  await using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
+  const files = archive.files.filter((file) => wanted.has(file.path));
+  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  let bytes = 0;
+  let done = 0;
+  for (const file of files) {
+    const staged = tx.stagingPath(file.path);
+    Deno.mkdirSync(dirname(staged), { recursive: true });
+    const out = Deno.openSync(staged, { write: true, createNew: true, mode: 0o600 });
+    await archive.extract(file, out.writable);
+    Deno.chmodSync(staged, file.mode);
+    Deno.utimeSync(staged, file.mtime, file.mtime);
+    tx.write(file.path);
+    bytes += file.size;
+    onProgress?.({ phase: "files", files: ++done, bytes, totalFiles: files.length, totalBytes });
+  }
 }
 
 /** Whether the file under the root has the archived file's CRC-32 (sizes already match). */

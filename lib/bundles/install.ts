@@ -1,33 +1,35 @@
 /**
- * `install` and `recover`: verify every applicable bundle before the first
- * write to the app root, then apply each, in version order, as its own
- * crash-safe file transaction; record it in state.json and move the zip to
+ * `install`: verify every applicable bundle before the first write to the
+ * app root, then, under the change policy ({@link guard}: confirmation, a
+ * backup, maintenance), apply each in version order as its own crash-safe
+ * file transaction; record it in state.json and move the zip to
  * `installed/`.
  *
  * @module
  */
 import { dirname, join, relative } from "node:path";
 import type { Config } from "../config.ts";
-import { compare } from "../deps/semver.ts";
-import { isDiskFull, LockstepError } from "../errors.ts";
-import { confined, syncFolder } from "../files.ts";
-import { readCodeVersion, utcStamp } from "../host.ts";
-import {
-  faultHook,
-  type JournalStep,
-  recoverJournal,
-  refuseOpenJournal,
-  Transaction,
-} from "../journal.ts";
+import { type ErrorCode, isDiskFull, LockstepError } from "../errors.ts";
+import { confined } from "../files.ts";
+import type { Flow } from "../flow.ts";
+import { guard, type SafetyOptions } from "../guard.ts";
+import { readCodeVersion } from "../host.ts";
+import { type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
-import { readState, type State, writeState } from "../state.ts";
-import { recoverRestore } from "../backup/restore.ts";
+import { readState } from "../state.ts";
 import { openBundle } from "./archive.ts";
+import { keep, record } from "./installed.ts";
 import type { Manifest } from "./manifest.ts";
-import { chain, inspectBundle, type PendingBundle, readPending } from "./pending.ts";
+import {
+  chain,
+  type ChainStep,
+  inspectBundle,
+  type PendingBundle,
+  readPending,
+} from "./pending.ts";
 
 /** Options for {@link install}. */
-export interface InstallOptions {
+export interface InstallOptions extends SafetyOptions {
   /** Install this zip only (default: every applicable bundle in `pending/`). */
   bundle?: string;
   /** Verify and report what would change; write nothing (default `false`). */
@@ -42,12 +44,6 @@ export interface InstallOptions {
   onProgress?: (
     event: { bundle: string; step: JournalStep | "verified" | "recorded"; path?: string },
   ) => void;
-  /**
-   * Test facility: the process exits at once (status 137, no clean-up) after
-   * the named step, `<step>` or `<step>:<n>` for its n-th occurrence. The CLI
-   * reads it from `LOCKSTEP_FAULT` when `--allow-env=LOCKSTEP_FAULT` is granted.
-   */
-  fault?: string;
 }
 
 /** One bundle `install` installed, or would install. */
@@ -66,90 +62,188 @@ export interface InstalledBundle {
   readonly keptAs?: string;
 }
 
+/** A bundle install refused, with the reason; it was left where it was. */
+export interface RefusedBundle {
+  /** The zip's file name. */
+  readonly file: string;
+  /** Its version, when the manifest could be read. */
+  readonly version?: string;
+  /** The refusal's error code. */
+  readonly code: ErrorCode;
+  /** Why, for people. */
+  readonly message: string;
+}
+
 /** What {@link install} did. */
 export interface InstallResult {
   /** Bundles installed (or that would be, for dry runs), in order. */
   readonly installed: readonly InstalledBundle[];
   /** Bundles refused, with the reason; each was left where it was. */
-  readonly refused: readonly { file: string; version?: string; code: string; message: string }[];
+  readonly refused: readonly RefusedBundle[];
   /** True for `dryRun`. */
   readonly dryRun: boolean;
   /** False when `confirm` declined: nothing was installed. */
   readonly confirmed: boolean;
+  /** The backup taken before the first change, or `null`. */
+  readonly backup: string | null;
+}
+
+/** What install judged before changing anything. */
+interface InstallPlan {
+  /** The version chain, refusals included. */
+  readonly steps: readonly ChainStep[];
+  /** The versions that would be installed. */
+  readonly candidates: readonly string[];
 }
 
 /**
  * Installs the applicable pending bundles (or `options.bundle`) in version
- * order. Refused bundles stay where they are and are reported; the chain
- * stops at the first refused bundle above the installed version.
+ * order, under the change policy (a backup first unless `backup: false`,
+ * maintenance on while installing unless `maintenance: false`). Refused
+ * bundles stay where they are and are reported; the chain stops at the first
+ * refused bundle above the installed version.
  *
- * @throws {LockstepError} `JOURNAL_OPEN`, `LOCK_HELD`, and, for the bundle being
- * installed, `BUNDLE_*` refusals found while staging, `DISK_FULL`.
+ * @throws {LockstepError} `JOURNAL_OPEN`, `LOCK_HELD`, `DISK_FULL`, the
+ * backup's errors; refusals of single bundles are reported in `refused`.
  */
 export async function install(
   config: Config,
   options: InstallOptions = {},
 ): Promise<InstallResult> {
-  const { dryRun = false, onProgress } = options;
-  const fault = faultHook(options.fault);
+  const { dryRun = false } = options;
   await refuseOpenJournal(config, "install");
   using _lock = dryRun ? undefined : await takeOperationLock(config, "install");
-  const state = await readState(config);
-  const current = await readCodeVersion(config);
+  const refused: RefusedBundle[] = [];
+  const installed: InstalledBundle[] = [];
+  const base = { installed, refused, dryRun, confirmed: true, backup: null };
+  if (dryRun) {
+    const plan = await planInstall(config, options, refused);
+    await installChain(config, plan, { ...options, refused, installed });
+    return base;
+  }
+  const confirm = options.confirm;
+  const done = await guard(config, {
+    command: "install",
+    preflight: () => planInstall(config, options, refused),
+    idle: (plan) => plan.candidates.length === 0,
+    confirm: confirm && ((plan) => confirm(plan.candidates)),
+    backup: { label: "before-install" },
+    steps: (plan) => [{
+      name: "install",
+      run: async (flow) => {
+        await installChain(config, plan, { ...options, refused, installed, flow });
+        return describeInstalled(installed);
+      },
+    }],
+    outcome: () =>
+      refused.length === 0 ? undefined : `install refused ${refused.map((b) => b.file).join(", ")}`,
+  }, options);
+  if (done.status === "declined") return { ...base, confirmed: false };
+  if (done.status === "idle") {
+    // Nothing applies: what the chain refused is still reported.
+    for (const step of done.plan.steps) if (step.refusal) refuseStep(refused, step);
+  }
+  return { ...base, backup: done.backup?.id ?? null };
+}
+
+/**
+ * {@link install} as a step of a larger run (`update`): no confirmation,
+ * backup or maintenance of its own; what it changes is recorded on `flow`.
+ */
+export async function installWithin(
+  config: Config,
+  options: Pick<InstallOptions, "bundle" | "onProgress">,
+  flow: Flow,
+): Promise<InstallResult> {
+  await refuseOpenJournal(config, "install");
+  using _lock = await takeOperationLock(config, "install");
+  const refused: RefusedBundle[] = [];
+  const installed: InstalledBundle[] = [];
+  const plan = await planInstall(config, options, refused);
+  await installChain(config, plan, { ...options, refused, installed, flow });
+  return { installed, refused, dryRun: false, confirmed: true, backup: null };
+}
+
+/** `1.0.0 → 1.1.0, 1.1.0 → 1.2.0`, or `nothing`. */
+export function describeInstalled(installed: readonly InstalledBundle[]): string {
+  return installed.map((b) => `${b.from ?? "(none)"} → ${b.version}`).join(", ") || "nothing";
+}
+
+/** The version chain of the pending bundles (or `options.bundle`); changes nothing. */
+async function planInstall(
+  config: Config,
+  options: Pick<InstallOptions, "bundle">,
+  refused: RefusedBundle[],
+): Promise<InstallPlan> {
   const found = options.bundle === undefined
     ? await readPending(config)
     : [await inspectBundle(config, options.bundle)];
-  const refused: InstallResult["refused"][number][] = [];
-  const refuse = (bundle: PendingBundle, code: string, message: string) =>
-    refused.push({
-      file: bundle.file,
-      ...(bundle.manifest ? { version: bundle.manifest.version } : {}),
-      code,
-      message,
-    });
   // Bundles whose manifest could not be read have no place in the version order.
   for (const bundle of found) {
-    if (bundle.problem && !bundle.manifest) {
-      refuse(bundle, bundle.problem.code, bundle.problem.message);
-    }
+    if (bundle.problem && !bundle.manifest) refuse(refused, bundle, bundle.problem);
   }
-  const installed: InstalledBundle[] = [];
-  let blocked = false;
-  let high = state.highWater;
-  const steps = chain(found, current, state.highWater);
+  const state = await readState(config);
+  const steps = chain(found, await readCodeVersion(config), state.highWater);
   const candidates = steps.filter((s) => !s.refusal).map((s) => s.bundle.manifest!.version);
-  if (!dryRun && candidates.length > 0 && options.confirm && !(await options.confirm(candidates))) {
-    return { installed: [], refused, dryRun, confirmed: false };
-  }
-  for (const step of steps) {
+  return { steps, candidates };
+}
+
+function refuse(
+  refused: RefusedBundle[],
+  bundle: PendingBundle,
+  problem: { code: ErrorCode; message: string },
+): void {
+  refused.push({
+    file: bundle.file,
+    ...(bundle.manifest ? { version: bundle.manifest.version } : {}),
+    code: problem.code,
+    message: problem.message,
+  });
+}
+
+function refuseStep(refused: RefusedBundle[], step: ChainStep): void {
+  const { bundle, refusal } = step;
+  const message = bundle.problem?.message ??
+    `Cannot install bundle "${bundle.file}": ${refusal!.reason}. It was left where it is.`;
+  refuse(refused, bundle, { code: refusal!.code, message });
+}
+
+/** Installs (or, for dry runs, verifies) each bundle of the chain in order. */
+async function installChain(
+  config: Config,
+  plan: InstallPlan,
+  run: InstallOptions & { refused: RefusedBundle[]; installed: InstalledBundle[]; flow?: Flow },
+): Promise<void> {
+  const { dryRun = false, onProgress, refused, installed, flow } = run;
+  let blocked = false;
+  let high = (await readState(config)).highWater;
+  for (const step of plan.steps) {
     const { bundle, from } = step;
     if (step.refusal) {
-      const message = bundle.problem?.message ??
-        `Cannot install bundle "${bundle.file}": ${step.refusal.reason}. It was left where it is.`;
-      refuse(bundle, step.refusal.code, message);
+      refuseStep(refused, step);
       continue;
     }
     // A bundle that failed while staging stops the rest of the chain too.
     if (blocked) {
-      refuse(
-        bundle,
-        "BUNDLE_NOT_APPLICABLE",
-        `Cannot install bundle "${bundle.file}": an earlier bundle in the chain was refused. It was left where it is.`,
-      );
+      refuse(refused, bundle, {
+        code: "BUNDLE_NOT_APPLICABLE",
+        message: `Cannot install bundle "${bundle.file}": an earlier bundle in the chain was ` +
+          `refused. It was left where it is.`,
+      });
       continue;
     }
     try {
       const { finish, ...done } = await installOne(config, bundle, from, {
         dryRun,
-        fault,
+        flow,
         onProgress,
       });
       if (dryRun) {
         installed.push(done);
         continue;
       }
-      high = await record(config, bundle, done, high, fault);
-      const keptAs = await keep(config, bundle, fault);
+      high = await record(config, bundle, done, high);
+      const keptAs = await keep(config, bundle);
       await finish();
       installed.push({ ...done, keptAs });
     } catch (error) {
@@ -157,18 +251,17 @@ export async function install(
         !(error instanceof LockstepError) || error.code === "LOCK_HELD" ||
         error.code === "JOURNAL_OPEN"
       ) throw error;
-      refuse(bundle, error.code, error.message);
+      refuse(refused, bundle, error);
       blocked = true;
     }
   }
-  return { installed, refused, dryRun, confirmed: true };
 }
 
 async function installOne(
   config: Config,
   bundle: PendingBundle,
   from: string | null,
-  run: { dryRun: boolean; fault: (step: string) => void; onProgress: InstallOptions["onProgress"] },
+  run: { dryRun: boolean; flow: Flow | undefined; onProgress: InstallOptions["onProgress"] },
 ): Promise<InstalledBundle & { finish: () => Promise<void> }> {
   const manifest = bundle.manifest!;
   const versionFile = relative(config.root, config.versionFile);
@@ -188,7 +281,6 @@ async function installOne(
   const label = `install ${config.app} ${manifest.version}`;
   const tx = await Transaction.begin(config, config.root, (step, path) => {
     run.onProgress?.({ bundle: bundle.file, step, ...(path === undefined ? {} : { path }) });
-    run.fault(step);
   });
   try {
     await preflight(config, bundle.file, manifest, writes, tx);
@@ -219,6 +311,8 @@ async function installOne(
     throw error;
   }
   run.onProgress?.({ bundle: bundle.file, step: "verified" });
+  // From here on the app root changes: a failure leaves maintenance on with the reason.
+  run.flow?.changed();
   await tx.apply("install", label, {
     bundle: bundle.path,
     file: bundle.file,
@@ -287,88 +381,4 @@ async function preflight(
       { data: { bundle: file, targets: unwritable } },
     );
   }
-}
-
-async function record(
-  config: Config,
-  bundle: PendingBundle,
-  done: InstalledBundle,
-  high: string | null,
-  fault: (step: string) => void,
-): Promise<string> {
-  const state = await readState(config);
-  const highWater = high === null || compare(done.version, high) > 0 ? done.version : high;
-  const next: State = {
-    installed: done.version,
-    highWater,
-    history: [...state.history, {
-      version: done.version,
-      at: new Date().toISOString(),
-      bundle: bundle.file,
-    }],
-    requires: bundle.manifest?.requires ?? {},
-  };
-  await writeState(config, next);
-  fault("recorded");
-  return highWater;
-}
-
-/** Moves the zip to `installed/<app>-<version>-<UTC timestamp>.zip`, never overwriting. */
-async function keep(
-  config: Config,
-  bundle: PendingBundle,
-  fault: (step: string) => void,
-): Promise<string> {
-  await Deno.mkdir(config.installed, { recursive: true });
-  const base = `${config.app}-${bundle.manifest!.version}-${utcStamp()}`;
-  for (let n = 0;; n++) {
-    const target = join(config.installed, n === 0 ? `${base}.zip` : `${base}-${n}.zip`);
-    try {
-      await Deno.link(bundle.path, target);
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) continue;
-      throw error;
-    }
-    await Deno.remove(bundle.path);
-    await syncFolder(config.installed);
-    await syncFolder(dirname(bundle.path));
-    fault("kept");
-    return target;
-  }
-}
-
-/** What {@link recover} did. */
-export interface RecoverResult {
-  /** `none`: nothing to recover; `rolled-back`: the previous tree is back; `completed`: the install had committed and was finished. */
-  readonly outcome: "none" | "rolled-back" | "completed";
-  /** What was interrupted (`install shop 1.5.0`), when known. */
-  readonly label: string | null;
-}
-
-/**
- * Rolls an interrupted install or restore back to exactly the previous
- * tree, or finishes one that had committed (an install's state.json and the
- * move to `installed/`; a restore's state.json and databases).
- *
- * @throws {LockstepError} `LOCK_HELD`.
- */
-export async function recover(config: Config): Promise<RecoverResult> {
-  using _lock = await takeOperationLock(config, "recover");
-  const result = await recoverJournal(config, async (journal) => {
-    if (journal.kind === "restore") return await recoverRestore(config, journal);
-    // The files are in place; finish the records a crash cut short.
-    const path = String(journal.data.bundle);
-    const version = String(journal.data.version);
-    const state = await readState(config);
-    // Gone when the zip had already been moved to installed/: then the records are done too.
-    const bundle = await inspectBundle(config, path);
-    if (state.installed !== version && bundle.manifest) {
-      const done = { file: bundle.file, version, from: null, writes: [], removes: [] };
-      await record(config, bundle, done, state.highWater, () => {});
-    }
-    if (bundle.manifest) {
-      await keep(config, bundle, () => {});
-    }
-  });
-  return { outcome: result.outcome, label: result.label };
 }

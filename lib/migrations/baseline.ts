@@ -6,8 +6,7 @@
  * @module
  */
 import { LockstepError } from "../errors.ts";
-import type { AppliedRef } from "./plan.ts";
-import type { MigrationNode } from "./types.ts";
+import type { AppliedRef, MigrationNode } from "./types.ts";
 
 /** A package's baseline as the planner needs it. */
 export interface BaselineRef {

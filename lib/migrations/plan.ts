@@ -6,18 +6,10 @@
  * @module
  */
 import { LockstepError } from "../errors.ts";
-import type { MigrationNode } from "./types.ts";
-import { type BaselineRef, type BaselineStep, contractBaselines } from "./baseline.ts";
+import type { AppliedRef, MigrationNode } from "./types.ts";
 
-/** A ledger row as the planner needs it. */
-export interface AppliedRef {
-  /** The migration id. */
-  readonly id: string;
-  /** The checksum recorded when it was applied. */
-  readonly checksum: string;
-  /** The database whose ledger holds it. */
-  readonly database?: string;
-}
+export type { AppliedRef } from "./types.ts";
+import { type BaselineRef, type BaselineStep, contractBaselines } from "./baseline.ts";
 
 /** An applied migration whose file no longer has the recorded checksum. */
 export interface ChangedMigration {

@@ -6,6 +6,7 @@
  */
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
+import { databaseAhead, refusal } from "../problems.ts";
 import { hostName, readCodeVersion } from "../host.ts";
 import { refuseOpenJournal } from "../journal.ts";
 import { discover } from "./discover.ts";
@@ -70,14 +71,7 @@ export async function stamp(
     for (const db of connections.used()) await ensureLedger(await connections.get(db.name));
     const { rows } = await readLedgers(connections);
     const result = plan(discovered.migrations, rows);
-    if (result.ahead.length > 0) {
-      throw new LockstepError(
-        "DATABASE_AHEAD",
-        `Cannot stamp: the database has migrations this code does not know ` +
-          `(${result.ahead.map((r) => r.id).join(", ")}).`,
-        { data: { ids: result.ahead.map((r) => r.id) } },
-      );
-    }
+    if (result.ahead.length > 0) throw refusal(databaseAhead(result.ahead), "stamp");
     const changed = result.changed.find((c) => c.id === target);
     if (changed) {
       if (options.confirm && !(await options.confirm([changed.id]))) {

@@ -40,6 +40,16 @@ export interface MigrationModule {
   down?(ctx: MigrationContext): void | Promise<void>;
 }
 
+/** A ledger row as the planner needs it. */
+export interface AppliedRef {
+  /** The migration id. */
+  readonly id: string;
+  /** The checksum recorded when it was applied. */
+  readonly checksum: string;
+  /** The database whose ledger holds it. */
+  readonly database?: string;
+}
+
 /** The facts the planner needs about one migration: pure data. */
 export interface MigrationNode {
   /** `<package>/<file stem>`. */

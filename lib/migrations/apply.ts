@@ -1,0 +1,277 @@
+/**
+ * Applying one migration: its body (SQL or TypeScript) and its ledger rows
+ * commit in one transaction, and a failure undoes its database and file
+ * changes and is logged. Also the steps a plan names (a migration, or a
+ * baseline that stamps those it covers) and how `migrate` shows them.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import { LockstepError, messageOf } from "../errors.ts";
+import { undoableFiles } from "../files.ts";
+import type { Database, Sql } from "../sql/driver.ts";
+import { redact } from "../redact.ts";
+import type { Discovered } from "./discover.ts";
+import type { BaselineStep } from "./baseline.ts";
+import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
+import { splitStatements } from "./split.ts";
+import type { Connections } from "./connections.ts";
+import type { Migration, MigrationContext } from "./types.ts";
+import { recordSchema } from "./schema.ts";
+
+/** A migration as `migrate` shows it before running. */
+export interface PlannedMigration {
+  /** `<package>/<file stem>`. */
+  readonly id: string;
+  /** Its package. */
+  readonly package: string;
+  /** The database it applies to. */
+  readonly database: string;
+  /** What it does. */
+  readonly info: string;
+  /** `sql` or `ts`. */
+  readonly kind: "sql" | "ts";
+  /** False when it runs without a transaction. */
+  readonly transaction: boolean;
+  /** `.sql` migrations: the statements. */
+  readonly sql?: string;
+  /** Seconds, from the migration's `estimate()` when it has one (dry runs only). */
+  readonly estimateSeconds?: number;
+}
+
+/** What happened, step by step, for a progress display. */
+export type MigrateEvent =
+  | { type: "start"; migration: PlannedMigration; index: number; total: number }
+  | { type: "done"; migration: PlannedMigration; durationMs: number }
+  | { type: "skipped"; migration: PlannedMigration; reason: string }
+  | { type: "log"; migration: PlannedMigration; message: string }
+  | { type: "progress"; migration: PlannedMigration; done: number; total: number };
+
+let lastYield = performance.now();
+
+/**
+ * Lets signals and timers run between steps (SQLite work is synchronous),
+ * at most every 50 ms: a timer turn costs about 2 ms, too much per migration.
+ */
+export async function yieldNow(): Promise<void> {
+  if (performance.now() - lastYield < 50) return;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  lastYield = performance.now();
+}
+
+/** What one step of a run applies and records: a migration, or a baseline stamping those it covers. */
+export interface MigrationStep {
+  readonly migration: Migration;
+  readonly records: readonly {
+    id: string;
+    package: string;
+    checksum: string;
+    action: "applied" | "baseline";
+  }[];
+}
+
+/** The steps a plan can name: every migration, and each baseline that runs. */
+export function stepsOf(
+  discovered: Discovered,
+  baselines: readonly BaselineStep[],
+): Map<string, MigrationStep> {
+  const steps = new Map<string, MigrationStep>();
+  for (const m of discovered.migrations) {
+    steps.set(m.id, {
+      migration: m,
+      records: [{ id: m.id, package: m.package, checksum: m.checksum, action: "applied" }],
+    });
+  }
+  for (const step of baselines) {
+    const file = discovered.baselines[step.package]!;
+    const covered = step.covers.map((id) => steps.get(id)!.migration);
+    const migration: Migration = {
+      id: step.id,
+      package: step.package,
+      stem: "baseline",
+      timestamp: covered[0]!.timestamp,
+      dependsOn: [],
+      checksum: file.checksum,
+      path: file.path,
+      kind: file.module ? "ts" : "sql",
+      info: `baseline: the schema as of ${file.covers} (stamps ${covered.length} migration(s))`,
+      transaction: true,
+      ...(file.up === undefined ? {} : { up: file.up }),
+      ...(file.module === undefined
+        ? {}
+        : { module: { info: file.module.info, up: file.module.up } }),
+    };
+    const records = covered.map((m) => ({
+      id: m.id,
+      package: m.package,
+      checksum: m.checksum,
+      action: "baseline" as const,
+    }));
+    steps.set(step.id, { migration, records });
+  }
+  return steps;
+}
+
+export function planned(migration: Migration, config: Config): PlannedMigration {
+  return {
+    id: migration.id,
+    package: migration.package,
+    database: config.packages[migration.package]!.database,
+    info: migration.info,
+    kind: migration.kind,
+    transaction: migration.transaction,
+    ...(migration.up === undefined ? {} : { sql: migration.up }),
+  };
+}
+
+export async function withEstimates(
+  list: PlannedMigration[],
+  byId: ReadonlyMap<string, MigrationStep>,
+  connections: Connections,
+  config: Config,
+  yes: boolean,
+): Promise<PlannedMigration[]> {
+  const out: PlannedMigration[] = [];
+  for (const item of list) {
+    const estimate = byId.get(item.id)!.migration.module?.estimate;
+    if (!estimate) {
+      out.push(item);
+      continue;
+    }
+    // A SQLite file that does not exist yet is fine for a dry run; anything else is an error.
+    const db = await connections.get(item.database).catch((error) => {
+      if (error instanceof LockstepError && error.data.missing === true) return undefined;
+      throw error;
+    });
+    const ctx = context(db ?? noDatabase(item.database), config, {
+      yes,
+      onLog() {},
+      onProgress() {},
+    });
+    out.push({ ...item, estimateSeconds: Number(await estimate(ctx.context)) || 0 });
+  }
+  return out;
+}
+
+function noDatabase(name: string): Sql {
+  const fail = () =>
+    Promise.reject(
+      new LockstepError(
+        "DATABASE_UNREACHABLE",
+        `Cannot query database "${name}": it does not exist yet.`,
+      ),
+    );
+  return { dialect: "sqlite", query: fail, exec: fail };
+}
+
+function context(
+  sql: Sql,
+  config: Config,
+  hooks: {
+    yes: boolean;
+    onLog(message: string): void;
+    onProgress(done: number, total: number): void;
+  },
+) {
+  const files = undoableFiles(config.root);
+  const ctx: MigrationContext = {
+    sql,
+    files,
+    log: (message) => hooks.onLog(String(message)),
+    progress: (done, total) => hooks.onProgress(done, total),
+    yes: hooks.yes,
+  };
+  return { context: ctx, files };
+}
+
+/**
+ * Applies one migration; false when another process applied it first.
+ * On failure its database and file changes are undone and the failure is logged.
+ */
+export async function applyOne(
+  step: MigrationStep,
+  db: Database,
+  config: Config,
+  stamp: Stamp,
+  run: {
+    yes: boolean;
+    shown: PlannedMigration;
+    onProgress: ((event: MigrateEvent) => void) | undefined;
+    /** The lock keeps others out (no need to re-check the ledger). */
+    exclusive: boolean;
+    /** The last migration of its database in this run: record the schema of these schemas. */
+    schemas: readonly string[] | null;
+  },
+  appliedSoFar: readonly string[],
+): Promise<boolean> {
+  const { migration, records } = step;
+  const { shown, onProgress } = run;
+  const started = performance.now();
+  const { context: ctx, files } = context(db, config, {
+    yes: run.yes,
+    onLog: (message) => onProgress?.({ type: "log", migration: shown, message }),
+    onProgress: (done, total) => onProgress?.({ type: "progress", migration: shown, done, total }),
+  });
+  const record = async (sql: Sql) => {
+    const durationMs = Math.round(performance.now() - started);
+    for (const row of records) await recordMigration(sql, { ...row, durationMs }, stamp);
+    if (run.schemas) await recordSchema(sql, run.schemas, stamp);
+  };
+  const alreadyApplied = async (sql: Sql) =>
+    !run.exclusive &&
+    (await sql.query("select 1 as found from lockstep_migrations where id = $1", [records[0]!.id]))
+        .length > 0;
+  try {
+    if (migration.transaction) {
+      return await db.transaction(async (tx) => {
+        if (await alreadyApplied(tx)) return false;
+        await body(migration, { ...ctx, sql: tx });
+        await record(tx);
+        return true;
+      });
+    }
+    if (await alreadyApplied(db)) return false;
+    await body(migration, ctx);
+    await db.transaction(record);
+    return true;
+  } catch (error) {
+    if (error instanceof LockstepError && error.code === "LOCK_HELD") throw error;
+    const changedFiles = files.changed.length;
+    const undone = await files.undo().then(() => undefined, (e) => e);
+    const reason = redact(messageOf(error));
+    // Best effort: the migration's own error is what the operator must see.
+    await recordEvent(db, { kind: "failed", migration: migration.id, message: reason }, stamp)
+      .catch(() => undefined);
+    throw new LockstepError(
+      "MIGRATION_FAILED",
+      `Cannot apply migration "${migration.id}" to database "${db.name}": ${reason}. ` +
+        (migration.transaction
+          ? "Its changes were rolled back"
+          : "It ran without a transaction: statements before the failing one stay applied") +
+        (changedFiles > 0 && undone === undefined ? " and its file changes undone" : "") +
+        `; ${appliedSoFar.length} migration(s) applied earlier in this run stay applied.`,
+      {
+        cause: undone === undefined ? error : new AggregateError([error, undone]),
+        data: { id: migration.id, database: db.name, applied: [...appliedSoFar] },
+      },
+    );
+  }
+}
+
+async function body(migration: Migration, ctx: MigrationContext): Promise<void> {
+  if (migration.module) {
+    await migration.module.pre?.(ctx);
+    await migration.module.up(ctx);
+    await migration.module.post?.(ctx);
+    return;
+  }
+  const text = migration.up ?? "";
+  if (text === "") return;
+  if (migration.transaction || ctx.sql.dialect === "sqlite") {
+    await ctx.sql.exec(text);
+    return;
+  }
+  // PostgreSQL runs a multi-statement query in one implicit transaction, which
+  // statements such as CREATE INDEX CONCURRENTLY refuse: send them one by one.
+  for (const statement of splitStatements(text)) await ctx.sql.exec(statement);
+}

@@ -1,0 +1,51 @@
+/**
+ * `recover`: after a crash, rolls an interrupted install or restore back to
+ * exactly the previous tree, or finishes one whose files had committed (an
+ * install's state.json and the move to `installed/`; a restore's state.json
+ * and databases). Every other changing command refuses while a journal is
+ * open.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { recoverJournal } from "./journal.ts";
+import { takeOperationLock } from "./oplock.ts";
+import { readState } from "./state.ts";
+import { recoverRestore } from "./backup/restore.ts";
+import { keep, record } from "./bundles/installed.ts";
+import { inspectBundle } from "./bundles/pending.ts";
+
+/** What {@link recover} did. */
+export interface RecoverResult {
+  /** `none`: nothing to recover; `rolled-back`: the previous tree is back; `completed`: the install had committed and was finished. */
+  readonly outcome: "none" | "rolled-back" | "completed";
+  /** What was interrupted (`install shop 1.5.0`), when known. */
+  readonly label: string | null;
+}
+
+/**
+ * Rolls an interrupted install or restore back to exactly the previous
+ * tree, or finishes one that had committed (an install's state.json and the
+ * move to `installed/`; a restore's state.json and databases).
+ *
+ * @throws {LockstepError} `LOCK_HELD`.
+ */
+export async function recover(config: Config): Promise<RecoverResult> {
+  using _lock = await takeOperationLock(config, "recover");
+  const result = await recoverJournal(config, async (journal) => {
+    if (journal.kind === "restore") return await recoverRestore(config, journal);
+    // The files are in place; finish the records a crash cut short.
+    const path = String(journal.data.bundle);
+    const version = String(journal.data.version);
+    const state = await readState(config);
+    // Gone when the zip had already been moved to installed/: then the records are done too.
+    const bundle = await inspectBundle(config, path);
+    if (state.installed !== version && bundle.manifest) {
+      await record(config, bundle, { version }, state.highWater);
+    }
+    if (bundle.manifest) {
+      await keep(config, bundle);
+    }
+  });
+  return { outcome: result.outcome, label: result.label };
+}
