@@ -106,4 +106,6 @@ export type { MaintenanceOptions, MaintenanceState } from "./lib/maintenance.ts"
 export { update } from "./lib/update.ts";
 export type { UpdateOptions, UpdateResult, UpdateStep, UpdateStepResult } from "./lib/update.ts";
 export { gate } from "./lib/gate.ts";
+export { log } from "./lib/log.ts";
+export type { LogEntry, LogOptions } from "./lib/log.ts";
 export type { GateOptions } from "./lib/gate.ts";

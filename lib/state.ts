@@ -10,14 +10,16 @@ import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
 
-/** One installed bundle. */
+/** One install (or restore) of the code, in state.json's history. */
 export interface Installed {
-  /** The version installed. */
+  /** The version installed (or restored). */
   readonly version: string;
   /** When (ISO 8601, UTC). */
   readonly at: string;
-  /** The file name it was kept under in `installed/`. */
+  /** The bundle's file name; for a restore, the backup's id. */
   readonly bundle: string;
+  /** `restore` for a restore; absent for an install. */
+  readonly action?: "restore";
 }
 
 /** The contents of state.json. */
@@ -26,7 +28,7 @@ export interface State {
   readonly installed: string | null;
   /** The highest version ever installed: bundles at or below it are refused. */
   readonly highWater: string | null;
-  /** Installs, oldest first. */
+  /** Installs and restores, oldest first. */
   readonly history: readonly Installed[];
   /** `requires` of the version installed last (`check` verifies it on every start). */
   readonly requires: Readonly<Record<string, string>>;

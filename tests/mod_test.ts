@@ -21,6 +21,7 @@ Deno.test("mod.ts exports exactly the pinned public API", () => {
     "keygen",
     "listBackups",
     "loadConfig",
+    "log",
     "maintenance",
     "maintenanceOff",
     "maintenanceOn",

@@ -22,7 +22,7 @@ import { guard, type SafetyOptions } from "../guard.ts";
 import { readCodeVersion } from "../host.ts";
 import { type JournalFile, type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
-import { writeState } from "../state.ts";
+import { readState, writeState } from "../state.ts";
 import { protection } from "../bundles/pending.ts";
 import {
   type BackupManifest,
@@ -209,7 +209,21 @@ export async function finishRestore(
   folder: string,
   onProgress?: (event: BackupProgress) => void,
 ): Promise<void> {
-  await writeState(config, manifest.state);
+  // The backup's versions and requirements; the history goes on, with this restore in it.
+  const { history } = await readState(config);
+  const restored = {
+    version: manifest.codeVersion ?? "(none)",
+    at: new Date().toISOString(),
+    bundle: manifest.id,
+    action: "restore" as const,
+  };
+  // `recover` runs this again after a crash: the restore is in the history once.
+  const last = history.at(-1);
+  const again = last?.action === "restore" && last.bundle === manifest.id;
+  await writeState(config, {
+    ...manifest.state,
+    history: again ? history : [...history, restored],
+  });
   fault("state");
   for (const db of manifest.databases) {
     onProgress?.({ phase: "database", database: db.name });

@@ -1,0 +1,128 @@
+/**
+ * `log`: the history an operator asks for (Flyway's `info`, Sqitch's
+ * `log`): every database's `lockstep_events` (migrations applied, stamped,
+ * baselined or failed, drift accepted, schemas recorded, restores) and the
+ * code's install and restore history from state.json, newest first. Reads
+ * only, takes no lock.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { LockstepError } from "./errors.ts";
+import { Connections } from "./migrations/connections.ts";
+import { hasLedger } from "./migrations/ledger.ts";
+import { readState } from "./state.ts";
+
+/** One line of the history. */
+export interface LogEntry {
+  /** When (ISO 8601, UTC). */
+  readonly at: string;
+  /** The database whose ledger holds it, or `code` for installs and restores of the files. */
+  readonly source: string;
+  /**
+   * What happened: `applied`, `stamped`, `baseline`, `failed`,
+   * `checksum-accepted`, `drift-accepted`, `schema-recorded`, `restored`
+   * (databases); `install`, `restore` (code).
+   */
+  readonly action: string;
+  /** The migration id, or the code version, when there is one. */
+  readonly id: string | null;
+  /** How long an applied migration took, in ms. */
+  readonly durationMs: number | null;
+  /** The host that did it, when recorded. */
+  readonly host: string | null;
+  /** The code version that did it, when recorded. */
+  readonly codeVersion: string | null;
+  /** `failed` for a failed migration, else `ok`. */
+  readonly outcome: "ok" | "failed";
+  /** What was recorded, for people. */
+  readonly message: string;
+}
+
+/** Options for {@link log}. */
+export interface LogOptions {
+  /** At most this many entries, the newest (default 50). */
+  limit?: number;
+  /** Only this database's events (default: every database and the code's history). */
+  database?: string;
+}
+
+/**
+ * The history, newest first: see the module documentation.
+ *
+ * @throws {LockstepError} `USAGE` (an unknown database or a bad limit),
+ * `DATABASE_UNREACHABLE`, `FILE_INVALID` (state.json).
+ */
+export async function log(config: Config, options: LogOptions = {}): Promise<LogEntry[]> {
+  const { limit = 50, database } = options;
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new LockstepError("USAGE", `Cannot show the log: --limit takes a whole number above 0.`);
+  }
+  if (database !== undefined && config.databases[database] === undefined) {
+    throw new LockstepError(
+      "USAGE",
+      `Cannot show the log of database "${database}": lockstep.json names no such database ` +
+        `(it has ${Object.keys(config.databases).map((n) => `"${n}"`).join(", ")}).`,
+      { data: { database } },
+    );
+  }
+  const entries: LogEntry[] = [];
+  if (database === undefined) entries.push(...await codeHistory(config));
+  await using connections = new Connections(config, { readOnly: true });
+  const names = database === undefined ? Object.keys(config.databases).sort() : [database];
+  for (const name of names) entries.push(...await databaseEvents(connections, name, limit));
+  return entries.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, limit);
+}
+
+/** Installs and restores of the code, from state.json. */
+async function codeHistory(config: Config): Promise<LogEntry[]> {
+  const state = await readState(config);
+  return state.history.map((item) => {
+    const restore = item.action === "restore";
+    return {
+      at: item.at,
+      source: "code",
+      action: restore ? "restore" : "install",
+      id: item.version,
+      durationMs: null,
+      host: null,
+      codeVersion: item.version,
+      outcome: "ok",
+      message: restore
+        ? `restored backup ${item.bundle} (code ${item.version})`
+        : `installed ${item.version} from ${item.bundle}`,
+    };
+  });
+}
+
+/** The newest `limit` events of one database, with the duration of applied migrations. */
+async function databaseEvents(
+  connections: Connections,
+  name: string,
+  limit: number,
+): Promise<LogEntry[]> {
+  const db = await connections.getExisting(name);
+  if (db === null || !(await hasLedger(db))) return [];
+  const rows = await db.query(
+    `select e.at, e.kind, e.migration, e.message, e.code_version, e.host, m.duration_ms
+       from lockstep_events e
+       left join lockstep_migrations m
+         on m.id = e.migration and e.kind in ('applied', 'stamped', 'baseline')
+      order by e.id desc
+      limit $1`,
+    [limit],
+  );
+  return rows.map((r) => ({
+    at: r.at instanceof Date ? r.at.toISOString() : String(r.at),
+    source: name,
+    action: String(r.kind),
+    id: r.migration === null ? null : String(r.migration),
+    durationMs: r.duration_ms === null || r.duration_ms === undefined
+      ? null
+      : Number(r.duration_ms),
+    host: r.host === null ? null : String(r.host),
+    codeVersion: r.code_version === null ? null : String(r.code_version),
+    outcome: r.kind === "failed" ? "failed" : "ok",
+    message: String(r.message),
+  }));
+}
