@@ -142,7 +142,17 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  * applied migrations, a broken migration graph, schema drift, unmet
  * prerequisites; and maintenance mode and the newest backup's age.
  *
+ * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
+ * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. It takes no lock and writes nothing.
+ *
  * @throws {LockstepError} `DATABASE_UNREACHABLE`, `PERMISSION_DENIED`.
+ * @example
+ * ```ts ignore
+ * const report = await check(config);
+ * if (!report.ok) console.error(report.problems.map((p) => p.message).join("\n"));
+ * Deno.exit(report.exitCode);
+ * ```
  */
 export async function check(config: Config): Promise<CheckReport> {
   const problems: CheckProblem[] = [];

@@ -95,7 +95,13 @@ const DEFAULT_LIMITS: Limits = {
 /**
  * Resolves the text of a config file found at `file` into a {@link Config}.
  *
+ * Permissions: none. It reads nothing: the caller passes the text and the environment.
+ *
  * @throws {LockstepError} `CONFIG_INVALID` naming the key and what is wrong.
+ * @example
+ * ```ts ignore
+ * const config = resolveConfig("/srv/shop/lockstep.json", text, (name) => Deno.env.get(name));
+ * ```
  */
 export function resolveConfig(
   file: string,
@@ -320,7 +326,14 @@ function distance(a: string, b: string): number {
 /**
  * Reads and resolves the config file at `path`.
  *
+ * Permissions: `--allow-read` on the config file; `env` decides which variables are read (the CLI
+ * reads only those granted with `--allow-env=NAME`).
+ *
  * @throws {LockstepError} `CONFIG_NOT_FOUND` when there is no file, `CONFIG_INVALID`.
+ * @example
+ * ```ts ignore
+ * const config = await loadConfig("/srv/shop/lockstep.json");
+ * ```
  */
 export async function loadConfig(path: string, env: EnvLookup = () => undefined): Promise<Config> {
   let text: string;

@@ -159,6 +159,14 @@ export type ErrorData<C extends ErrorCode> = C extends keyof ErrorDataMap ? Erro
  * carries the facts behind it (the ids in a cycle, the offending path), typed
  * for the codes in {@link ErrorDataMap} once narrowed with
  * {@link isLockstepError}.
+ *
+ * Permissions: none.
+ *
+ * @example
+ * ```ts ignore
+ * throw new LockstepError("USAGE", "Cannot back up: --files-only and --db-only exclude each
+ * other.");
+ * ```
  */
 export class LockstepError extends Error {
   /** The stable code, for example `"MIGRATION_CYCLE"`. */
@@ -194,7 +202,15 @@ export function lockstepError<C extends ErrorCode>(
   return new LockstepError(code, message, options) as LockstepErrorOf<C>;
 }
 
-/** True when `error` is a {@link LockstepError} with one of `codes` (any code when none given). */
+/**
+ * Permissions: none.
+ *
+ * @throws Nothing.
+ * @example
+ * ```ts ignore
+ * if (isLockstepError(error, "GATE_REFUSED")) Deno.exit(error.data.exitCode);
+ * ```
+ */
 export function isLockstepError<C extends ErrorCode>(
   error: unknown,
   ...codes: C[]
@@ -202,7 +218,15 @@ export function isLockstepError<C extends ErrorCode>(
   return error instanceof LockstepError && (codes.length === 0 || codes.includes(error.code as C));
 }
 
-/** The exit code for an error raised by any command. */
+/**
+ * Permissions: none.
+ *
+ * @throws Nothing.
+ * @example
+ * ```ts ignore
+ * Deno.exit(exitCodeFor(error)); // 6 for LOCK_HELD, 2 for CONFIG_INVALID, …
+ * ```
+ */
 export function exitCodeFor(error: unknown): number {
   // The startup gate exits with check's own code (3, 4 or 5).
   if (isLockstepError(error, "GATE_REFUSED")) return error.data.exitCode;
@@ -215,6 +239,14 @@ export function exitCodeFor(error: unknown): number {
 /**
  * Turns a Deno permission failure into a `PERMISSION_DENIED` error naming the
  * flag it needs; returns any other error unchanged.
+ *
+ * Permissions: none.
+ *
+ * @throws Nothing: it returns the error to throw.
+ * @example
+ * ```ts ignore
+ * catch (error) { throw explainPermission(error, "read the config"); }
+ * ```
  */
 export function explainPermission(error: unknown, action: string): unknown {
   if (!(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)) {

@@ -20,6 +20,10 @@ export interface GateOptions {
 /**
  * Runs `check` and returns its report when the application may start.
  *
+ * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
+ * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
+ *
  * @throws {LockstepError} `GATE_REFUSED` with `data.exitCode` (3, 4 or 5) and
  * `data.report` when it must not; `DATABASE_UNREACHABLE` and
  * `PERMISSION_DENIED` from check.

@@ -50,8 +50,16 @@ export interface LogOptions {
 /**
  * The history, newest first: see the module documentation.
  *
+ * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
+ * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. It takes no lock and writes nothing.
+ *
  * @throws {LockstepError} `USAGE` (an unknown database or a bad limit),
  * `DATABASE_UNREACHABLE`, `FILE_INVALID` (state.json).
+ * @example
+ * ```ts ignore
+ * for (const e of await log(config, { limit: 20 })) console.log(e.at, e.source, e.action, e.id);
+ * ```
  */
 export async function log(config: Config, options: LogOptions = {}): Promise<LogEntry[]> {
   const { limit = 50, database } = options;

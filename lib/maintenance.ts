@@ -32,7 +32,15 @@ export function maintenanceFile(config: Pick<Config, "updates">): string {
   return join(config.updates, "maintenance.json");
 }
 
-/** Reads the flag: off when the file does not exist. */
+/**
+ * Permissions: `--allow-read` on the updates folder.
+ *
+ * @throws {Deno.errors.PermissionDenied} when the flag file cannot be read.
+ * @example
+ * ```ts ignore
+ * const { on, message } = await maintenanceStatus(config);
+ * ```
+ */
 export async function maintenanceStatus(
   config: Pick<Config, "updates">,
 ): Promise<MaintenanceState> {
@@ -62,7 +70,15 @@ function parse(text: string): MaintenanceState {
 
 const UPDATING = "The application is being updated. Please try again in a few minutes.";
 
-/** Turns maintenance mode on (or replaces its message), atomically. */
+/**
+ * Permissions: `--allow-read` and `--allow-write` on the updates folder.
+ *
+ * @throws {Deno.errors.PermissionDenied} when the flag file cannot be written.
+ * @example
+ * ```ts ignore
+ * await maintenanceOn(config, { message: "Back at noon." });
+ * ```
+ */
 export async function maintenanceOn(
   config: Pick<Config, "updates">,
   options: { message?: string; by?: string } = {},
@@ -81,7 +97,15 @@ export async function maintenanceOn(
   return state;
 }
 
-/** Turns maintenance mode off; nothing happens when it is off. */
+/**
+ * Permissions: `--allow-write` on the updates folder.
+ *
+ * @throws {Deno.errors.PermissionDenied} when the flag file cannot be removed.
+ * @example
+ * ```ts ignore
+ * await maintenanceOff(config);
+ * ```
+ */
 export async function maintenanceOff(config: Pick<Config, "updates">): Promise<MaintenanceState> {
   await Deno.remove(maintenanceFile(config)).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -160,12 +184,13 @@ export interface MaintenanceOptions {
  * `adminPaths` that present `adminToken`. The flag file is looked at (one
  * `stat`) at most once per `checkEveryMs`, and read only when it changed.
  *
- * Needs `--allow-read` on the updates folder.
+ * Permissions: `--allow-read` on the updates folder.
  *
  * @example
  * ```ts ignore
  * Deno.serve(maintenance(app, { updates: "/srv/shop/updates", adminPaths: ["/admin/**"], adminToken }));
  * ```
+ * @throws {TypeError} when neither `updates` nor `config` is given.
  */
 export function maintenance<Info>(
   handler: (request: Request, info: Info) => Response | Promise<Response>,

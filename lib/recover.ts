@@ -28,7 +28,16 @@ export interface RecoverResult {
  * tree, or finishes one that had committed (an install's state.json and the
  * move to `installed/`; a restore's state.json and databases).
  *
+ * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
+ * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
+ * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. PostgreSQL
+ * restores need `--allow-run=pg_restore` for a pg_dump archive.
+ *
  * @throws {LockstepError} `LOCK_HELD`.
+ * @example
+ * ```ts ignore
+ * const { outcome } = await recover(config); // "none", "rolled-back" or "completed"
+ * ```
  */
 export async function recover(config: Config): Promise<RecoverResult> {
   using _lock = await takeOperationLock(config, "recover");

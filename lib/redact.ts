@@ -11,7 +11,15 @@ const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/]*):(\S*)@/gi;
 // key=value password settings in connection strings and error texts.
 const PASSWORD_SETTING = /\b(password|pass|pwd)=([^\s&;]+)/gi;
 
-/** Replaces every password in `text` (URLs and `password=` settings) with `***`. */
+/**
+ * Permissions: none.
+ *
+ * @throws Nothing.
+ * @example
+ * ```ts ignore
+ * redact("postgres://shop:hunter2@db/shop"); // "postgres://shop:***@db/shop"
+ * ```
+ */
 export function redact(text: string): string {
   return text
     .replace(URL_CREDENTIALS, (_all, scheme: string, user: string) => `${scheme}${user}:***@`)

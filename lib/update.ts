@@ -69,9 +69,18 @@ export interface UpdateResult {
 /**
  * Runs the whole release: see the module documentation.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
+ * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
+ * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
+ * `--allow-run=pg_dump`/`pg_restore` are optional (pg_dump backups).
+ *
  * @throws {LockstepError} `UPDATE_BLOCKED` (check says blocked: nothing was
  * changed), `UPDATE_FAILED` (a step failed; `data.restored` says whether the
  * backup was restored), `LOCK_HELD`, `JOURNAL_OPEN`, `DATABASE_UNREACHABLE`.
+ * @example
+ * ```ts ignore
+ * const result = await update(config, { onStep: (s) => console.log(`${s.step}: ${s.detail}`) });
+ * ```
  */
 export async function update(config: Config, options: UpdateOptions = {}): Promise<UpdateResult> {
   using _lock = await takeOperationLock(config, "update");

@@ -82,9 +82,19 @@ export interface RestoreResult extends RestorePlan {
  * maintenance on (unless `maintenance: false`); then the files go back
  * through the journal, then state.json and every database it holds.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
+ * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
+ * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. A pg_dump
+ * archive needs `--allow-run=pg_restore`.
+ *
  * @throws {LockstepError} `BACKUP_NOT_FOUND`, `BACKUP_INVALID`,
  * `BACKUP_WRONG_APP`, `JOURNAL_OPEN`, `LOCK_HELD`, `PERMISSION_DENIED`, and
  * the backup's errors.
+ * @example
+ * ```ts ignore
+ * await restore(config, "20261101T120000Z-before-update", { confirm: async (plan) =>
+ * plan.removes.length === 0 });
+ * ```
  */
 export async function restore(
   config: Config,

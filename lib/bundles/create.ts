@@ -97,8 +97,16 @@ async function sha256(path: string): Promise<string> {
 /**
  * Packs `options.from` into the bundle zip `options.out`.
  *
+ * Permissions: `--allow-read` on `from` (and `base`, and the key file), `--allow-write` on `out`'s
+ * folder.
+ *
  * @throws {LockstepError} `USAGE` (bad version or range), `BUNDLE_PATH_UNSAFE`,
  * `BUNDLE_PATH_COLLISION`, `KEY_INVALID`, `FILE_NOT_FOUND`.
+ * @example
+ * ```ts ignore
+ * await createBundle({ from: "build/1.5.0", base: "build/1.4.0", app: "shop", version: "1.5.0",
+ * out: "shop-1.5.0.zip", signWith: "/secure/release.key" });
+ * ```
  */
 export async function createBundle(options: CreateBundleOptions): Promise<CreateBundleResult> {
   const { from, base, app, version, upgradesFrom, notes = "", security = false, out } = options;

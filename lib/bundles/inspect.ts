@@ -27,6 +27,17 @@ export interface BundleReport {
 /**
  * Reads a bundle's manifest and signature; with a config, also judges it as
  * `install` would (app, signature policy, runtime).
+ *
+ * Permissions: `--allow-read` on the bundle file (and, with a config, on the config's folder and
+ * the updates folder).
+ *
+ * @throws {LockstepError} `PERMISSION_DENIED`; a bundle that cannot be read or used is reported in
+ * `problem`, not thrown.
+ * @example
+ * ```ts ignore
+ * const report = await inspect("shop-1.5.0.zip", config);
+ * if (report.problem) console.error(report.problem.message);
+ * ```
  */
 export async function inspect(path: string, config?: Config): Promise<BundleReport> {
   const file = basename(path);

@@ -103,8 +103,18 @@ interface InstallPlan {
  * bundles stay where they are and are reported; the chain stops at the first
  * refused bundle above the installed version.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
+ * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
+ * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
+ * `--allow-run=pg_dump` is optional (a pg_dump backup).
+ *
  * @throws {LockstepError} `JOURNAL_OPEN`, `LOCK_HELD`, `DISK_FULL`, the
  * backup's errors; refusals of single bundles are reported in `refused`.
+ * @example
+ * ```ts ignore
+ * const { installed, refused } = await install(config, { confirm: async (versions) =>
+ * versions.length < 3 });
+ * ```
  */
 export async function install(
   config: Config,

@@ -44,7 +44,14 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> | undefined {
  * Makes an Ed25519 key pair and writes the private key file at `path`,
  * readable by its owner only; refuses to overwrite.
  *
+ * Permissions: `--allow-write` on the key file's folder (and `--allow-read` there, to refuse an
+ * existing file).
+ *
  * @throws {LockstepError} `USAGE` (bad key id), `KEY_EXISTS`.
+ * @example
+ * ```ts ignore
+ * const { trustEntry } = await keygen("/secure/release.key");
+ * ```
  */
 export async function keygen(
   path: string,

@@ -100,9 +100,19 @@ interface MigratePlan {
  * After the last migration of each database, in the same transaction, the
  * live schema is recorded for drift detection.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
+ * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
+ * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
+ * `--allow-run=pg_dump` is optional (a pg_dump backup).
+ *
  * @throws {LockstepError} `DATABASE_AHEAD`, `MIGRATION_CHANGED`, `SCHEMA_DRIFT`,
  * `JOURNAL_OPEN`, `MIGRATION_FAILED`, `LOCK_HELD`, `LOCK_LOST`, the planning
  * errors, and the backup's errors.
+ * @example
+ * ```ts ignore
+ * const result = await migrate(config, { yes: true }); // backs up, maintenance on, applies
+ * await migrate(config, { backup: false, maintenance: false }); // opted out
+ * ```
  */
 export async function migrate(
   config: Config,

@@ -21,7 +21,14 @@ export interface NewOptions {
 /**
  * Writes an empty migration `<timestamp>_<name>` in `pkg` and returns its path.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the package's migrations folder,
+ * `--allow-read` on the config's folder.
+ *
  * @throws {LockstepError} `USAGE` (unknown package or bad name), `MIGRATION_EXISTS`.
+ * @example
+ * ```ts ignore
+ * const path = await newMigration(config, "core", "add_email", { sql: true });
+ * ```
  */
 export async function newMigration(
   config: Config,
@@ -48,7 +55,13 @@ export async function newMigration(
  * Writes a release marker for `version` in `pkg` (default: the first
  * package): a migration that does nothing and depends on every current head.
  *
+ * Permissions: `--allow-read` on every migrations folder, `--allow-write` on the package's.
+ *
  * @throws {LockstepError} `USAGE`, `MIGRATION_EXISTS`, and the discovery errors.
+ * @example
+ * ```ts ignore
+ * await newRelease(config, "1.4.0"); // later migrations can depend on it
+ * ```
  */
 export async function newRelease(
   config: Config,

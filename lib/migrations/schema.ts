@@ -341,7 +341,15 @@ function diffTable(table: string, before: TableItems, after: TableItems): DriftC
   return changes;
 }
 
-/** One line per change, for messages: `users: column nickname added`. */
+/**
+ * Permissions: none.
+ *
+ * @throws Nothing.
+ * @example
+ * ```ts ignore
+ * console.log(describeDrift(report.schema[0].changes)); // "table users: column nickname added"
+ * ```
+ */
 export function describeDrift(changes: readonly DriftChange[], limit = 10): string {
   const lines = changes.slice(0, limit).map((c) =>
     c.kind === "table"

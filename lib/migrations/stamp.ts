@@ -45,8 +45,16 @@ export interface StampResult {
  * migrations make it, so the live schema of each database stamped in is
  * recorded as the baseline for drift detection.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
+ * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
+ * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
+ *
  * @throws {LockstepError} `MIGRATION_NOT_FOUND`, `DATABASE_AHEAD`, `LOCK_HELD`,
  * and the planning errors.
+ * @example
+ * ```ts ignore
+ * await stamp(config, "all"); // adopt an existing database
+ * ```
  */
 export async function stamp(
   config: Config,

@@ -106,7 +106,15 @@ export function packageStatus(
 /**
  * Reports migrations per package and database, read-only and lock-free.
  *
+ * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
+ * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. It takes no lock and writes nothing.
+ *
  * @throws {LockstepError} discovery and planning errors, `DATABASE_UNREACHABLE`.
+ * @example
+ * ```ts ignore
+ * const { pending } = await status(config);
+ * ```
  */
 export async function status(config: Config): Promise<MigrationStatus> {
   await using connections = new Connections(config, { readOnly: true });
