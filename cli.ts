@@ -138,6 +138,7 @@ const COMMANDS: Record<string, Command> = {
       "lock-timeout": { type: "string" },
       "no-backup": { type: "boolean", default: false },
       "accept-drift": { type: "boolean", default: false },
+      transaction: { type: "string" },
     },
     async run(config, values) {
       const json = values.json === true;
@@ -148,13 +149,15 @@ const COMMANDS: Record<string, Command> = {
         yes,
         lockTimeoutMs: seconds(values["lock-timeout"], 30) * 1000,
         acceptDrift: values["accept-drift"] === true,
+        ...transactionMode(values.transaction),
         confirm: (pending, drift) => confirmPlan(pending, drift, { yes, json }),
         ...safety(values),
         ...(json ? {} : { onProgress: renderProgress }),
       });
       if (json) print({ ok: true, ...result });
-      else if (result.dryRun) renderPlan(result.planned, result.estimateSeconds);
-      else if (!result.confirmed) console.log("Nothing was applied.");
+      else if (result.dryRun) {
+        renderPlan(result.planned, result.estimateSeconds, result.transactions);
+      } else if (!result.confirmed) console.log("Nothing was applied.");
       else {
         for (const state of result.acceptedDrift) {
           console.log(
@@ -609,6 +612,14 @@ function usage(message: string): LockstepError {
   return new LockstepError("USAGE", `Cannot run lockstep: ${message}. See "lockstep help".`);
 }
 
+function transactionMode(
+  value: string | boolean | undefined,
+): { transaction?: "run" | "per-migration" } {
+  if (value === undefined) return {};
+  if (value === "run" || value === "per-migration") return { transaction: value };
+  throw usage(`--transaction takes run or per-migration, not "${value}"`);
+}
+
 function seconds(value: string | boolean | undefined, fallback: number): number {
   if (typeof value !== "string") return fallback;
   const n = Number(value);
@@ -851,7 +862,11 @@ function renderStatus(state: MigrationStatus): void {
   }
 }
 
-function renderPlan(planned: readonly PlannedMigration[], estimateSeconds: number): void {
+function renderPlan(
+  planned: readonly PlannedMigration[],
+  estimateSeconds: number,
+  transactions?: { whole: readonly string[]; perMigration: readonly string[] },
+): void {
   if (planned.length === 0) {
     console.log("Nothing to migrate: every database is up to date.");
     return;
@@ -864,6 +879,14 @@ function renderPlan(planned: readonly PlannedMigration[], estimateSeconds: numbe
     if (m.sql) console.log(m.sql.replace(/^/gm, "     "));
   }
   if (estimateSeconds > 0) console.log(`Estimated time: ${estimateSeconds} s`);
+  for (const name of transactions?.whole ?? []) {
+    console.log(
+      `Database ${name}: one transaction for the whole run (a failure undoes all of it).`,
+    );
+  }
+  for (const name of transactions?.perMigration ?? []) {
+    console.log(`Database ${name}: each migration commits on its own.`);
+  }
 }
 
 function renderProgress(event: MigrateEvent): void {

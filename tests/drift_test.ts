@@ -178,7 +178,13 @@ for (const backend of BACKENDS) {
     assertEquals((await cli(a, ["migrate", "--yes", "--no-backup"])).code, 0);
     await a.write("migrations/core/20260301000000_notes.sql", NOTES);
     await a.write("migrations/core/20260401000000_broken.sql", "create table broken (;\n");
-    const failed = await cli(a, ["migrate", "--yes", "--no-backup"]);
+    const failed = await cli(a, [
+      "migrate",
+      "--yes",
+      "--no-backup",
+      "--transaction",
+      "per-migration",
+    ]);
     assertEquals(failed.code, 1);
     assertMatch(failed.stderr, /MIGRATION_FAILED/);
     // notes was applied and committed, but the run never recorded the schema.

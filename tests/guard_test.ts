@@ -184,7 +184,14 @@ Deno.test("a migration that fails before any commit changes nothing: maintenance
 
   await app.write("migrations/core/20260101000000_broken.sql", USERS);
   await app.write("migrations/core/20260201000000_broken.sql", "create table broken (;\n");
-  await rejectsWith(migrate(config, { backup: false }), "MIGRATION_FAILED");
+  // One transaction for the whole run (the default): the first migration rolls back too.
+  const whole = await rejectsWith(migrate(config, { backup: false }), "MIGRATION_FAILED");
+  assertEquals(whole.data.applied, []);
+  assertEquals((await maintenanceStatus(config)).on, false);
+  await rejectsWith(
+    migrate(config, { backup: false, transaction: "per-migration" }),
+    "MIGRATION_FAILED",
+  );
   const state = await maintenanceStatus(config);
   assertEquals(state.on, true);
   assertEquals(state.by, "migrate");

@@ -50,28 +50,37 @@ for (const backend of BACKENDS) {
     assertEquals((await migrate(config)).applied, [], "a second run has nothing to do");
   });
 
-  t("migrate() rolls back a failed migration and keeps the earlier ones", async () => {
-    await using app = await makeApp(backend, { packages: await fixture("failing-migration") });
-    const config = await app.config();
-    const error = await rejectsWith(migrate(config), "MIGRATION_FAILED");
-    assertEquals(error.data.id, "core/20260102000000_broken");
-    assertEquals(error.data.applied, ["core/20260101000000_users"]);
-    assertMatch(error.message, /core\/20260102000000_broken.*selec/);
-    const db = app.dbs.main!;
-    const tables = await db.tables();
-    assert(tables.includes("users"), "the earlier migration stays applied");
-    assert(!tables.includes("audit"), "the failed migration's table was rolled back");
-    assert(!tables.includes("after_broken"), "nothing after the failure ran");
-    assertEquals(await db.query("select count(*) as n from users").then((r) => Number(r[0]!.n)), 0);
-    const ledger = await db.query("select id from lockstep_migrations");
-    assertEquals(ledger.map((r) => r.id), ["core/20260101000000_users"]);
-    const events = await db.query(
-      "select kind, migration, message from lockstep_events where kind = 'failed'",
-    );
-    assertEquals(events.length, 1);
-    assertEquals(events[0]!.migration, "core/20260102000000_broken");
-    assertEquals((await check(config)).exitCode, 4, "the failed migration is still pending");
-  });
+  t(
+    "migrate() per migration rolls back a failed migration and keeps the earlier ones",
+    async () => {
+      await using app = await makeApp(backend, { packages: await fixture("failing-migration") });
+      const config = await app.config();
+      const error = await rejectsWith(
+        migrate(config, { transaction: "per-migration" }),
+        "MIGRATION_FAILED",
+      );
+      assertEquals(error.data.id, "core/20260102000000_broken");
+      assertEquals(error.data.applied, ["core/20260101000000_users"]);
+      assertMatch(error.message, /core\/20260102000000_broken.*selec/);
+      const db = app.dbs.main!;
+      const tables = await db.tables();
+      assert(tables.includes("users"), "the earlier migration stays applied");
+      assert(!tables.includes("audit"), "the failed migration's table was rolled back");
+      assert(!tables.includes("after_broken"), "nothing after the failure ran");
+      assertEquals(
+        await db.query("select count(*) as n from users").then((r) => Number(r[0]!.n)),
+        0,
+      );
+      const ledger = await db.query("select id from lockstep_migrations");
+      assertEquals(ledger.map((r) => r.id), ["core/20260101000000_users"]);
+      const events = await db.query(
+        "select kind, migration, message from lockstep_events where kind = 'failed'",
+      );
+      assertEquals(events.length, 1);
+      assertEquals(events[0]!.migration, "core/20260102000000_broken");
+      assertEquals((await check(config)).exitCode, 4, "the failed migration is still pending");
+    },
+  );
 
   t(
     "migrate() undoes a failed TypeScript migration's file changes with its database changes",
@@ -349,7 +358,10 @@ Deno.test("migrate() stops with LOCK_LOST when the connection holding the lock d
       },
     },
   });
-  const error = await rejectsWith(migrate(await app.config()), "LOCK_LOST");
+  const error = await rejectsWith(
+    migrate(await app.config(), { transaction: "per-migration" }),
+    "LOCK_LOST",
+  );
   assertEquals(error.data.database, "main");
   const ledger = await app.dbs.main!.query("select id from lockstep_migrations order by id");
   assertEquals(ledger.map((r) => r.id), ["core/20260101000000_kill_lock"]);
@@ -423,3 +435,78 @@ for (const backend of BACKENDS) {
     ]);
   });
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(`migrate() runs each database's migrations in one transaction: a failure on one database undoes every database and every file (${backend})`, async () => {
+    await using app = await makeApp(backend, {
+      databases: { main: backend, other: "sqlite" },
+      packages: {
+        core: {
+          files: {
+            "20260101000000_users.sql": "create table users (id integer primary key);\n",
+            "20260101000002_settings.ts": `export default {
+  info: "convert settings",
+  async up(ctx) {
+    const settings = await ctx.files.readJson("config/settings.json");
+    await ctx.files.writeJson("config/settings.json", { ...settings, converted: true });
+  },
+};\n`,
+            "20260101000003_broken.sql": "create table broken (;\n",
+          },
+        },
+        extra: {
+          database: "other",
+          files: { "20260101000001_notes.sql": "create table notes (id integer primary key);\n" },
+        },
+      },
+      files: { "config/settings.json": SETTINGS },
+    });
+    const config = await app.config();
+    const dry = await migrate(config, { dryRun: true });
+    assertEquals(dry.transactions, { whole: ["main", "other"], perMigration: [] });
+    const error = await rejectsWith(migrate(config, { backup: false }), "MIGRATION_FAILED");
+    assertEquals(error.data.applied, [], "nothing stays applied");
+    assertMatch(error.message, /rolled back on database "main", database "other"/);
+    assertEquals(
+      await app.dbs.main!.tables(),
+      ["lockstep_events", "lockstep_migrations", "lockstep_packages", "lockstep_schema"].sort(),
+    );
+    assert(
+      !(await app.dbs.other!.tables()).includes("notes"),
+      "the other database rolled back too",
+    );
+    assertEquals(await Deno.readTextFile(`${app.dir}/config/settings.json`), SETTINGS);
+    const failed = await app.dbs.main!.query(
+      "select migration from lockstep_events where kind = 'failed'",
+    );
+    assertEquals(failed.map((r) => r.migration), ["core/20260101000003_broken"]);
+    assertEquals((await check(config)).exitCode, 4, "all four are still pending");
+  });
+}
+
+Deno.test("migrate(): a database with a migration that runs without a transaction commits one by one; the plan says so", async () => {
+  await using app = await makeApp("sqlite", {
+    databases: { main: "sqlite", other: "sqlite" },
+    packages: {
+      core: {
+        files: {
+          "20260101000000_users.sql": "create table users (id integer primary key);\n",
+          "20260101000001_index.sql":
+            "-- lockstep:no-transaction\ncreate index users_id on users (id);\n",
+        },
+      },
+      extra: {
+        database: "other",
+        files: { "20260101000000_notes.sql": "create table notes (id integer primary key);\n" },
+      },
+    },
+  });
+  const config = await app.config();
+  const dry = await migrate(config, { dryRun: true });
+  assertEquals(dry.transactions, { whole: ["other"], perMigration: ["main"] });
+  const perMigration = await migrate(config, { dryRun: true, transaction: "per-migration" });
+  assertEquals(perMigration.transactions, { whole: [], perMigration: ["main", "other"] });
+  const done = await migrate(config, { backup: false });
+  assertEquals(done.applied.length, 3);
+  assertEquals(done.transactions, dry.transactions);
+});

@@ -1,16 +1,15 @@
 /**
- * Applying one migration: its body (SQL or TypeScript) and its ledger rows
- * commit in one transaction, and a failure undoes its database and file
- * changes and is logged. Also the steps a plan names (a migration, or a
- * baseline that stamps those it covers) and how `migrate` shows them.
+ * Applying one migration: its body (SQL or TypeScript) and its ledger rows,
+ * in the whole run's transaction or in one of its own. Also the steps a plan
+ * names (a migration, or a baseline that stamps those it covers) and how
+ * `migrate` shows them.
  *
  * @module
  */
 import type { Config } from "../config.ts";
-import { LockstepError, messageOf } from "../errors.ts";
-import { undoableFiles } from "../files.ts";
+import { LockstepError } from "../errors.ts";
+import { type UndoableFiles, undoableFiles } from "../files.ts";
 import type { Database, Sql } from "../sql/driver.ts";
-import { redact } from "../redact.ts";
 import type { Discovered } from "./discover.ts";
 import type { BaselineStep } from "./baseline.ts";
 import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
@@ -143,12 +142,12 @@ export async function withEstimates(
       if (error instanceof LockstepError && error.data.missing === true) return undefined;
       throw error;
     });
-    const ctx = context(db ?? noDatabase(item.database), config, {
+    const ctx = context(db ?? noDatabase(item.database), undoableFiles(config.root), {
       yes,
       onLog() {},
       onProgress() {},
     });
-    out.push({ ...item, estimateSeconds: Number(await estimate(ctx.context)) || 0 });
+    out.push({ ...item, estimateSeconds: Number(await estimate(ctx)) || 0 });
   }
   return out;
 }
@@ -164,98 +163,117 @@ function noDatabase(name: string): Sql {
   return { dialect: "sqlite", query: fail, exec: fail };
 }
 
-function context(
+/** The context a migration's hooks receive; `files` collects its file changes for undoing. */
+export function context(
   sql: Sql,
-  config: Config,
+  files: UndoableFiles,
   hooks: {
     yes: boolean;
     onLog(message: string): void;
     onProgress(done: number, total: number): void;
   },
-) {
-  const files = undoableFiles(config.root);
-  const ctx: MigrationContext = {
+): MigrationContext {
+  return {
     sql,
     files,
     log: (message) => hooks.onLog(String(message)),
     progress: (done, total) => hooks.onProgress(done, total),
     yes: hooks.yes,
   };
-  return { context: ctx, files };
+}
+
+/** How one migration of a run is applied. */
+export interface StepRun {
+  /** Unattended mode, for `ctx.yes`. */
+  readonly yes: boolean;
+  /** The migration as shown to the operator. */
+  readonly shown: PlannedMigration;
+  /** Receives its log lines and progress. */
+  readonly onProgress: ((event: MigrateEvent) => void) | undefined;
+  /** The lock keeps others out for the whole run (no need to re-check the ledger). */
+  readonly exclusive: boolean;
+  /** The last migration of its database in this run: record the schema of these schemas. */
+  readonly schemas: readonly string[] | null;
+  /** Where its file changes are remembered, to be undone if the run fails. */
+  readonly files: UndoableFiles;
 }
 
 /**
- * Applies one migration; false when another process applied it first.
- * On failure its database and file changes are undone and the failure is logged.
+ * Runs one migration and records its ledger rows on `sql`, which is inside a
+ * transaction (the migration's own, or the whole run's); false when another
+ * process applied it first.
  */
-export async function applyOne(
+export async function applyIn(
+  step: MigrationStep,
+  sql: Sql,
+  stamp: Stamp,
+  run: StepRun,
+): Promise<boolean> {
+  const started = performance.now();
+  if (await alreadyApplied(sql, step, run)) return false;
+  await body(step.migration, contextOf(sql, run));
+  await record(sql, step, stamp, run, started);
+  return true;
+}
+
+/**
+ * Applies one migration in a transaction of its own and commits it; one
+ * with `transaction: false` runs on the connection, then its ledger rows
+ * commit. False when another process applied it first.
+ */
+export async function applyAndCommit(
   step: MigrationStep,
   db: Database,
-  config: Config,
   stamp: Stamp,
-  run: {
-    yes: boolean;
-    shown: PlannedMigration;
-    onProgress: ((event: MigrateEvent) => void) | undefined;
-    /** The lock keeps others out (no need to re-check the ledger). */
-    exclusive: boolean;
-    /** The last migration of its database in this run: record the schema of these schemas. */
-    schemas: readonly string[] | null;
-  },
-  appliedSoFar: readonly string[],
+  run: StepRun,
 ): Promise<boolean> {
-  const { migration, records } = step;
-  const { shown, onProgress } = run;
+  if (step.migration.transaction) {
+    return await db.transaction((tx) => applyIn(step, tx, stamp, run));
+  }
   const started = performance.now();
-  const { context: ctx, files } = context(db, config, {
+  if (await alreadyApplied(db, step, run)) return false;
+  await body(step.migration, contextOf(db, run));
+  await db.transaction((tx) => record(tx, step, stamp, run, started));
+  return true;
+}
+
+function contextOf(sql: Sql, run: StepRun): MigrationContext {
+  const { shown, onProgress } = run;
+  return context(sql, run.files, {
     yes: run.yes,
     onLog: (message) => onProgress?.({ type: "log", migration: shown, message }),
     onProgress: (done, total) => onProgress?.({ type: "progress", migration: shown, done, total }),
   });
-  const record = async (sql: Sql) => {
-    const durationMs = Math.round(performance.now() - started);
-    for (const row of records) await recordMigration(sql, { ...row, durationMs }, stamp);
-    if (run.schemas) await recordSchema(sql, run.schemas, stamp);
-  };
-  const alreadyApplied = async (sql: Sql) =>
-    !run.exclusive &&
-    (await sql.query("select 1 as found from lockstep_migrations where id = $1", [records[0]!.id]))
-        .length > 0;
-  try {
-    if (migration.transaction) {
-      return await db.transaction(async (tx) => {
-        if (await alreadyApplied(tx)) return false;
-        await body(migration, { ...ctx, sql: tx });
-        await record(tx);
-        return true;
-      });
-    }
-    if (await alreadyApplied(db)) return false;
-    await body(migration, ctx);
-    await db.transaction(record);
-    return true;
-  } catch (error) {
-    if (error instanceof LockstepError && error.code === "LOCK_HELD") throw error;
-    const changedFiles = files.changed.length;
-    const undone = await files.undo().then(() => undefined, (e) => e);
-    const reason = redact(messageOf(error));
-    // Best effort: the migration's own error is what the operator must see.
-    await recordEvent(db, { kind: "failed", migration: migration.id, message: reason }, stamp)
-      .catch(() => undefined);
-    throw new LockstepError(
-      "MIGRATION_FAILED",
-      `Cannot apply migration "${migration.id}" to database "${db.name}": ${reason}. ` +
-        (migration.transaction
-          ? "Its changes were rolled back"
-          : "It ran without a transaction: statements before the failing one stay applied") +
-        (changedFiles > 0 && undone === undefined ? " and its file changes undone" : "") +
-        `; ${appliedSoFar.length} migration(s) applied earlier in this run stay applied.`,
-      {
-        cause: undone === undefined ? error : new AggregateError([error, undone]),
-        data: { id: migration.id, database: db.name, applied: [...appliedSoFar] },
-      },
-    );
-  }
+}
+
+async function alreadyApplied(sql: Sql, step: MigrationStep, run: StepRun): Promise<boolean> {
+  if (run.exclusive) return false;
+  const id = step.records[0]!.id;
+  return (await sql.query("select 1 as found from lockstep_migrations where id = $1", [id]))
+    .length > 0;
+}
+
+async function record(
+  sql: Sql,
+  step: MigrationStep,
+  stamp: Stamp,
+  run: StepRun,
+  started: number,
+): Promise<void> {
+  const durationMs = Math.round(performance.now() - started);
+  for (const row of step.records) await recordMigration(sql, { ...row, durationMs }, stamp);
+  if (run.schemas) await recordSchema(sql, run.schemas, stamp);
+}
+
+/** Logs a failed migration in its database's event log; best effort (the failure is what counts). */
+export async function recordFailure(
+  db: Database,
+  id: string,
+  reason: string,
+  stamp: Stamp,
+): Promise<void> {
+  await recordEvent(db, { kind: "failed", migration: id, message: reason }, stamp)
+    .catch(() => undefined);
 }
 
 async function body(migration: Migration, ctx: MigrationContext): Promise<void> {
