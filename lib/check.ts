@@ -16,7 +16,7 @@ import { chain, readPending } from "./bundles/pending.ts";
 import { readJournal } from "./journal.ts";
 import { readState, type State } from "./state.ts";
 import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
-import { newestBackup } from "./backup.ts";
+import { newestBackup } from "./backup/list.ts";
 
 /** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
 export type Severity = "blocked" | "migrations" | "bundles" | "warning";

@@ -11,7 +11,7 @@ import { basename, join } from "node:path";
 import type { Config } from "./config.ts";
 import { LockstepError, messageOf } from "./errors.ts";
 import { syncFolder } from "./files.ts";
-import { backup, type BackupOptions } from "./backup.ts";
+import { backup, type BackupOptions } from "./backup/backup.ts";
 import { restore } from "./backup/restore.ts";
 import { install } from "./bundles/install.ts";
 import { check, type CheckReport } from "./check.ts";

@@ -10,12 +10,12 @@ import { undoableFiles } from "../files.ts";
 import { faultHook, refuseOpenJournal } from "../journal.ts";
 import { hostName, readCodeVersion } from "../host.ts";
 import type { Database, Sql } from "../sql/driver.ts";
+import { dialectOf } from "../sql/dialects.ts";
 import { redact } from "../redact.ts";
 import { discover, type Discovered } from "./discover.ts";
 import type { BaselineStep } from "./baseline.ts";
 import { ensureLedger, recordEvent, recordMigration, type Stamp } from "./ledger.ts";
 import { type Plan, plan } from "./plan.ts";
-import { splitStatements } from "./split.ts";
 import { Connections, releaseAll } from "./connections.ts";
 import { readLedgers } from "./status.ts";
 import type { Migration, MigrationContext } from "./types.ts";
@@ -461,11 +461,6 @@ async function body(migration: Migration, ctx: MigrationContext): Promise<void> 
   }
   const text = migration.up ?? "";
   if (text === "") return;
-  if (migration.transaction || ctx.sql.dialect === "sqlite") {
-    await ctx.sql.exec(text);
-    return;
-  }
-  // PostgreSQL runs a multi-statement query in one implicit transaction, which
-  // statements such as CREATE INDEX CONCURRENTLY refuse: send them one by one.
-  for (const statement of splitStatements(text)) await ctx.sql.exec(statement);
+  if (migration.transaction) await ctx.sql.exec(text);
+  else await dialectOf(ctx.sql).runWithoutTransaction(ctx.sql, text);
 }
