@@ -19,7 +19,8 @@
  */
 export { VERSION } from "./lib/version.ts";
 export { type EnvLookup, loadConfig, resolveConfig } from "./lib/config.ts";
-export type { Config, DatabaseConfig, Limits, PackageConfig } from "./lib/config.ts";
+export type { Config, Limits, PackageConfig } from "./lib/config.ts";
+export type { DatabaseConfig } from "./lib/sql/dialect.ts";
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -80,19 +81,22 @@ export { recover } from "./lib/recover.ts";
 export type { RecoverResult } from "./lib/recover.ts";
 export type { SafetyOptions } from "./lib/guard.ts";
 export type { StepResult } from "./lib/flow.ts";
-export { backup, listBackups, pruneBackups, verifyBackup } from "./lib/backup.ts";
+export { backup } from "./lib/backup/backup.ts";
+export type { BackupOptions } from "./lib/backup/backup.ts";
+export { listBackups } from "./lib/backup/list.ts";
+export type { BackupInfo } from "./lib/backup/list.ts";
 export type {
   BackupDatabase,
   BackupFiles,
-  BackupInfo,
   BackupManifest,
-  BackupOptions,
   BackupProgress,
-  PruneResult,
-  VerifyResult,
-} from "./lib/backup.ts";
+} from "./lib/backup/manifest.ts";
+export { pruneBackups } from "./lib/backup/prune.ts";
+export type { PruneResult } from "./lib/backup/prune.ts";
+export { verifyBackup } from "./lib/backup/verify.ts";
+export type { VerifyResult } from "./lib/backup/verify.ts";
 export type { FilesProgress } from "./lib/backup/archive.ts";
-export type { PostgresFormat } from "./lib/backup/postgres.ts";
+export type { PostgresFormat } from "./lib/sql/postgres/dump.ts";
 export type { Installed, State } from "./lib/state.ts";
 export { restore } from "./lib/backup/restore.ts";
 export type { RestoreOptions, RestorePlan, RestoreResult } from "./lib/backup/restore.ts";

@@ -16,7 +16,7 @@ import { chain, readPending } from "./bundles/pending.ts";
 import { describeJournal, readJournal } from "./journal.ts";
 import { readState, type State } from "./state.ts";
 import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
-import { newestBackup } from "./backup.ts";
+import { newestBackup } from "./backup/list.ts";
 import {
   asProblem,
   bundlesPending,

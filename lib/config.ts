@@ -4,27 +4,11 @@
  *
  * @module
  */
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { explainPermission, LockstepError } from "./errors.ts";
 import { redact } from "./redact.ts";
-
-/** A configured database, resolved. */
-export interface DatabaseConfig {
-  /** The name used in `packages.*.database`. */
-  readonly name: string;
-  /** `sqlite:/absolute/path` or the `postgres://` URL as written (without password). */
-  readonly url: string;
-  /** The dialect, from the URL scheme. */
-  readonly dialect: "sqlite" | "postgres";
-  /** SQLite: the absolute file path. */
-  readonly path?: string;
-  /** PostgreSQL: the password read from `passwordEnv`, if any. */
-  readonly password?: string;
-  /** PostgreSQL: the environment variable that holds the password. */
-  readonly passwordEnv?: string;
-  /** PostgreSQL: the schemas lockstep manages (default `["public"]`). */
-  readonly schemas: readonly string[];
-}
+import type { DatabaseConfig } from "./sql/dialect.ts";
+import { dialectForUrl, DIALECTS } from "./sql/dialects.ts";
 
 /** A package of the application: one line of migrations on one database. */
 export interface PackageConfig {
@@ -229,31 +213,25 @@ function database(
   const db = object(value, where, fail);
   onlyKeys(db, where, ["url", "passwordEnv", "schemas"], fail);
   const url = string(db.url, `${where}.url`, fail);
-  const schemas = db.schemas === undefined
-    ? ["public"]
+  const configured = db.schemas === undefined
+    ? undefined
     : strings(db.schemas, `${where}.schemas`, fail);
-  if (url.startsWith("sqlite:")) {
-    if (db.passwordEnv !== undefined) fail(`"${where}.passwordEnv" applies to PostgreSQL only`);
-    const file = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
-    if (file === "") fail(`"${where}.url" names no file ("sqlite:PATH")`);
-    const path = isAbsolute(file) ? file : resolve(dir, file);
-    return { name, url: `sqlite:${path}`, dialect: "sqlite", path, schemas: ["main"] };
+  const dialect = dialectForUrl(url);
+  if (dialect === undefined) {
+    const prefixes = DIALECTS.map((d) => `"${d.urlPrefix}"`).join(" or ");
+    return fail(`"${where}.url" must start with ${prefixes}, not "${redact(url)}"`);
   }
-  if (!/^postgres(ql)?:\/\//.test(url)) {
-    fail(`"${where}.url" must start with "sqlite:" or "postgres://", not "${redact(url)}"`);
+  if (db.passwordEnv !== undefined && !dialect.takesPassword) {
+    const takers = DIALECTS.filter((d) => d.takesPassword).map((d) => d.title).join(" and ");
+    fail(`"${where}.passwordEnv" applies to ${takers} only`);
   }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return fail(`"${where}.url" is not a valid URL ("${redact(url)}")`);
-  }
-  if (parsed.password !== "") {
-    fail(
-      `"${where}.url" holds a password: move it to an environment variable named by "passwordEnv"`,
-    );
-  }
-  const out: DatabaseConfig = { name, url, dialect: "postgres", schemas };
+  const parsed = dialect.parseUrl(url, dir, (problem) => fail(`"${where}.url" ${problem}`));
+  const out: DatabaseConfig = {
+    name,
+    dialect: dialect.name,
+    ...parsed,
+    schemas: dialect.managedSchemas(configured),
+  };
   if (db.passwordEnv === undefined) return out;
   const passwordEnv = string(db.passwordEnv, `${where}.passwordEnv`, fail);
   if (!ENV_NAME.test(passwordEnv)) fail(`"${where}.passwordEnv" is not a variable name`);

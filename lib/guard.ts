@@ -19,7 +19,8 @@
  * @module
  */
 import type { Config } from "./config.ts";
-import { backup, type BackupManifest, type BackupOptions } from "./backup.ts";
+import { backup, type BackupOptions } from "./backup/backup.ts";
+import type { BackupManifest } from "./backup/manifest.ts";
 import { messageOf } from "./errors.ts";
 import { fault } from "./fault.ts";
 import {

@@ -287,7 +287,7 @@ Deno.test("postgres: the built-in dump names what it cannot carry; a failed rest
       new Blob([broken]).stream().pipeThrough(new CompressionStream("gzip")),
     ).arrayBuffer(),
   );
-  const { restorePostgres } = await import("../lib/backup/postgres.ts");
+  const { restorePostgres } = await import("../lib/sql/postgres/restore.ts");
   await Deno.writeFile(artifact, bytes);
   await rejectsWith(
     restorePostgres(config.databases.main!, artifact, "lockstep-sql"),

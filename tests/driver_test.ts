@@ -1,5 +1,6 @@
 import { assert, assertEquals, rejectsWith } from "./helpers/assert.ts";
-import { inTransaction, RollbackError, toSqlitePlaceholders } from "../lib/sql/driver.ts";
+import { inTransaction, RollbackError } from "../lib/sql/driver.ts";
+import { toSqlitePlaceholders } from "../lib/sql/sqlite/driver.ts";
 import { BACKENDS, makeApp } from "./helpers/app.ts";
 import { openDatabase } from "../lib/sql/open.ts";
 import { LockstepError } from "../mod.ts";

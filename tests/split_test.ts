@@ -1,5 +1,5 @@
 import { assertEquals } from "./helpers/assert.ts";
-import { isComplete, splitStatements } from "../lib/migrations/split.ts";
+import { isComplete, splitStatements } from "../lib/sql/split.ts";
 
 Deno.test("splitStatements() splits at top-level semicolons only", () => {
   const script = `

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { deflateRawSync } from "node:zlib";
 import { join } from "node:path";
 import { LockstepError, messageOf } from "../errors.ts";
 import { compressible } from "../files.ts";
+import { hashingSink, type Written } from "../hashing.ts";
 import type { FileEntry, ZipReader } from "../deps/zip.ts";
 import type { TreeFile } from "./tree.ts";
 import { fileReader } from "../bundles/archive.ts";
@@ -24,40 +24,6 @@ export interface FilesProgress {
   readonly totalFiles: number;
   /** Bytes in all. */
   readonly totalBytes: number;
-}
-
-/** The SHA-256 and size of an artifact as written. */
-export interface Written {
-  /** Hex SHA-256 of the artifact's bytes. */
-  readonly sha256: string;
-  /** The artifact's size in bytes. */
-  readonly size: number;
-}
-
-/** A writable that hashes and counts what passes through to `file`, and fsyncs it at the end. */
-export function hashingSink(file: Deno.FsFile): {
-  writable: WritableStream<Uint8Array>;
-  done(): Written;
-} {
-  const hash = createHash("sha256");
-  let size = 0;
-  const writer = file.writable.getWriter();
-  const writable = new WritableStream<Uint8Array>({
-    async write(chunk) {
-      hash.update(chunk);
-      size += chunk.length;
-      await writer.write(chunk);
-    },
-    async close() {
-      // Durable before backup.json names it and the folder is renamed into place.
-      await file.syncData();
-      await writer.close();
-    },
-    async abort(reason) {
-      await writer.abort(reason);
-    },
-  });
-  return { writable, done: () => ({ sha256: hash.digest("hex"), size }) };
 }
 
 const SAMPLE = 32 * 1024;

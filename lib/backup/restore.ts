@@ -24,17 +24,12 @@ import { type JournalFile, type JournalStep, refuseOpenJournal, Transaction } fr
 import { takeOperationLock } from "../oplock.ts";
 import { readState, writeState } from "../state.ts";
 import { protection } from "../bundles/pending.ts";
-import {
-  type BackupManifest,
-  type BackupProgress,
-  findBackup,
-  readBackupManifest,
-  verifyBackup,
-} from "../backup.ts";
+import { dialectOf } from "../sql/dialects.ts";
 import { openFilesZip } from "./archive.ts";
-import { refuseWithoutPgRestore, restorePostgres } from "./postgres.ts";
-import { removeSqlite, restoreSqlite } from "./sqlite.ts";
+import { findBackup, readBackupManifest } from "./list.ts";
+import type { BackupManifest, BackupProgress } from "./manifest.ts";
 import { outsideBackup, walkTree } from "./tree.ts";
+import { verifyBackup } from "./verify.ts";
 
 /** What a restore is about to do, for confirmation. */
 export interface RestorePlan {
@@ -171,7 +166,7 @@ async function verifiedForRestore(
   }
   for (const db of manifest.databases) {
     // Every precondition of the database phase is checked before the first change.
-    if (db.format === "pg_dump") refuseWithoutPgRestore(db.name);
+    dialectOf(db).refuseUnrestorable(db.name, db.format);
     if (config.databases[db.name]!.dialect !== db.dialect) {
       throw new LockstepError(
         "BACKUP_INVALID",
@@ -237,11 +232,7 @@ export async function finishRestore(
   fault("state");
   for (const db of manifest.databases) {
     onProgress?.({ phase: "database", database: db.name });
-    const target = config.databases[db.name]!;
-    const artifact = join(folder, db.artifact);
-    if (db.format === "absent") await removeSqlite(target);
-    else if (db.format === "sqlite") await restoreSqlite(target, artifact);
-    else await restorePostgres(target, artifact, db.format);
+    await dialectOf(db).restore(config.databases[db.name]!, join(folder, db.artifact), db.format);
     fault("database");
   }
 }

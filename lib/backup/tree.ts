@@ -1,14 +1,15 @@
 /**
  * The app root as a backup sees it: every regular file under the root,
- * minus the updates folder, `backup.exclude` and the configured SQLite files
- * (those are backed up consistently through SQLite itself, never copied while
- * the application writes them).
+ * minus the updates folder, `backup.exclude` and the files databases live
+ * in (SQLite's file and journals: those are backed up consistently through
+ * SQLite itself, never copied while the application writes them).
  *
  * @module
  */
 import { join, relative } from "node:path";
 import type { Config } from "../config.ts";
 import { globMatcher } from "../deps/glob.ts";
+import { dialectOf } from "../sql/dialects.ts";
 
 /** One file of the tree. */
 export interface TreeFile {
@@ -33,15 +34,13 @@ export interface Tree {
 /**
  * A predicate over root-relative paths: true for what a backup leaves out
  * and a restore leaves alone (the updates folder, `backup.exclude`, the
- * SQLite database files and their journals).
+ * files each database lives in: SQLite's file and its journals).
  */
 export function outsideBackup(config: Config): (path: string) => boolean {
   const excluded = globMatcher(config.backup.exclude);
   const fixed = [relative(config.root, config.updates)];
   for (const db of Object.values(config.databases)) {
-    if (db.dialect !== "sqlite") continue;
-    const path = relative(config.root, db.path!);
-    for (const suffix of ["", "-wal", "-shm", "-journal"]) fixed.push(path + suffix);
+    for (const file of dialectOf(db).files(db)) fixed.push(relative(config.root, file));
   }
   const inside = fixed.filter((p) => p !== "" && !p.startsWith(".."));
   return (path) =>

@@ -10,10 +10,10 @@ import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { type UndoableFiles, undoableFiles } from "../files.ts";
 import type { Database, Sql } from "../sql/driver.ts";
+import { dialectOf } from "../sql/dialects.ts";
 import type { Discovered } from "./discover.ts";
 import type { BaselineStep } from "./baseline.ts";
 import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
-import { splitStatements } from "./split.ts";
 import type { Connections } from "./connections.ts";
 import type { Migration, MigrationContext } from "./types.ts";
 import { recordSchema } from "./schema.ts";
@@ -285,11 +285,6 @@ async function body(migration: Migration, ctx: MigrationContext): Promise<void> 
   }
   const text = migration.up ?? "";
   if (text === "") return;
-  if (migration.transaction || ctx.sql.dialect === "sqlite") {
-    await ctx.sql.exec(text);
-    return;
-  }
-  // PostgreSQL runs a multi-statement query in one implicit transaction, which
-  // statements such as CREATE INDEX CONCURRENTLY refuse: send them one by one.
-  for (const statement of splitStatements(text)) await ctx.sql.exec(statement);
+  if (migration.transaction) await ctx.sql.exec(text);
+  else await dialectOf(ctx.sql).runWithoutTransaction(ctx.sql, text);
 }

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { Config, DatabaseConfig } from "../config.ts";
+import type { Config } from "../config.ts";
+import type { DatabaseConfig } from "../sql/dialect.ts";
 import type { Database, Lock } from "../sql/driver.ts";
 import { openDatabase } from "../sql/open.ts";
 import { LockstepError } from "../errors.ts";

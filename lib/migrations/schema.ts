@@ -17,23 +17,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { LockstepError } from "../errors.ts";
+import type { TableItems } from "../sql/dialect.ts";
+import { dialectOf } from "../sql/dialects.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import type { Connections } from "./connections.ts";
-import { hasLedger, LEDGER_TABLES, recordEvent, type Stamp } from "./ledger.ts";
+import { hasLedger, recordEvent, type Stamp } from "./ledger.ts";
 
 /** The parts of a table that drift is reported on. */
 export type ItemKind = "column" | "index" | "constraint" | "trigger";
-
-/** One table's items: kind → name → normalised definition text. */
-interface TableItems {
-  /** SQLite's normalised `CREATE TABLE` text (PostgreSQL has none: its items say it all). */
-  definition?: string;
-  column: Record<string, string>;
-  index: Record<string, string>;
-  constraint: Record<string, string>;
-  trigger: Record<string, string>;
-}
 
 /** A table as recorded: its canonical definition and that text's SHA-256. */
 export interface TableRecord {
@@ -79,7 +70,6 @@ export interface SchemaState {
 }
 
 const KINDS: readonly ItemKind[] = ["column", "index", "constraint", "trigger"];
-const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
 
 /**
  * Reads every managed table's definition: on SQLite the main database's
@@ -91,9 +81,7 @@ export async function readSchema(
   sql: Sql,
   schemas: readonly string[],
 ): Promise<Map<string, TableRecord>> {
-  const tables = sql.dialect === "postgres"
-    ? await readPostgres(sql, schemas)
-    : await readSqlite(sql);
+  const tables = await dialectOf(sql).readTables(sql, schemas);
   const out = new Map<string, TableRecord>();
   for (const name of [...tables.keys()].sort()) {
     const definition = canonical(tables.get(name)!);
@@ -124,7 +112,7 @@ async function readRecorded(
   if (differ.length > 0) {
     const rows = await sql.query(
       `select table_name, definition from lockstep_schema
-        where table_name in (select value from ${jsonRows(sql, "$1", "text")})`,
+        where table_name in (select value from ${dialectOf(sql).jsonRows("$1", "text")})`,
       [JSON.stringify(differ)],
     );
     for (const r of rows) definitions.set(String(r.table_name), String(r.definition));
@@ -171,47 +159,13 @@ export async function schemaStates(connections: Connections): Promise<SchemaStat
   for (const config of connections.used()) {
     const db = await connections.getExisting(config.name);
     if (db === null || !(await hasLedger(db))) continue;
-    states.push(await consistently(db, (sql) => schemaState(sql, config.name, config.schemas)));
+    // One snapshot, so that a migration committing meanwhile cannot make the
+    // record and the live schema disagree.
+    states.push(
+      await dialectOf(db).snapshot(db, (sql) => schemaState(sql, config.name, config.schemas)),
+    );
   }
   return states;
-}
-
-/**
- * Runs `fn` on one snapshot, so that a migration committing meanwhile cannot
- * make the record and the live schema disagree: a repeatable-read
- * transaction on PostgreSQL, a read transaction on SQLite (which also works
- * on a read-only connection, unlike the driver's `BEGIN IMMEDIATE`).
- */
-async function consistently<T>(db: Database, fn: (sql: Sql) => Promise<T>): Promise<T> {
-  if (db.dialect === "postgres") {
-    return await db.transaction(async (tx) => {
-      await tx.query("set transaction isolation level repeatable read");
-      return await fn(tx);
-    });
-  }
-  await db.exec("begin");
-  try {
-    return await fn(db);
-  } finally {
-    await db.exec("commit");
-  }
-}
-
-/**
- * Throws `SCHEMA_DRIFT` naming every changed table, column, index,
- * constraint and trigger when any database drifted.
- */
-export function refuseDrift(states: readonly SchemaState[], action: string): void {
-  const drifted = states.filter((s) => s.changes.length > 0);
-  if (drifted.length === 0) return;
-  throw new LockstepError(
-    "SCHEMA_DRIFT",
-    `Cannot ${action}: the schema was changed outside migrations (${
-      drifted.map((s) => `database "${s.database}": ${describeDrift(s.changes)}`).join("; ")
-    }). Undo the change by hand, or record the live schema as the new baseline with ` +
-      `"lockstep migrate --accept-drift". Nothing was changed.`,
-    { data: { drift: drifted } },
-  );
 }
 
 /**
@@ -247,6 +201,7 @@ export async function recordSchema(
   schemas: readonly string[],
   stamp: Stamp,
 ): Promise<void> {
+  const dialect = dialectOf(sql);
   const live = await readSchema(sql, schemas);
   const recorded = await recordedHashes(sql);
   const gone = [...recorded.keys()].filter((name) => !live.has(name));
@@ -255,20 +210,18 @@ export async function recordSchema(
   if (gone.length > 0) {
     await sql.query(
       `delete from lockstep_schema where table_name in (select value from ${
-        jsonRows(sql, "$1", "text")
+        dialect.jsonRows("$1", "text")
       })`,
       [JSON.stringify(gone)],
     );
   }
   if (changed.length > 0) {
     // One statement for any number of tables: a first record may hold thousands.
-    const element = (i: number) =>
-      sql.dialect === "postgres" ? `value->>${i}` : `json_extract(value, '$[${i}]')`;
-    const at = sql.dialect === "postgres" ? "cast($2 as timestamptz)" : "$2";
+    const [table, definition, hash] = [0, 1, 2].map((i) => dialect.jsonElement(i));
     await sql.query(
       `insert into lockstep_schema (table_name, definition, hash, recorded_at)
-       select ${element(0)}, ${element(1)}, ${element(2)}, ${at}
-         from ${jsonRows(sql, "$1", "json")} where true
+       select ${table}, ${definition}, ${hash}, ${dialect.timestamp("$2")}
+         from ${dialect.jsonRows("$1", "json")} where true
        on conflict (table_name) do update
          set definition = excluded.definition, hash = excluded.hash, recorded_at = excluded.recorded_at`,
       [JSON.stringify(changed), new Date().toISOString()],
@@ -278,14 +231,6 @@ export async function recordSchema(
     kind: "schema-recorded",
     message: `recorded the schema: ${live.size} table(s), ${changed.length + gone.length} changed`,
   }, stamp);
-}
-
-/** The elements of a JSON array parameter as rows with a `value` column. */
-function jsonRows(sql: Sql, param: string, as: "text" | "json"): string {
-  if (sql.dialect === "sqlite") return `json_each(${param})`;
-  return as === "text"
-    ? `json_array_elements_text(${param}::text::json) as value`
-    : `json_array_elements(${param}::text::json) as value`;
 }
 
 /** Every difference between `recorded` and `live`, tables in name order. */
@@ -384,123 +329,4 @@ function canonical(items: TableItems): string {
     index: sorted(items.index),
     trigger: sorted(items.trigger),
   });
-}
-
-function emptyItems(): TableItems {
-  return { column: {}, index: {}, constraint: {}, trigger: {} };
-}
-
-/** Collapses whitespace outside quotes, so that re-indenting is not drift. */
-function normaliseSql(text: string): string {
-  return text.replace(
-    /('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\])|\s+/g,
-    (all, quoted) => quoted === undefined ? " " : all,
-  ).trim();
-}
-
-async function readSqlite(sql: Sql): Promise<Map<string, TableItems>> {
-  const tables = new Map<string, TableItems>();
-  const rows = await sql.query(
-    `select name, sql from sqlite_schema
-      where type = 'table' and name not like 'sqlite\\_%' escape '\\'`,
-  );
-  for (const row of rows) {
-    const name = String(row.name);
-    if (LEDGER.has(name)) continue;
-    tables.set(name, { ...emptyItems(), definition: normaliseSql(String(row.sql ?? "")) });
-  }
-  const columns = await sql.query(
-    `select m.name as tbl, c.name, c.type, c."notnull" as not_null, c.dflt_value, c.pk, c.hidden
-       from sqlite_schema m join pragma_table_xinfo(m.name) c
-      where m.type = 'table'`,
-  );
-  for (const c of columns) {
-    const table = tables.get(String(c.tbl));
-    if (!table) continue;
-    const hidden = Number(c.hidden);
-    table.column[String(c.name)] = [
-      String(c.type ?? "").toLowerCase() || "(no type)",
-      Number(c.not_null) ? "not null" : "",
-      c.dflt_value === null ? "" : `default ${normaliseSql(String(c.dflt_value))}`,
-      Number(c.pk) > 0 ? `primary key ${c.pk}` : "",
-      hidden === 2
-        ? "generated virtual"
-        : hidden === 3
-        ? "generated stored"
-        : hidden
-        ? "hidden"
-        : "",
-    ].filter(Boolean).join(" ");
-  }
-  // Indexes made by UNIQUE and PRIMARY KEY clauses have no text: the table's text covers them.
-  const others = await sql.query(
-    `select type, name, tbl_name, sql from sqlite_schema
-      where type in ('index', 'trigger') and sql is not null`,
-  );
-  for (const o of others) {
-    const table = tables.get(String(o.tbl_name));
-    if (!table) continue;
-    table[o.type === "index" ? "index" : "trigger"][String(o.name)] = normaliseSql(String(o.sql));
-  }
-  return tables;
-}
-
-async function readPostgres(
-  sql: Sql,
-  schemas: readonly string[],
-): Promise<Map<string, TableItems>> {
-  // The catalog functions qualify names that are not on the search path: pin
-  // it, so that a definition does not depend on the session that read it.
-  const [current] = await sql.query("select current_setting('search_path') as path");
-  const path = String(current!.path);
-  await sql.query("select set_config('search_path', 'pg_catalog', true)");
-  let rows;
-  try {
-    rows = await sql.query(
-      `select n.nspname as schema, c.relname as name,
-        (select coalesce(json_agg(json_build_array(a.attname,
-            format_type(a.atttypid, a.atttypmod)
-            || case when a.attnotnull then ' not null' else '' end
-            || case a.attidentity when 'a' then ' generated always as identity'
-                                  when 'd' then ' generated by default as identity' else '' end
-            || case when a.attgenerated = 's'
-                      then ' generated always as (' || pg_get_expr(d.adbin, d.adrelid) || ') stored'
-                    when d.adbin is not null then ' default ' || pg_get_expr(d.adbin, d.adrelid)
-                    else '' end
-            || case when a.attcollation <> t.typcollation
-                      then ' collate ' || quote_ident(co.collname) else '' end)), '[]')::text
-           from pg_attribute a
-           join pg_type t on t.oid = a.atttypid
-           left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-           left join pg_collation co on co.oid = a.attcollation
-          where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
-        (select coalesce(json_agg(json_build_array(x.conname, pg_get_constraintdef(x.oid, true))),
-                '[]')::text
-           from pg_constraint x where x.conrelid = c.oid) as constraints,
-        (select coalesce(json_agg(json_build_array(i.relname, pg_get_indexdef(i.oid))), '[]')::text
-           from pg_index ix join pg_class i on i.oid = ix.indexrelid
-          where ix.indrelid = c.oid) as indexes,
-        (select coalesce(json_agg(json_build_array(g.tgname, pg_get_triggerdef(g.oid, true))),
-                '[]')::text
-           from pg_trigger g where g.tgrelid = c.oid and not g.tgisinternal) as triggers
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r', 'p')
-        and n.nspname in (select json_array_elements_text($1::text::json))`,
-      [JSON.stringify(schemas)],
-    );
-  } finally {
-    await sql.query("select set_config('search_path', $1, true)", [path]);
-  }
-  const tables = new Map<string, TableItems>();
-  const pairs = (text: unknown) => JSON.parse(String(text)) as [string, string][];
-  for (const row of rows) {
-    if (LEDGER.has(String(row.name))) continue;
-    const items = emptyItems();
-    for (const [name, text] of pairs(row.columns)) items.column[name] = text;
-    for (const [name, text] of pairs(row.constraints)) items.constraint[name] = text;
-    for (const [name, text] of pairs(row.indexes)) items.index[name] = text;
-    for (const [name, text] of pairs(row.triggers)) items.trigger[name] = text;
-    tables.set(`${row.schema}.${row.name}`, items);
-  }
-  return tables;
 }

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import type { Config, DatabaseConfig } from "../config.ts";
+import type { Config } from "../config.ts";
+import type { DatabaseConfig } from "../sql/dialect.ts";
+import type { Dialect } from "../sql/driver.ts";
 import { Connections } from "./connections.ts";
 import { discover, type Discovered } from "./discover.ts";
 import { readLedger } from "./ledger.ts";
@@ -32,7 +34,7 @@ export interface DatabaseStatus {
   /** The configured name. */
   readonly name: string;
   /** `sqlite` or `postgres`. */
-  readonly dialect: "sqlite" | "postgres";
+  readonly dialect: Dialect;
   /** The URL with credentials masked. */
   readonly url: string;
   /** False for a SQLite file that does not exist yet (every migration is pending). */

@@ -1,6 +1,8 @@
 /**
- * The small SQL interface every database driver implements, and the
- * transaction helper that keeps both errors when a rollback fails.
+ * The small SQL interface every open database implements (`Sql`,
+ * `Database`, `Lock`), and the transaction helper that keeps both errors when
+ * a rollback fails. Everything else that differs between databases is the
+ * `SqlDialect` of `dialect.ts`.
  *
  * @module
  */
@@ -8,7 +10,7 @@
 /** A row as returned by a query: column name → value. */
 export type Row = Record<string, unknown>;
 
-/** The SQL dialects lockstep speaks. */
+/** The SQL dialects lockstep speaks: one folder under `lib/sql/` each. */
 export type Dialect = "sqlite" | "postgres";
 
 /**
@@ -93,14 +95,6 @@ export async function inTransaction<T>(
   }
   await steps.commit();
   return result;
-}
-
-/** Rewrites `$1`-style placeholders to SQLite's `?1`, leaving quoted text alone. */
-export function toSqlitePlaceholders(text: string): string {
-  return text.replace(
-    /('(?:[^']|'')*'|"(?:[^"]|"")*")|\$(\d+)/g,
-    (all, quoted, n) => quoted === undefined ? `?${n}` : all,
-  );
 }
 
 function message(error: unknown): string {

@@ -1,19 +1,15 @@
 /**
- * The SQLite driver, on `node:sqlite` (built into Deno: no FFI, no download).
+ * The SQLite driver, on `node:sqlite` (built into Deno: no FFI, no download),
+ * and what a SQLite connection does differently: a read transaction for a
+ * snapshot, a script without a transaction run as it is.
  *
  * @module
  */
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { dirname } from "node:path";
-import { LockstepError, messageOf } from "../errors.ts";
-import {
-  type Database,
-  inTransaction,
-  type Lock,
-  type Row,
-  type Sql,
-  toSqlitePlaceholders,
-} from "./driver.ts";
+import { LockstepError, messageOf } from "../../errors.ts";
+import type { Connector } from "../dialect.ts";
+import { type Database, inTransaction, type Lock, type Row, type Sql } from "../driver.ts";
 
 /** Options for {@link openSqlite}. */
 export interface SqliteOptions {
@@ -22,6 +18,25 @@ export interface SqliteOptions {
   /** How long a statement waits for another writer, in milliseconds (default 5000). */
   busyTimeoutMs?: number;
 }
+
+/** Opening SQLite databases, and what their connections do differently. */
+export const sqliteConnector: Connector = {
+  open: (db, options = {}) => openSqlite(db.name, db.path!, options),
+  /**
+   * A read transaction (`BEGIN`, not the driver's `BEGIN IMMEDIATE`), which
+   * also works on a read-only connection.
+   */
+  async snapshot(db, fn) {
+    await db.exec("begin");
+    try {
+      return await fn(db);
+    } finally {
+      await db.exec("commit");
+    }
+  },
+  // SQLite runs a script statement by statement, each in its own implicit transaction.
+  runWithoutTransaction: (sql, script) => sql.exec(script),
+};
 
 /** True when a SQLite error means another connection holds the write lock. */
 export function isBusy(error: unknown): boolean {
@@ -73,14 +88,15 @@ class SqliteDatabase implements Database {
     this.#db = db;
   }
 
+  // Promise.try: a failing statement rejects, as on PostgreSQL, rather than throwing.
   query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    const statement = this.#db.prepare(toSqlitePlaceholders(text));
-    return Promise.resolve(statement.all(...params.map(toSqlite)) as T[]);
+    return Promise.try(() =>
+      this.#db.prepare(toSqlitePlaceholders(text)).all(...params.map(toSqlite)) as T[]
+    );
   }
 
   exec(text: string): Promise<void> {
-    this.#db.exec(text);
-    return Promise.resolve();
+    return Promise.try(() => this.#db.exec(text));
   }
 
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
@@ -129,6 +145,14 @@ class SqliteDatabase implements Database {
     if (this.#db.isOpen) this.#db.close();
     return Promise.resolve();
   }
+}
+
+/** Rewrites `$1`-style placeholders to SQLite's `?1`, leaving quoted text alone. */
+export function toSqlitePlaceholders(text: string): string {
+  return text.replace(
+    /('(?:[^']|'')*'|"(?:[^"]|"")*")|\$(\d+)/g,
+    (all, quoted, n) => quoted === undefined ? `?${n}` : all,
+  );
 }
 
 function lockHeld(name: string, cause: unknown): LockstepError {

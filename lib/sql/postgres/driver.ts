@@ -1,110 +1,85 @@
 /**
- * The PostgreSQL driver, on postgres.js, loaded only when a `postgres://`
- * database is configured. Every client option is passed explicitly so that
- * postgres.js reads no environment variable but `PGAPPNAME`.
+ * The PostgreSQL driver, on postgres.js (loaded by `client.ts` only when a
+ * PostgreSQL database is opened), and what a PostgreSQL connection does
+ * differently: a repeatable-read snapshot, and a script without a
+ * transaction sent statement by statement.
  *
  * @module
  */
-import { LockstepError, messageOf } from "../errors.ts";
-import { redact } from "../redact.ts";
-import { type Database, type Lock, RollbackError, type Row, type Sql } from "./driver.ts";
-import type { Options, Sql as Client } from "../deps/postgres.ts";
-
-/** Options for {@link openPostgres}. */
-export interface PostgresOptions {
-  /** The password (from `passwordEnv`); never part of the URL. */
-  password?: string;
-  /** Open a read-only session (`default_transaction_read_only`), default `false`. */
-  readOnly?: boolean;
-  /** Receives server notices (default: dropped). */
-  onNotice?: (message: string) => void;
-}
+import { LockstepError, messageOf } from "../../errors.ts";
+import { redact } from "../../redact.ts";
+import type { Sql as Client } from "../../deps/postgres.ts";
+import type { Connector, DatabaseConfig, OpenOptions } from "../dialect.ts";
+import { type Database, type Lock, RollbackError, type Row, type Sql } from "../driver.ts";
+import { splitStatements } from "../split.ts";
+import { type ClientFactory, clientFactory } from "./client.ts";
 
 // Two-key advisory lock: "lockstep" in ASCII, split into two int4 keys.
 const LOCK_KEYS = [0x6c6f636b, 0x73746570] as const;
-const CONNECT_TIMEOUT_SECONDS = 10;
 const NO_ERROR = Symbol("no error");
 
+/** Opening PostgreSQL databases, and what their connections do differently. */
+export const postgresConnector: Connector = {
+  open: openPostgres,
+  async snapshot(db, fn) {
+    return await db.transaction(async (tx) => {
+      await tx.query("set transaction isolation level repeatable read");
+      return await fn(tx);
+    });
+  },
+  async runWithoutTransaction(sql, script) {
+    // PostgreSQL runs a multi-statement query in one implicit transaction, which
+    // statements such as CREATE INDEX CONCURRENTLY refuse: send them one by one.
+    for (const statement of splitStatements(script)) await sql.exec(statement);
+  },
+};
+
 /**
- * Connects to the PostgreSQL database at `url` and checks it answers.
+ * Connects to the PostgreSQL database `db` and checks it answers.
  *
- * @throws {LockstepError} `DATABASE_UNREACHABLE` with the server's reason.
+ * @throws {LockstepError} `DATABASE_UNREACHABLE` with the server's reason,
+ * `CONFIG_INVALID` (no user in the URL, or a `passwordEnv` that is not set).
  */
 export async function openPostgres(
-  name: string,
-  url: string,
-  options: PostgresOptions = {},
+  db: DatabaseConfig,
+  options: OpenOptions = {},
 ): Promise<Database> {
-  const { default: postgres } = await import("../deps/postgres.ts");
-  const make = (onclose?: () => void) =>
-    postgres({ ...clientOptions(url, options), ...(onclose ? { onclose } : {}) } as Options<never>);
+  const { readOnly = false, onNotice } = options;
+  if (db.passwordEnv !== undefined && db.password === undefined) {
+    throw new LockstepError(
+      "CONFIG_INVALID",
+      `Cannot connect to database "${db.name}": its password variable ${db.passwordEnv} is not ` +
+        `set, or not readable (grant --allow-env=${db.passwordEnv}).`,
+      { data: { database: db.name, passwordEnv: db.passwordEnv } },
+    );
+  }
+  const make = await clientFactory(db.url, {
+    readOnly,
+    ...(db.password === undefined ? {} : { password: db.password }),
+    ...(onNotice === undefined ? {} : { onNotice }),
+  });
   const client = make();
-  const display = redact(url);
+  const display = redact(db.url);
   try {
     await client`select 1`;
   } catch (error) {
     await client.end({ timeout: 0 });
-    throw unreachable(name, display, error);
+    throw unreachable(db.name, display, error);
   }
-  return new PostgresDatabase(name, display, client, make);
-}
-
-/** Builds postgres.js options from the URL, leaving nothing to its environment defaults. */
-export function clientOptions(url: string, options: PostgresOptions) {
-  const parsed = new URL(url);
-  const host = decodeURIComponent(parsed.hostname) || "localhost";
-  const sslmode = parsed.searchParams.get("sslmode");
-  const ssl = sslmode === null || sslmode === "disable" ? false : sslmode as "require";
-  const user = decodeURIComponent(parsed.username);
-  if (user === "") {
-    throw new LockstepError(
-      "CONFIG_INVALID",
-      `Cannot connect to "${redact(url)}": the URL names no user (postgres://USER@HOST/DB)`,
-    );
-  }
-  return {
-    host,
-    port: parsed.port === "" ? 5432 : Number(parsed.port),
-    database: decodeURIComponent(parsed.pathname.slice(1)) || user,
-    username: user,
-    // A function, so that an empty password does not fall back to PGPASSWORD.
-    password: () => options.password ?? "",
-    ssl,
-    sslnegotiation: null,
-    max: 1,
-    idle_timeout: 0,
-    connect_timeout: CONNECT_TIMEOUT_SECONDS,
-    max_lifetime: 0,
-    max_pipeline: 100,
-    backoff: (attempt: number) => Math.min(0.1 * 2 ** attempt, 2),
-    keep_alive: 60,
-    prepare: false,
-    debug: false,
-    fetch_types: false,
-    publications: "alltables",
-    // Truthy so that postgres.js does not read PGTARGETSESSIONATTRS. "read-only" matches the
-    // read-only session asked for below; "primary" refuses a hot standby. PostgreSQL 14+
-    // reports both facts at connect, so neither costs a query.
-    target_session_attrs: options.readOnly ? "read-only" : "primary",
-    onnotice: (notice: { message?: string }) => options.onNotice?.(notice.message ?? ""),
-    connection: {
-      application_name: "lockstep",
-      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
-    },
-  } as const;
+  return new PostgresDatabase(db.name, display, client, make);
 }
 
 class PostgresDatabase implements Database {
   readonly dialect = "postgres" as const;
   readonly #client: Client;
-  readonly #makeClient: (onclose?: () => void) => Client;
+  readonly #makeClient: ClientFactory;
   #lockClient: Client | undefined;
 
   constructor(
     readonly name: string,
     readonly display: string,
     client: Client,
-    makeClient: (onclose?: () => void) => Client,
+    makeClient: ClientFactory,
   ) {
     this.#client = client;
     this.#makeClient = makeClient;

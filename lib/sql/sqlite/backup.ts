@@ -3,14 +3,36 @@
  * `backup()`): consistent while the application keeps writing, and a
  * restore that replaces the live database's pages in one write transaction,
  * under SQLite's lock, so open connections see the old content or the new.
+ * A database file that does not exist yet is backed up as `absent`, and
+ * restoring that removes the file again.
  *
  * @module
  */
 import { backup, DatabaseSync } from "node:sqlite";
-import { createHash } from "node:crypto";
-import type { DatabaseConfig } from "../config.ts";
-import { LockstepError, messageOf } from "../errors.ts";
-import type { Written } from "./archive.ts";
+import { join } from "node:path";
+import { LockstepError, messageOf } from "../../errors.ts";
+import { pathExists } from "../../files.ts";
+import { hashFile, type Written } from "../../hashing.ts";
+import type { DatabaseConfig, Dumper } from "../dialect.ts";
+import { sqliteFiles } from "./url.ts";
+
+/** Backing up, checking and restoring SQLite databases. */
+export const sqliteDumper: Dumper = {
+  async backup(db, folder, options) {
+    if (!pathExists(db.path!)) {
+      // Not made yet (no migration has run): restoring this backup removes it again.
+      return { artifact: "", format: "absent", sha256: "", size: 0, skipped: [], record: null };
+    }
+    const artifact = `${options.stem}.sqlite`;
+    const written = await backupSqlite(db, join(folder, artifact));
+    // Read from the copy: the same moment as the data.
+    const record = await options.record({ ...db, path: join(folder, artifact) });
+    return { artifact, format: "sqlite", ...written, skipped: [], record };
+  },
+  checkArtifact: (path) => Promise.resolve(checkSqlite(path)),
+  refuseUnrestorable() {},
+  restore: (db, path, format) => format === "absent" ? removeSqlite(db) : restoreSqlite(db, path),
+};
 
 /**
  * Copies the live database to `out` (owner-only) in one step, so that a
@@ -41,18 +63,6 @@ export async function backupSqlite(db: DatabaseConfig, out: string): Promise<Wri
   using copy = await Deno.open(out, { read: true, write: true });
   await copy.syncData();
   return await hashFile(out);
-}
-
-/** SHA-256 and size of a file, streamed. */
-export async function hashFile(path: string): Promise<Written> {
-  const hash = createHash("sha256");
-  let size = 0;
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest("hex"), size };
 }
 
 /** Why a backed-up SQLite file is unusable, or `undefined` (`PRAGMA quick_check`). */
@@ -95,8 +105,8 @@ export async function restoreSqlite(db: DatabaseConfig, artifact: string): Promi
 
 /** Removes a SQLite database that did not exist when the backup was made (and its journals). */
 export async function removeSqlite(db: DatabaseConfig): Promise<void> {
-  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
-    await Deno.remove(`${db.path!}${suffix}`).catch((error) => {
+  for (const file of sqliteFiles(db)) {
+    await Deno.remove(file).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
   }

@@ -1,0 +1,240 @@
+/**
+ * Backups of the app root and every configured database:
+ * `updates/backups/<UTC timestamp>[-label]/` holding `files.zip`, one artifact
+ * per database (written by its dialect) and `backup.json`. A backup is built
+ * under a hidden temporary name, verified, and only then renamed into place,
+ * so a partial one never looks valid; the next backup removes the leftovers
+ * of an interrupted one.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "../config.ts";
+import { isDiskFull, LockstepError } from "../errors.ts";
+import { pathExists, syncFolder, writeFileAtomic } from "../files.ts";
+import { readCodeVersion, utcStamp } from "../host.ts";
+import { refuseOpenJournal } from "../journal.ts";
+import { hasLedger } from "../migrations/ledger.ts";
+import { takeOperationLock } from "../oplock.ts";
+import { redact } from "../redact.ts";
+import type { DatabaseConfig } from "../sql/dialect.ts";
+import { dialectOf } from "../sql/dialects.ts";
+import { openDatabase } from "../sql/open.ts";
+import { readState } from "../state.ts";
+import { VERSION } from "../version.ts";
+import { writeFilesZip } from "./archive.ts";
+import type { BackupDatabase, BackupFiles, BackupManifest, BackupProgress } from "./manifest.ts";
+import { walkTree } from "./tree.ts";
+import { verifyArtifacts } from "./verify.ts";
+
+/** Options for {@link backup}. */
+export interface BackupOptions {
+  /** Only the app root (default `false`). */
+  filesOnly?: boolean;
+  /** Only the databases (default `false`). */
+  dbOnly?: boolean;
+  /** Appended to the backup's id: letters, digits, `.`, `_` and `-`, at most 64. */
+  label?: string;
+  /** Receives progress; the library itself never prints. */
+  onProgress?: (event: BackupProgress) => void;
+  /**
+   * PostgreSQL: use `pg_dump -Fc` when `--allow-run=pg_dump` is granted and it
+   * is installed (default `true`); `false` always uses the built-in dump.
+   */
+  pgDump?: boolean;
+  /** How long to wait for another lockstep operation to finish, in ms (default 0: refuse at once). */
+  lockTimeoutMs?: number;
+}
+
+const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
+const PARTIAL = ".partial-";
+
+/**
+ * Backs up the app root (minus the updates folder, `backup.exclude` and the
+ * SQLite files) and every configured database.
+ *
+ * @throws {LockstepError} `USAGE` (bad label, both only-flags), `JOURNAL_OPEN`,
+ * `LOCK_HELD`, `DISK_FULL`, `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`.
+ */
+export async function backup(
+  config: Config,
+  options: BackupOptions = {},
+): Promise<BackupManifest & { path: string }> {
+  const { filesOnly = false, dbOnly = false, label, onProgress } = options;
+  refuseBadOptions(filesOnly, dbOnly, label);
+  await refuseOpenJournal(config, "back up");
+  using _lock = await takeOperationLock(config, "back up", options.lockTimeoutMs ?? 0);
+  const started = performance.now();
+  const created = new Date();
+  await Deno.mkdir(config.backups, { recursive: true, mode: 0o700 });
+  await removeLeftovers(config);
+  const temp = join(config.backups, `${PARTIAL}${crypto.randomUUID()}`);
+  await Deno.mkdir(temp, { mode: 0o700 });
+  try {
+    const state = await readState(config);
+    const codeVersion = await readCodeVersion(config);
+    const files = dbOnly ? null : await backupFiles(config, temp, onProgress);
+    const databases: BackupDatabase[] = [];
+    for (const db of filesOnly ? [] : Object.values(config.databases)) {
+      onProgress?.({ phase: "database", database: db.name });
+      databases.push(await backupDatabase(db, temp, options.pgDump !== false));
+    }
+    const manifest: BackupManifest = {
+      format: 1,
+      id: freeId(config, created, label),
+      app: config.app,
+      label: label ?? null,
+      created: created.toISOString(),
+      codeVersion,
+      lockstep: VERSION,
+      durationMs: 0,
+      state,
+      files,
+      databases,
+    };
+    await refuseUnreadable(temp, manifest, onProgress);
+    const done = { ...manifest, durationMs: Math.round(performance.now() - started) };
+    return { ...done, path: await publish(config, temp, done) };
+  } catch (error) {
+    await Deno.remove(temp, { recursive: true }).catch(() => undefined);
+    if (isDiskFull(error)) {
+      throw new LockstepError(
+        "DISK_FULL",
+        `Cannot back up: the disk is full (${config.backups}). The partial backup was removed; ` +
+          `nothing else was changed. Free space (or prune old backups) and retry.`,
+        { cause: error, data: { folder: config.backups } },
+      );
+    }
+    throw error;
+  }
+}
+
+function refuseBadOptions(filesOnly: boolean, dbOnly: boolean, label: string | undefined): void {
+  if (filesOnly && dbOnly) {
+    throw new LockstepError(
+      "USAGE",
+      "Cannot back up: --files-only and --db-only exclude each other.",
+    );
+  }
+  if (label !== undefined && !LABEL.test(label)) {
+    throw new LockstepError(
+      "USAGE",
+      `Cannot back up with label "${label}": use 1 to 64 letters, digits, ".", "_" or "-".`,
+    );
+  }
+}
+
+/** The app root into `files.zip`. */
+async function backupFiles(
+  config: Config,
+  folder: string,
+  onProgress: BackupOptions["onProgress"],
+): Promise<BackupFiles> {
+  const tree = walkTree(config);
+  const written = await writeFilesZip(
+    config.root,
+    tree.files,
+    join(folder, "files.zip"),
+    (p) => onProgress?.({ phase: "files", ...p }),
+  );
+  return {
+    artifact: "files.zip",
+    ...written,
+    count: tree.files.length,
+    bytes: tree.files.reduce((sum, f) => sum + f.size, 0),
+    skipped: tree.skipped,
+  };
+}
+
+/** Reads back what was written, as `backup verify` does (zip entries are not inflated). */
+async function refuseUnreadable(
+  folder: string,
+  manifest: BackupManifest,
+  onProgress: BackupOptions["onProgress"],
+): Promise<void> {
+  const problems = await verifyArtifacts(folder, manifest, false, onProgress);
+  if (problems.length === 0) return;
+  throw new LockstepError(
+    "BACKUP_INVALID",
+    `Cannot back up: what was written does not read back (${
+      problems.join("; ")
+    }). The partial backup was removed.`,
+    { data: { problems } },
+  );
+}
+
+/** Writes backup.json, then renames the finished folder into place; returns its path. */
+async function publish(config: Config, folder: string, manifest: BackupManifest): Promise<string> {
+  await writeFileAtomic(
+    join(folder, "backup.json"),
+    new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"),
+    { mode: 0o600 },
+  );
+  await syncFolder(folder);
+  const path = join(config.backups, manifest.id);
+  await Deno.rename(folder, path);
+  await syncFolder(config.backups);
+  return path;
+}
+
+/** One database's artifact, written by its dialect, and its ledger as of the backup. */
+async function backupDatabase(
+  db: DatabaseConfig,
+  folder: string,
+  pgDump: boolean,
+): Promise<BackupDatabase> {
+  const stem = `db-${db.name.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  const { record, ...written } = await dialectOf(db).backup(db, folder, {
+    stem,
+    tool: pgDump,
+    record: ledgerSnapshot,
+  });
+  return {
+    name: db.name,
+    dialect: db.dialect,
+    url: redact(db.url),
+    ...written,
+    ledger: record,
+  };
+}
+
+/** Each package's last migration and the ledger's row count, or `null` without a ledger. */
+async function ledgerSnapshot(db: DatabaseConfig): Promise<BackupDatabase["ledger"]> {
+  const open = await openDatabase(db, { readOnly: true });
+  try {
+    if (!(await hasLedger(open))) return null;
+    const packages: Record<string, string> = {};
+    for (
+      const row of await open.query<{ package: string; version: string }>(
+        "select package, version from lockstep_packages order by package",
+      )
+    ) packages[row.package] = row.version;
+    const [count] = await open.query<{ n: number | string }>(
+      "select count(*) as n from lockstep_migrations",
+    );
+    return { packages, migrations: Number(count?.n ?? 0) };
+  } finally {
+    await open.close();
+  }
+}
+
+/** The backup's id: its UTC timestamp and label, made unique with `-2`, `-3`… */
+function freeId(config: Config, created: Date, label: string | undefined): string {
+  const base = utcStamp(created);
+  for (let n = 1;; n++) {
+    const id = `${base}${n === 1 ? "" : `-${n}`}${label === undefined ? "" : `-${label}`}`;
+    if (!pathExists(join(config.backups, id))) return id;
+  }
+}
+
+/** Removes what an interrupted backup left (the caller holds the operation lock). */
+export async function removeLeftovers(config: Config): Promise<string[]> {
+  const removed: string[] = [];
+  for await (const entry of Deno.readDir(config.backups)) {
+    if (entry.name.startsWith(PARTIAL)) {
+      await Deno.remove(join(config.backups, entry.name), { recursive: true });
+      removed.push(entry.name);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,125 @@
+/**
+ * Verifying a backup: every artifact's SHA-256 and size against
+ * backup.json, then each opened — files.zip's central directory (and every
+ * entry inflated and CRC-checked), each database's artifact checked by its
+ * dialect (SQLite's `quick_check`, a dump read to its end).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "../config.ts";
+import { messageOf } from "../errors.ts";
+import { hashFile } from "../hashing.ts";
+import { dialectOf, isDialect } from "../sql/dialects.ts";
+import { openFilesZip } from "./archive.ts";
+import { findBackup } from "./list.ts";
+import {
+  artifactsOf,
+  type BackupDatabase,
+  type BackupManifest,
+  type BackupProgress,
+  readManifest,
+} from "./manifest.ts";
+
+/** What {@link verifyBackup} found. */
+export interface VerifyResult {
+  /** The backup's id. */
+  readonly id: string;
+  /** True when every artifact has its recorded hash and opens. */
+  readonly ok: boolean;
+  /** What is wrong, one line per problem. */
+  readonly problems: readonly string[];
+  /** backup.json, when it reads. */
+  readonly manifest?: BackupManifest;
+}
+
+/**
+ * Every artifact's SHA-256 and size against backup.json, then each opened:
+ * files.zip's central directory (and, when `deep`, every entry inflated and
+ * CRC-checked), each database's artifact by its dialect.
+ */
+export async function verifyArtifacts(
+  folder: string,
+  manifest: BackupManifest,
+  deep: boolean,
+  onProgress?: (event: BackupProgress) => void,
+): Promise<string[]> {
+  // backup.json is read from disk: a dialect this lockstep does not know is a problem, not a crash.
+  const problems = manifest.databases.filter((db) => !isDialect(db.dialect))
+    .map((db) => `database "${db.name}" is of an unknown kind "${db.dialect}"`);
+  for (const item of artifactsOf(manifest)) {
+    onProgress?.({ phase: "verify", artifact: item.artifact });
+    const path = join(folder, item.artifact);
+    const actual = await hashFile(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (actual === undefined) {
+      problems.push(`${item.artifact} is missing`);
+      continue;
+    }
+    if (actual.size !== item.size || actual.sha256 !== item.sha256) {
+      problems.push(
+        `${item.artifact} does not match its recorded SHA-256 (changed or corrupted since the backup)`,
+      );
+      continue;
+    }
+    const problem = "format" in item
+      ? await checkDatabase(path, item)
+      : await checkFilesZip(path, manifest.id, item.count, deep);
+    if (problem !== undefined) problems.push(`${item.artifact}: ${problem}`);
+  }
+  return problems;
+}
+
+/** Why a database's artifact is unusable, as its dialect judges it, or `undefined`. */
+async function checkDatabase(path: string, db: BackupDatabase): Promise<string | undefined> {
+  if (!isDialect(db.dialect)) return undefined; // Reported above.
+  return await dialectOf(db).checkArtifact(path, db.format);
+}
+
+async function checkFilesZip(
+  path: string,
+  id: string,
+  count: number,
+  deep: boolean,
+): Promise<string | undefined> {
+  try {
+    await using archive = await openFilesZip(path, id);
+    if (archive.files.length !== count) {
+      return `it holds ${archive.files.length} files, backup.json says ${count}`;
+    }
+    for (const file of deep ? archive.files : []) {
+      await archive.extract(file, new WritableStream());
+    }
+  } catch (error) {
+    return messageOf(error);
+  }
+  return undefined;
+}
+
+/**
+ * Re-hashes every artifact of backup `id` against backup.json and opens each
+ * (every zip entry inflated and CRC-checked, SQLite's `quick_check`, dumps
+ * read to the end).
+ *
+ * @throws {LockstepError} `BACKUP_NOT_FOUND`.
+ */
+export async function verifyBackup(
+  config: Config,
+  id: string,
+  options: { onProgress?: (event: BackupProgress) => void } = {},
+): Promise<VerifyResult> {
+  const path = await findBackup(config, id);
+  let manifest: BackupManifest;
+  try {
+    manifest = await readManifest(path);
+  } catch (error) {
+    return { id, ok: false, problems: [`backup.json does not read (${messageOf(error)})`] };
+  }
+  const problems = await verifyArtifacts(path, manifest, true, options.onProgress);
+  if (manifest.app !== config.app) {
+    problems.unshift(`it was made for app "${manifest.app}", not "${config.app}"`);
+  }
+  return { id, ok: problems.length === 0, problems, manifest };
+}

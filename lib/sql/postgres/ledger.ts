@@ -1,0 +1,76 @@
+/**
+ * The ledger on PostgreSQL: times are `timestamptz`, event ids an identity
+ * column, and recording a migration is one round trip (three inserts in one
+ * statement, through data-modifying `WITH`): it runs once per migration.
+ *
+ * @module
+ */
+import type { LedgerSql } from "../dialect.ts";
+
+const DDL = `
+create table if not exists lockstep_migrations (
+  id text primary key,
+  package text not null,
+  checksum text not null,
+  applied_at timestamptz not null,
+  duration_ms integer not null,
+  action text not null check (action in ('applied', 'stamped', 'baseline')),
+  code_version text,
+  host text
+);
+create table if not exists lockstep_packages (
+  package text primary key,
+  version text not null,
+  updated_at timestamptz not null
+);
+create table if not exists lockstep_schema (
+  table_name text primary key,
+  definition text not null,
+  hash text not null,
+  recorded_at timestamptz not null
+);
+create table if not exists lockstep_events (
+  id bigint generated always as identity primary key,
+  at timestamptz not null,
+  kind text not null,
+  migration text,
+  message text not null,
+  code_version text,
+  host text
+);`;
+
+/** The PostgreSQL side of the ledger. */
+export const postgresLedger: LedgerSql = {
+  ledgerDdl: DDL,
+  async hasLedger(sql) {
+    const [row] = await sql.query(
+      "select to_regclass('lockstep_migrations') is not null as present",
+    );
+    return row?.present === true;
+  },
+  async recordMigration(sql, r) {
+    await sql.query(
+      `with m as (
+         insert into lockstep_migrations
+           (id, package, checksum, applied_at, duration_ms, action, code_version, host)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+       ), p as (
+         insert into lockstep_packages (package, version, updated_at) values ($2, $1, $4)
+         on conflict (package) do update set version = excluded.version, updated_at = excluded.updated_at
+       )
+       insert into lockstep_events (at, kind, migration, message, code_version, host)
+       values ($4, $6, $1, $9, $7, $8)`,
+      [
+        r.id,
+        r.package,
+        r.checksum,
+        r.appliedAt,
+        r.durationMs,
+        r.action,
+        r.codeVersion,
+        r.host,
+        r.message,
+      ],
+    );
+  },
+};

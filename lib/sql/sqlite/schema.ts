@@ -1,0 +1,88 @@
+/**
+ * Reading a SQLite schema for drift, from `sqlite_schema` and
+ * `pragma_table_xinfo`: each table's normalised `CREATE TABLE` text (which
+ * alone carries CHECK and FOREIGN KEY clauses), its columns, and the indexes
+ * and triggers that have text of their own. And the JSON spellings the drift
+ * record needs (`json_each`, `json_extract`).
+ *
+ * @module
+ */
+import { LEDGER_TABLES, type SchemaReader, type TableItems } from "../dialect.ts";
+import type { Sql } from "../driver.ts";
+
+const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
+
+/** How SQLite reads its schema, and spells JSON arrays and times. */
+export const sqliteSchema: SchemaReader = {
+  readTables: (sql) => readSqliteTables(sql),
+  jsonRows: (param) => `json_each(${param})`,
+  jsonElement: (index) => `json_extract(value, '$[${index}]')`,
+  // Times are ISO 8601 text already.
+  timestamp: (param) => param,
+};
+
+/** Collapses whitespace outside quotes, so that re-indenting is not drift. */
+function normaliseSql(text: string): string {
+  return text.replace(
+    /('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\])|\s+/g,
+    (all, quoted) => quoted === undefined ? " " : all,
+  ).trim();
+}
+
+/** Every table of the main database but SQLite's own and the ledger's. */
+async function readSqliteTables(sql: Sql): Promise<Map<string, TableItems>> {
+  const tables = new Map<string, TableItems>();
+  const rows = await sql.query(
+    `select name, sql from sqlite_schema
+      where type = 'table' and name not like 'sqlite\\_%' escape '\\'`,
+  );
+  for (const row of rows) {
+    const name = String(row.name);
+    if (LEDGER.has(name)) continue;
+    tables.set(name, {
+      definition: normaliseSql(String(row.sql ?? "")),
+      column: {},
+      index: {},
+      constraint: {},
+      trigger: {},
+    });
+  }
+  await readColumns(sql, tables);
+  // Indexes made by UNIQUE and PRIMARY KEY clauses have no text: the table's text covers them.
+  const others = await sql.query(
+    `select type, name, tbl_name, sql from sqlite_schema
+      where type in ('index', 'trigger') and sql is not null`,
+  );
+  for (const o of others) {
+    const table = tables.get(String(o.tbl_name));
+    if (!table) continue;
+    table[o.type === "index" ? "index" : "trigger"][String(o.name)] = normaliseSql(String(o.sql));
+  }
+  return tables;
+}
+
+async function readColumns(sql: Sql, tables: Map<string, TableItems>): Promise<void> {
+  const columns = await sql.query(
+    `select m.name as tbl, c.name, c.type, c."notnull" as not_null, c.dflt_value, c.pk, c.hidden
+       from sqlite_schema m join pragma_table_xinfo(m.name) c
+      where m.type = 'table'`,
+  );
+  for (const c of columns) {
+    const table = tables.get(String(c.tbl));
+    if (!table) continue;
+    const hidden = Number(c.hidden);
+    table.column[String(c.name)] = [
+      String(c.type ?? "").toLowerCase() || "(no type)",
+      Number(c.not_null) ? "not null" : "",
+      c.dflt_value === null ? "" : `default ${normaliseSql(String(c.dflt_value))}`,
+      Number(c.pk) > 0 ? `primary key ${c.pk}` : "",
+      hidden === 2
+        ? "generated virtual"
+        : hidden === 3
+        ? "generated stored"
+        : hidden
+        ? "hidden"
+        : "",
+    ].filter(Boolean).join(" ");
+  }
+}
