@@ -35,8 +35,7 @@ export default command({
         : `install refused ${r.refused.map((b) => b.file).join(", ")}`;
     const result = await guarded(
       config,
-      "install",
-      { backup, json, failure },
+      { by: "install", backup, json, failure },
       (ready) =>
         install(config, {
           ...(args[0] === undefined ? {} : { bundle: args[0] }),

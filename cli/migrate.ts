@@ -37,17 +37,21 @@ export default command({
     const { json, yes } = values;
     const wait = seconds(values["lock-timeout"], "lock-timeout");
     const backup = values["no-backup"] ? undefined : { label: "before-migrate", waitSeconds: wait };
-    const result = await guarded(config, "migrate", { backup, json }, (ready) =>
-      migrate(config, {
-        ...(values.to === undefined ? {} : { to: values.to }),
-        dryRun: values["dry-run"],
-        yes,
-        lockTimeoutMs: wait * 1000,
-        acceptDrift: values["accept-drift"],
-        confirm: async (pending, drift) =>
-          await confirmPlan(pending, drift, { yes, json }) && await ready(),
-        ...(json ? {} : { onProgress: renderProgress }),
-      }));
+    const result = await guarded(
+      config,
+      { by: "migrate", backup, json },
+      (ready) =>
+        migrate(config, {
+          ...(values.to === undefined ? {} : { to: values.to }),
+          dryRun: values["dry-run"],
+          yes,
+          lockTimeoutMs: wait * 1000,
+          acceptDrift: values["accept-drift"],
+          confirm: async (pending, drift) =>
+            await confirmPlan(pending, drift, { yes, json }) && await ready(),
+          ...(json ? {} : { onProgress: renderProgress }),
+        }),
+    );
     if (json) printJson({ ok: true, ...result });
     else if (result.dryRun) renderPlan(result.planned, result.estimateSeconds);
     else if (!result.confirmed) print("Nothing was applied.");

@@ -28,6 +28,8 @@ export interface BackupFirst {
 
 /** How {@link guarded} protects a command. */
 export interface GuardOptions<T> {
+  /** The command, recorded as who turned maintenance on. */
+  readonly by: "migrate" | "install" | "restore";
   /** The backup to take once confirmed, or `undefined` for none (`--no-backup`). */
   readonly backup?: BackupFirst | undefined;
   /** `--json`: no progress and no "Backed up to" line. */
@@ -43,11 +45,10 @@ export interface GuardOptions<T> {
  */
 export async function guarded<T>(
   config: Config,
-  by: "migrate" | "install" | "restore",
   options: GuardOptions<T>,
   run: (ready: () => Promise<boolean>) => Promise<T>,
 ): Promise<T> {
-  const scope = new MaintenanceScope(config, by);
+  const scope = new MaintenanceScope(config, options.by);
   const ready = async () => {
     if (options.backup !== undefined) await backupFirst(config, options.backup, options.json);
     await scope.enter();

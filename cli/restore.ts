@@ -19,19 +19,25 @@ export default command({
   config: "required",
   async run({ config, values, args }) {
     const { json, yes } = values;
-    const result = await guarded(config, "restore", { json }, (ready) =>
-      restore(config, args[0]!, {
-        confirm: async (plan) =>
-          await confirmOrRefuse(
-            `restore backup ${plan.id} (${plan.writes.length} file(s) written, ` +
-              `${plan.removes.length} removed, databases: ${plan.databases.join(", ") || "none"})`,
-            [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
-            { yes, json },
-            () => {},
-          ) && await ready(),
-        ...faultOption(),
-        ...progress(json),
-      }));
+    const result = await guarded(
+      config,
+      { by: "restore", json },
+      (ready) =>
+        restore(config, args[0]!, {
+          confirm: async (plan) =>
+            await confirmOrRefuse(
+              `restore backup ${plan.id} (${plan.writes.length} file(s) written, ` +
+                `${plan.removes.length} removed, databases: ${
+                  plan.databases.join(", ") || "none"
+                })`,
+              [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
+              { yes, json },
+              () => {},
+            ) && await ready(),
+          ...faultOption(),
+          ...progress(json),
+        }),
+    );
     if (json) printJson({ ok: result.confirmed, ...result });
     else if (!result.confirmed) print("Nothing was restored.");
     else {
