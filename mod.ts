@@ -4,7 +4,7 @@
  * and checksums, on SQLite and PostgreSQL, and a read-only `check` that tells
  * whether the application may start.
  *
- * Every export is named here; `cli.ts` uses nothing else.
+ * Every export is named here; the command line (`cli/`) uses nothing else.
  *
  * @example Gate start-up on the database state
  * ```ts
@@ -52,6 +52,7 @@ export type {
   MigrateOptions,
   MigrateResult,
   PlannedMigration,
+  TransactionModes,
 } from "./lib/migrations/migrate.ts";
 export { stamp } from "./lib/migrations/stamp.ts";
 export type { StampOptions, StampResult } from "./lib/migrations/stamp.ts";

@@ -63,6 +63,8 @@ export interface Guarded<P, S extends string> {
   preflight(): Promise<P>;
   /** Report the preflight as a step of this name (and its fault point). */
   readonly preflightStep?: S;
+  /** What the preflight found, for that step's report. */
+  preflightDetail?(plan: P): string;
   /** True when the plan has nothing to do: no confirmation, backup or maintenance. */
   idle(plan: P): boolean;
   /** Asked with the plan; `false` stops with nothing changed. Default: go ahead. */
@@ -121,7 +123,7 @@ export async function guard<P, S extends string>(
   let plan!: P;
   const preflight = async () => {
     plan = await spec.preflight();
-    return "";
+    return spec.preflightDetail?.(plan) ?? "";
   };
   if (spec.preflightStep === undefined) await preflight();
   else {

@@ -92,6 +92,7 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     command: "update",
     preflight: () => preflight(config),
     preflightStep: "check",
+    preflightDetail: (report) => `exit ${report.exitCode}`,
     idle: (report) => report.exitCode === 0,
     confirm: options.confirm,
     backup: { label: "before-update" },

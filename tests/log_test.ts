@@ -5,10 +5,11 @@
  * @module
  */
 import { join } from "node:path";
-import { assert, assertEquals, rejectsWith } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch, rejectsWith } from "./helpers/assert.ts";
 import { BACKENDS, makeApp } from "./helpers/app.ts";
 import { writeBundle } from "./helpers/bundles.ts";
 import { install, log, migrate } from "../mod.ts";
+import { documentedFlags, runCli } from "./helpers/cli.ts";
 
 for (const backend of BACKENDS) {
   Deno.test(`log() lists migrations, failures and installs newest first, per database or all (${backend})`, async () => {
@@ -59,3 +60,32 @@ for (const backend of BACKENDS) {
     await rejectsWith(log(config, { limit: 0 }), "USAGE");
   });
 }
+
+Deno.test("lockstep log prints the history newest first with --allow-read only; --database and --json; a bad --limit is a usage error", async () => {
+  await using app = await makeApp("sqlite", {
+    packages: {
+      core: { files: { "20260101000000_users.sql": "create table users (id integer);\n" } },
+    },
+  });
+  await migrate(await app.config(), { backup: false });
+  const cli = (...args: string[]) =>
+    runCli(documentedFlags(app.dir, { write: false }), [...args, "--config", app.configPath]);
+  const text = await cli("log");
+  assertEquals(text.code, 0, text.stderr);
+  const lines = text.stdout.trim().split("\n");
+  assertMatch(
+    lines.at(-1)!,
+    /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}main {2}applied {2}core\/20260101000000_users {2}\d+ ms/,
+  );
+  assertMatch(lines[0]!, / {2}main {2}schema-recorded {2}-/);
+  const json = await cli("log", "--json", "--database", "main", "--limit", "1");
+  assertEquals(json.code, 0, json.stderr);
+  const entries = JSON.parse(json.stdout).entries;
+  assertEquals(entries.length, 1);
+  assertEquals(entries[0].source, "main");
+  const bad = await cli("log", "--limit", "0");
+  assertEquals(bad.code, 2);
+  assertMatch(bad.stderr, /--limit takes a whole number/);
+  const unknown = await cli("log", "--database", "nope", "--json");
+  assertEquals(JSON.parse(unknown.stdout).error.code, "USAGE");
+});

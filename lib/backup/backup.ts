@@ -53,8 +53,18 @@ const PARTIAL = ".partial-";
  * Backs up the app root (minus the updates folder, `backup.exclude` and the
  * SQLite files) and every configured database.
  *
+ * Permissions: `--allow-read` on the app root and the SQLite files, `--allow-read` and
+ * `--allow-write` on the backups folder; PostgreSQL adds `--allow-net=HOST:PORT`,
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`, and `--allow-run=pg_dump` for a pg_dump
+ * archive (optional: else the built-in dump).
+ *
  * @throws {LockstepError} `USAGE` (bad label, both only-flags), `JOURNAL_OPEN`,
  * `LOCK_HELD`, `DISK_FULL`, `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`.
+ * @example
+ * ```ts ignore
+ * const made = await backup(config, { label: "before-maintenance" });
+ * console.log(`restore with: lockstep restore ${made.id}`);
+ * ```
  */
 export async function backup(
   config: Config,

@@ -94,6 +94,15 @@ async function judge(config: Config, id: string): Promise<BackupInfo> {
  * The backups in `updates/backups`, newest first, each judged cheaply
  * (backup.json reads; every artifact exists with its recorded size). Use
  * `verifyBackup` for the full check.
+ *
+ * Permissions: `--allow-read` on the backups folder.
+ *
+ * @throws {Deno.errors.PermissionDenied} when the backups folder cannot be read (a missing folder
+ * is an empty list).
+ * @example
+ * ```ts ignore
+ * for (const b of await listBackups(config)) console.log(b.id, b.valid ? "valid" : b.problem);
+ * ```
  */
 export async function listBackups(config: Config): Promise<BackupInfo[]> {
   const out: BackupInfo[] = [];

@@ -23,7 +23,13 @@ export interface PruneResult {
  * the invalid ones older than the newest valid backup, and any leftovers of
  * interrupted backups. The newest valid backup is never removed.
  *
+ * Permissions: `--allow-read` and `--allow-write` on the backups folder.
+ *
  * @throws {LockstepError} `LOCK_HELD`.
+ * @example
+ * ```ts ignore
+ * const { removed } = await pruneBackups(config);
+ * ```
  */
 export async function pruneBackups(config: Config): Promise<PruneResult> {
   using _lock = await takeOperationLock(config, "prune backups");

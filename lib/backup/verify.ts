@@ -103,7 +103,15 @@ async function checkFilesZip(
  * (every zip entry inflated and CRC-checked, SQLite's `quick_check`, dumps
  * read to the end).
  *
+ * Permissions: `--allow-read` on the backups folder; `--allow-run=pg_restore` (optional) also lists
+ * a pg_dump archive.
+ *
  * @throws {LockstepError} `BACKUP_NOT_FOUND`.
+ * @example
+ * ```ts ignore
+ * const result = await verifyBackup(config, "20261101T120000Z-before-update");
+ * if (!result.ok) console.error(result.problems.join("\n"));
+ * ```
  */
 export async function verifyBackup(
   config: Config,

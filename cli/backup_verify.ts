@@ -1,0 +1,28 @@
+/**
+ * `lockstep backup verify`: re-hash every artifact of a backup and open
+ * every archive and dump; exit 1 with the problems when it fails.
+ *
+ * @module
+ */
+import { verifyBackup } from "../mod.ts";
+import { command } from "./command.ts";
+import { print, printJson, progress } from "./output.ts";
+
+export default command({
+  name: "backup verify",
+  summary: "re-hash every artifact and open every archive",
+  options: {},
+  positionals: [{ name: "ID", help: "the backup (see lockstep backups)" }],
+  config: "required",
+  async run({ config, values, args }) {
+    const result = await verifyBackup(config, args[0]!, progress(values.json));
+    const { manifest: _, ...rest } = result;
+    if (values.json) printJson(rest);
+    else if (result.ok) print(`Backup ${result.id} is intact: every artifact matches and opens.`);
+    else {
+      print(`Backup ${result.id} FAILS verification:`);
+      for (const problem of result.problems) print(`  ${problem}`);
+    }
+    return result.ok ? 0 : 1;
+  },
+});

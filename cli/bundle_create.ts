@@ -1,0 +1,79 @@
+/**
+ * `lockstep bundle create`: pack a release folder into an update bundle,
+ * optionally signed. Runs with or without a `lockstep.json` (the app name
+ * comes from it, or from `--app`).
+ *
+ * @module
+ */
+import { createBundle } from "../mod.ts";
+import { command, usage } from "./command.ts";
+import { print, printJson } from "./output.ts";
+
+export default command({
+  name: "bundle create",
+  summary: "pack a release folder into an update bundle",
+  options: {
+    from: {
+      type: "string",
+      value: "DIR",
+      required: true,
+      help: "the release folder (the code as shipped)",
+    },
+    base: {
+      type: "string",
+      value: "DIR",
+      help: "the previous release folder: its files missing from DIR are removed",
+    },
+    version: { type: "string", value: "V", required: true, help: "the release's version" },
+    "upgrades-from": {
+      type: "string",
+      value: "RANGE",
+      help: "the installed versions it applies to (npm range syntax)",
+    },
+    notes: { type: "string", value: "FILE", help: "a text file with the release notes" },
+    security: { type: "boolean", help: "mark it a security release" },
+    sign: { type: "string", value: "KEYFILE", help: "sign it with this key file (see keygen)" },
+    out: { type: "string", value: "FILE", required: true, help: "the bundle file to write" },
+    app: { type: "string", value: "NAME", help: "the app name (default: from lockstep.json)" },
+    database: {
+      type: "string",
+      value: "TEXT",
+      multiple: true,
+      help: "a line for the manifest's list of database changes",
+    },
+    "requires-deno": {
+      type: "string",
+      value: "RANGE",
+      help: "the Deno versions the release needs (npm range syntax)",
+    },
+  },
+  positionals: [],
+  config: "optional",
+  async run({ config, values }) {
+    const app = values.app ?? config?.app;
+    if (app === undefined) {
+      throw usage("bundle create needs --app NAME when there is no lockstep.json", "bundle create");
+    }
+    const result = await createBundle({
+      from: values.from,
+      version: values.version,
+      out: values.out,
+      app,
+      security: values.security,
+      ...(values.base ? { base: values.base } : {}),
+      ...(values["upgrades-from"] ? { upgradesFrom: values["upgrades-from"] } : {}),
+      ...(values.notes ? { notes: await Deno.readTextFile(values.notes) } : {}),
+      ...(values.sign ? { signWith: values.sign } : {}),
+      ...(values.database.length > 0 ? { database: values.database } : {}),
+      ...(values["requires-deno"] ? { requires: { deno: values["requires-deno"] } } : {}),
+    });
+    if (values.json) printJson({ ok: true, ...result });
+    else {
+      print(
+        `Wrote ${result.path}: ${app} ${result.version}, ${result.files} file(s), ${result.bytes} bytes, ` +
+          `${result.remove.length} removal(s), ${result.signed ? "signed" : "unsigned"}.`,
+      );
+    }
+    return 0;
+  },
+});

@@ -1,0 +1,40 @@
+/**
+ * The only place lockstep reads the environment: `LOCKSTEP_CONFIG`,
+ * `LOCKSTEP_FAULT` (the test facility) and each database's `passwordEnv`,
+ * each only when its `--allow-env` is granted. And where the config comes
+ * from: `--config PATH`, else `$LOCKSTEP_CONFIG`, else `./lockstep.json`.
+ *
+ * @module
+ */
+import { type Config, loadConfig, LockstepError } from "../mod.ts";
+import type { ConfigNeed } from "./command.ts";
+
+/** Reads a variable only when its permission is granted: a missing grant means "not set". */
+export function readEnv(name: string): string | undefined {
+  const state = Deno.permissions.querySync({ name: "env", variable: name }).state;
+  return state === "granted" ? Deno.env.get(name) : undefined;
+}
+
+/** The config file to read: `--config`, else `$LOCKSTEP_CONFIG`, else `lockstep.json`. */
+export function configPath(flag: string | undefined): string {
+  return flag ?? readEnv("LOCKSTEP_CONFIG") ?? "lockstep.json";
+}
+
+/**
+ * Loads the config as a command needs it: `required` throws when there is
+ * none; `optional` runs without one when there is none and no `--config`
+ * named it; `none` never reads it.
+ */
+export async function loadConfigFor(
+  need: ConfigNeed,
+  flag: string | undefined,
+): Promise<Config | undefined> {
+  if (need === "none") return undefined;
+  try {
+    return await loadConfig(configPath(flag), readEnv);
+  } catch (error) {
+    const absent = error instanceof LockstepError && error.code === "CONFIG_NOT_FOUND";
+    if (need === "optional" && flag === undefined && absent) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * `lockstep start`: the startup gate around the application's own command.
+ * Runs it (stdio inherited, SIGINT, SIGTERM and SIGHUP passed on, its exit
+ * code returned) only when `check` says it may run.
+ *
+ * @module
+ */
+import { check, type CheckReport, gate, LockstepError, update } from "../mod.ts";
+import { command, usage } from "./command.ts";
+import { printError } from "./output.ts";
+
+export default command({
+  name: "start",
+  summary: "run check, then the application if it may run",
+  usage: ["start [--install|--ignore] -- COMMAND [ARGS...]"],
+  options: {
+    install: { type: "boolean", help: "run update first when bundles or migrations are pending" },
+    ignore: {
+      type: "boolean",
+      help: "start even when bundles or migrations are pending (never when blocked)",
+    },
+  },
+  positionals: [
+    { name: "COMMAND", afterDashes: true, help: "the application's command" },
+    { name: "ARGS", optional: true, variadic: true, help: "its arguments" },
+  ],
+  config: "required",
+  async run({ config, values, args }) {
+    if (values.install && values.ignore) {
+      throw usage("start takes --install or --ignore, not both", "start");
+    }
+    if (values.install) {
+      const first = await check(config);
+      if (!first.ok && first.exitCode !== 5) {
+        await update(config, {
+          onStep: (s) => printError(`lockstep update: ${s.step}: ${s.detail}`),
+        });
+      }
+    }
+    const explain = (report: CheckReport) => {
+      for (const p of report.problems) printError(`lockstep: [${p.severity}] ${p.message}`);
+    };
+    // gate() makes the decision, as it does for Deno applications.
+    let report: CheckReport;
+    try {
+      report = await gate(config, { ignore: values.ignore });
+    } catch (error) {
+      if (!(error instanceof LockstepError) || error.code !== "GATE_REFUSED") throw error;
+      report = error.data.report as CheckReport;
+      explain(report);
+      printError(`lockstep: not starting ${config.app} (check exit ${report.exitCode}).`);
+      return report.exitCode;
+    }
+    if (!report.ok) {
+      explain(report);
+      printError(`lockstep: starting ${config.app} anyway (--ignore).`);
+    }
+    return await runApplication(args[0]!, args.slice(1));
+  },
+});
+
+/**
+ * Runs the application's command with lockstep's stdio, passing SIGINT,
+ * SIGTERM and SIGHUP on, and returns its exit code (128 + the signal when a
+ * signal ended it).
+ */
+async function runApplication(command: string, args: readonly string[]): Promise<number> {
+  const child = new Deno.Command(command, {
+    args: [...args],
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  const forward = signals.map((signal) => {
+    const handler = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // It has exited already.
+      }
+    };
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  try {
+    const status = await child.status;
+    return status.code;
+  } finally {
+    for (const remove of forward) remove();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `lockstep status`: migrations per package and database, and the ones
+ * ahead of the code or changed since they were applied.
+ *
+ * @module
+ */
+import { type MigrationStatus, status } from "../mod.ts";
+import { command } from "./command.ts";
+import { print, printJson } from "./output.ts";
+
+export default command({
+  name: "status",
+  summary: "migrations per package and database",
+  options: {},
+  positionals: [],
+  config: "required",
+  async run({ config, values }) {
+    const state = await status(config);
+    if (values.json) printJson({ ok: true, ...state });
+    else renderStatus(state);
+    return 0;
+  },
+});
+
+function renderStatus(state: MigrationStatus): void {
+  for (const db of state.databases) {
+    const note = db.exists
+      ? (db.ledger ? `${db.rows} ledger row(s)` : "no ledger yet")
+      : "does not exist yet";
+    print(`database ${db.name} (${db.url}): ${note}`);
+  }
+  for (const pkg of state.packages) {
+    print(
+      `package ${pkg.name} → ${pkg.database}: ${pkg.applied.length}/${pkg.total} applied` +
+        (pkg.version ? `, at ${pkg.version}` : ""),
+    );
+    for (const id of pkg.pending) print(`  pending ${id}`);
+  }
+  for (const row of state.ahead) {
+    print(`  AHEAD: ${row.id} (in ${row.database}) is unknown to this code`);
+  }
+  for (const changed of state.changed) {
+    print(`  CHANGED: ${changed.id} differs from what was applied`);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * `lockstep update`: check, back up, maintenance on, install, migrate,
+ * maintenance off, each step timed; on failure what it changed is undone.
+ *
+ * @module
+ */
+import { update, type UpdateStepResult } from "../mod.ts";
+import { command, seconds } from "./command.ts";
+import { confirmOrRefuse, print, printJson, renderProgress } from "./output.ts";
+
+export default command({
+  name: "update",
+  summary: "check, back up, maintenance on, install, migrate, maintenance off; " +
+    "undoes what it changed on failure",
+  options: {
+    yes: { type: "boolean", short: "y", help: "go ahead without asking (unattended)" },
+    "lock-timeout": {
+      type: "string",
+      value: "SECONDS",
+      default: "30",
+      help: "how long migrate waits for another lockstep process's lock",
+    },
+  },
+  positionals: [],
+  config: "required",
+  async run({ config, values }) {
+    const { json, yes } = values;
+    const result = await update(config, {
+      confirm: (report) =>
+        confirmOrRefuse(
+          "update: back up, install and migrate",
+          report.problems.filter((p) => p.severity !== "warning").map((p) => p.message),
+          { yes, json },
+        ),
+      lockTimeoutMs: seconds(values["lock-timeout"], "lock-timeout") * 1000,
+      ...(json ? {} : {
+        onStep: (s: UpdateStepResult) =>
+          print(`${s.step}: ${s.detail} (${(s.durationMs / 1000).toFixed(1)} s)`),
+        onMigrate: renderProgress,
+      }),
+    });
+    if (json) printJson({ ok: result.confirmed, ...result });
+    else if (!result.confirmed) print("Nothing was changed.");
+    else if (!result.changed) print("Nothing to update: code and databases are current.");
+    else {
+      print(
+        `Updated ${config.app} ${result.from ?? "(none)"} → ${result.to ?? "(none)"}: ` +
+          `${result.installed.length} bundle(s), ${result.applied.length} migration(s). ` +
+          `Backup taken first: ${result.backup}.`,
+      );
+    }
+    return result.confirmed ? 0 : 1;
+  },
+});
