@@ -31,7 +31,9 @@ import {
   type Problem,
   schemaDrift,
   schemaUnrecorded,
+  undoOpen,
 } from "./problems.ts";
+import { readUndoPlan } from "./undo.ts";
 
 export type { Severity } from "./problems.ts";
 
@@ -159,6 +161,7 @@ export async function check(config: Config): Promise<CheckReport> {
   const codeVersion = await readCodeVersion(config);
   const journal = await readJournal(config);
   if (journal !== null) problems.push(asProblem(journalOpen(describeJournal(journal))));
+  if (await readUndoPlan(config) !== null) problems.push(asProblem(undoOpen()));
   const state = await readState(config);
   const bundles = await bundleStatus(config, codeVersion, state);
   problems.push(...bundleProblems(bundles));

@@ -48,6 +48,7 @@ export const ERROR_CODES = [
   "BUNDLE_TARGET_UNWRITABLE",
   "DISK_FULL",
   "JOURNAL_OPEN",
+  "UNDO_OPEN",
   "BACKUP_NOT_FOUND",
   "BACKUP_INVALID",
   "BACKUP_WRONG_APP",
@@ -134,12 +135,17 @@ export interface ErrorDataMap {
     readonly database: string;
     readonly applied: readonly string[];
   };
-  /** The step that failed, its error code, the backup taken first and whether it was restored. */
+  /**
+   * The step that failed, its error code, the backup taken first, whether
+   * everything the run changed was put back, and the databases restored from
+   * the backup (whose writes since it are gone).
+   */
   UPDATE_FAILED: {
     readonly step: string;
     readonly code: string;
     readonly backup: string | null;
     readonly restored: boolean;
+    readonly databases: readonly string[];
   };
   /** The blocking problems' codes. */
   UPDATE_BLOCKED: { readonly problems: readonly string[] };

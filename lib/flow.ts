@@ -3,10 +3,12 @@
  * undo, run by one loop that times and reports them (Capistrano's
  * `starting started updating updated publishing published` is the model).
  *
- * A step that makes a durable change says so with {@link Flow.changed}. When
- * a step fails, the undos of the steps that completed run in reverse order,
- * but only when something was changed: a run that failed before its first
- * change has nothing to undo.
+ * A step that makes a durable change says so with {@link Flow.changed},
+ * naming what it changed (`code`, `database:main`). When a step fails, the
+ * undos run, the failed step's first (it may have changed something before
+ * it failed), then those of the completed steps in reverse order; but only
+ * when something was changed: a run that failed before its first change has
+ * nothing to undo.
  *
  * @module
  */
@@ -24,10 +26,15 @@ export interface StepResult<S extends string = string> {
 
 /** What a running step can tell the loop. */
 export interface Flow {
-  /** Records that the run has made a durable change (its undos must run after a failure). */
-  changed(): void;
+  /**
+   * Records that the run made a durable change to `what` (`code`,
+   * `database:<name>`; default `state`): its undos must run after a failure.
+   */
+  changed(what?: string): void;
   /** True once any step called {@link changed}. */
   readonly hasChanged: boolean;
+  /** What was changed, in the order first reported. */
+  readonly changes: ReadonlySet<string>;
 }
 
 /** A step: what it does, and how to put back what it did. */
@@ -37,18 +44,21 @@ export interface Step<S extends string = string> {
   /** Does the work; returns what it did, for people. */
   run(flow: Flow): Promise<string>;
   /**
-   * Puts back what this and later steps changed, after a later step failed,
-   * reported under its own name (`restore`).
+   * Puts back what this step changed, after it or a later step failed,
+   * reported under its own name (`rollback`, `restore`). It must do nothing
+   * when the step changed nothing, and be safe to run again.
    */
   readonly undo?: { readonly name: S; run(flow: Flow): Promise<string> };
 }
 
-/** A step failed: which, why, whether anything had changed, and what was undone. */
+/** A step failed: which, why, what had changed, and what was undone. */
 export class FlowFailure<S extends string = string> extends Error {
   /** The step that failed. */
   readonly step: S;
   /** True when a step had made a durable change before the failure. */
   readonly changed: boolean;
+  /** What had been changed (see {@link Flow.changed}). */
+  readonly changes: readonly string[];
   /** The undos that ran, in order. */
   readonly undone: readonly StepResult<S>[];
   /** The error of an undo that failed too, or `undefined`. */
@@ -58,12 +68,17 @@ export class FlowFailure<S extends string = string> extends Error {
   constructor(
     step: S,
     cause: unknown,
-    facts: { changed: boolean; undone: readonly StepResult<S>[]; undoError: unknown },
+    facts: {
+      changes: readonly string[];
+      undone: readonly StepResult<S>[];
+      undoError: unknown;
+    },
   ) {
     super(`step ${step} failed`, { cause });
     this.name = "FlowFailure";
     this.step = step;
-    this.changed = facts.changed;
+    this.changed = facts.changes.length > 0;
+    this.changes = facts.changes;
     this.undone = facts.undone;
     this.undoError = facts.undoError;
   }
@@ -75,24 +90,32 @@ export interface FlowOptions<S extends string> {
   onStep?: (result: StepResult<S>) => void;
   /** The flow as it stands when the caller already changed something. */
   flow?: Flow;
+  /**
+   * Called once before the first undo runs (with the failed step and what
+   * had changed): where a caller makes the undo durable, so that `recover`
+   * can finish it after a crash.
+   */
+  beforeUndo?: (step: S, changes: readonly string[]) => Promise<void>;
+  /** Called once after every undo succeeded. */
+  afterUndo?: () => Promise<void>;
 }
 
 /** A fresh change tracker. */
 export function newFlow(): Flow {
-  let changed = false;
+  const changes = new Set<string>();
   return {
-    changed: () => void (changed = true),
+    changed: (what = "state") => void changes.add(what),
     get hasChanged() {
-      return changed;
+      return changes.size > 0;
     },
+    changes,
   };
 }
 
 /**
  * Runs `steps` in order, timing and reporting each, and passing the fault
- * point `<command>:<step>` after each. On a failure, runs the undos of the
- * completed steps in reverse (only when something changed) and throws a
- * {@link FlowFailure}.
+ * point `<command>:<step>` after each. On a failure, runs the undos (only
+ * when something changed) and throws a {@link FlowFailure}.
  */
 export async function runFlow<S extends string>(
   command: string,
@@ -106,21 +129,21 @@ export async function runFlow<S extends string>(
     try {
       results.push(await timed(step.name, () => step.run(flow), options.onStep));
     } catch (error) {
+      const changes = [...flow.changes];
       const undone: StepResult<S>[] = [];
       let undoError: unknown;
       if (flow.hasChanged) {
-        for (const earlier of done.toReversed()) {
-          const undo = earlier.undo;
-          if (undo === undefined) continue;
-          try {
+        try {
+          await options.beforeUndo?.(step.name, changes);
+          for (const undo of [step, ...done.toReversed()].flatMap((s) => s.undo ?? [])) {
             undone.push(await timed(undo.name, () => undo.run(flow), options.onStep));
-          } catch (failure) {
-            undoError = failure;
-            break;
           }
+          await options.afterUndo?.();
+        } catch (failure) {
+          undoError = failure;
         }
       }
-      throw new FlowFailure(step.name, error, { changed: flow.hasChanged, undone, undoError });
+      throw new FlowFailure(step.name, error, { changes, undone, undoError });
     }
     done.push(step);
     fault(`${command}:${step.name}`);

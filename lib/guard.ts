@@ -76,10 +76,17 @@ export interface Guarded<P, S extends string> {
   /** The change, as steps; `taken()` is the backup once it exists (`null` when opted out). */
   steps(plan: P, taken: () => TakenBackup | null): readonly Step<S>[];
   /**
-   * After a failed step that changed something: puts the backup back,
-   * reported as a step of this name. Without it, nothing is restored.
+   * Before the first undo of a failed run that changed something (with the
+   * failed step and what had changed): make the undo durable. After every
+   * undo succeeded: clean up. See {@link runFlow}.
    */
-  readonly undoFromBackup?: { readonly name: S; run(taken: TakenBackup): Promise<string> };
+  beforeUndo?(
+    step: S | "backup" | "maintenance",
+    changes: readonly string[],
+    taken: TakenBackup | null,
+  ): Promise<void>;
+  /** After every undo succeeded. */
+  afterUndo?(): Promise<void>;
   /**
    * After the steps ran: a failure the change reported without throwing (a
    * refused bundle), as the message maintenance keeps; `undefined` for success.
@@ -139,7 +146,6 @@ export async function guard<P, S extends string>(
   const scope = new MaintenanceScope(config, spec.command);
   const policy: Step<S | "backup" | "maintenance">[] = [];
   if (options.backup !== false) {
-    const undo = spec.undoFromBackup;
     policy.push({
       name: "backup",
       run: async () => {
@@ -151,7 +157,6 @@ export async function guard<P, S extends string>(
         options.onBackup?.(taken);
         return `${taken.id} (${taken.path})`;
       },
-      ...(undo ? { undo: { name: undo.name, run: () => undo.run(taken!) } } : {}),
     });
   }
   if (options.maintenance !== false) {
@@ -165,7 +170,19 @@ export async function guard<P, S extends string>(
   }
   const flow = newFlow();
   try {
-    await runFlow(spec.command, [...policy, ...spec.steps(plan, () => taken)], { onStep, flow });
+    const before = spec.beforeUndo;
+    const after = spec.afterUndo;
+    await runFlow(spec.command, [...policy, ...spec.steps(plan, () => taken)], {
+      onStep,
+      flow,
+      ...(before
+        ? {
+          beforeUndo: (step: S | "backup" | "maintenance", changes: readonly string[]) =>
+            before(step, changes, taken),
+        }
+        : {}),
+      ...(after ? { afterUndo: () => after() } : {}),
+    });
   } catch (error) {
     const failure = error instanceof FlowFailure ? error : undefined;
     const thrown = failure ? spec.failed?.(failure, taken) ?? failure.cause : error;

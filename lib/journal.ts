@@ -14,7 +14,7 @@
 import { dirname, join } from "node:path";
 import type { Config } from "./config.ts";
 import { fault } from "./fault.ts";
-import { journalOpen, refusal } from "./problems.ts";
+import { journalOpen, refusal, undoOpen } from "./problems.ts";
 import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
 import { workFolder } from "./oplock.ts";
 
@@ -53,6 +53,20 @@ function journalFolder(config: Pick<Config, "updates">): string {
   return join(workFolder(config), "journal");
 }
 
+/**
+ * Where committed transactions are kept, old files aside, while the run
+ * that made them may still have to undo them (`update`), with the plan of an
+ * undo under way (`plan.json`).
+ */
+export function undoFolder(config: Pick<Config, "updates">): string {
+  return join(workFolder(config), "undo");
+}
+
+/** The plan of an undo under way: while it exists, the undo is unfinished. */
+export function undoPlanPath(config: Pick<Config, "updates">): string {
+  return join(undoFolder(config), "plan.json");
+}
+
 /** The open journal, or `null`. Reads only: `check` uses it. */
 export async function readJournal(config: Pick<Config, "updates">): Promise<JournalFile | null> {
   try {
@@ -74,8 +88,8 @@ export async function refuseOpenJournal(
 ): Promise<void> {
   const open = await readJournal(config);
   const staging = pathExists(journalFolder(config));
-  if (open === null && !staging) return;
-  throw refusal(journalOpen(describeJournal(open)), action);
+  if (open !== null || staging) throw refusal(journalOpen(describeJournal(open)), action);
+  if (pathExists(undoPlanPath(config))) throw refusal(undoOpen(), action);
 }
 
 /** What the problem catalogue needs to word an open journal (`null`: only a staging folder). */
@@ -236,6 +250,21 @@ export class Transaction {
     await finish(this.#config);
   }
 
+  /**
+   * Instead of {@link finish}: keeps the committed journal, with the old
+   * files aside, under the undo folder, so that {@link rollBackRetained}
+   * can put the tree back later. Returns where it was kept.
+   */
+  async retain(): Promise<string> {
+    const undo = undoFolder(this.#config);
+    await Deno.mkdir(undo, { recursive: true });
+    const kept = join(undo, `${Date.now()}-${crypto.randomUUID().slice(0, 8)}`);
+    await Deno.rename(this.#folder, kept);
+    await syncFolder(undo);
+    await syncFolder(workFolder(this.#config));
+    return kept;
+  }
+
   #foldersToCreate(): string[] {
     const out: string[] = [];
     for (const entry of this.#entries) {
@@ -364,4 +393,31 @@ export async function recoverJournal(
   }
   await finish(config);
   return { outcome: "rolled-back", label: journal.label, journal };
+}
+
+/**
+ * Puts the tree back as it was before a retained transaction: the kept
+ * journal is marked prepared, moved back into place, and rolled back by
+ * {@link recoverJournal}. A crash at any point leaves either the kept folder
+ * (run this again) or an open journal (`recover` rolls it back). Nothing
+ * happens when the folder is gone (it was rolled back already).
+ */
+export async function rollBackRetained(
+  config: Pick<Config, "updates">,
+  kept: string,
+): Promise<void> {
+  let journal: JournalFile;
+  try {
+    journal = JSON.parse(await Deno.readTextFile(join(kept, "journal.json")));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  await writeFileAtomic(
+    join(kept, "journal.json"),
+    new TextEncoder().encode(JSON.stringify({ ...journal, state: "prepared" }, null, 2) + "\n"),
+    { mode: 0o600 },
+  );
+  await Deno.rename(kept, journalFolder(config));
+  await recoverJournal(config);
 }

@@ -101,6 +101,18 @@ export function journalOpen(
   };
 }
 
+/** An update failed and the undo of what it changed was interrupted. */
+export function undoOpen(): Finding<"UNDO_OPEN"> {
+  return {
+    code: "UNDO_OPEN",
+    severity: "blocked",
+    statement: "a failed update was putting back what it changed when it was interrupted: " +
+      "the code or the databases may be half put back",
+    fix: `run "lockstep recover" to finish putting them back`,
+    data: {},
+  };
+}
+
 /** The ledgers hold migrations the code does not know: downgrades are not supported. */
 export function databaseAhead(
   rows: readonly { id: string; database?: string | undefined }[],

@@ -14,6 +14,7 @@ import { readState } from "./state.ts";
 import { recoverRestore } from "./backup/restore.ts";
 import { keep, record } from "./bundles/installed.ts";
 import { inspectBundle } from "./bundles/pending.ts";
+import { readUndoPlan, runUndo } from "./undo.ts";
 
 /** What {@link recover} did. */
 export interface RecoverResult {
@@ -26,7 +27,8 @@ export interface RecoverResult {
 /**
  * Rolls an interrupted install or restore back to exactly the previous
  * tree, or finishes one that had committed (an install's state.json and the
- * move to `installed/`; a restore's state.json and databases).
+ * move to `installed/`; a restore's state.json and databases); then finishes
+ * the undo of a failed update that a crash interrupted.
  *
  * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
  * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
@@ -41,6 +43,7 @@ export interface RecoverResult {
  */
 export async function recover(config: Config): Promise<RecoverResult> {
   using _lock = await takeOperationLock(config, "recover");
+  const undo = await readUndoPlan(config);
   const result = await recoverJournal(config, async (journal) => {
     if (journal.kind === "restore") return await recoverRestore(config, journal);
     // The files are in place; finish the records a crash cut short.
@@ -56,5 +59,8 @@ export async function recover(config: Config): Promise<RecoverResult> {
       await keep(config, bundle);
     }
   });
-  return { outcome: result.outcome, label: result.label };
+  if (undo === null) return { outcome: result.outcome, label: result.label };
+  // A failed update's undo was interrupted: finish putting things back.
+  await runUndo(config, undo);
+  return { outcome: "completed", label: `the undo of ${undo.label}` };
 }

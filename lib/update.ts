@@ -2,34 +2,50 @@
  * `update`: the whole release in one safe step, as a list of steps run by
  * the change policy ({@link guard}) and its step loop ({@link runFlow}):
  *
- * | step          | does                                            | undo (after a later failure) |
- * | ------------- | ----------------------------------------------- | ---------------------------- |
- * | `check`       | the preflight: refuses when check says blocked | (changes nothing)            |
- * | `backup`      | files and databases, label `before-update`      | `restore`: the backup, and the bundles back to `pending/` |
- * | `maintenance` | on, with the target version                      | (left on with the reason)   |
- * | `install`     | every applicable bundle, in version order        | (by the backup's undo)      |
- * | `migrate`     | every pending migration                          | (by the backup's undo)      |
+ * | step          | does                                             | undo, after a failure          |
+ * | ------------- | ------------------------------------------------ | ------------------------------ |
+ * | `check`       | the preflight: refuses when check says blocked   | (changes nothing)              |
+ * | `backup`      | files and databases, label `before-update`       | (kept: it is what `restore` uses) |
+ * | `maintenance` | on, with the target version                      | (left on with the reason)      |
+ * | `install`     | every applicable bundle, in version order        | `rollback`: each bundle through its kept journal, state.json, bundles back to `pending/` |
+ * | `migrate`     | every pending migration                          | `restore`: only the databases on which migrations committed, from the backup |
  *
  * Undos run only when a step changed something: a bundle refused before the
- * first write, or a migration that rolled back whole, leave nothing to undo,
- * and maintenance goes off again.
+ * first write, or migrations that rolled back whole (one transaction per
+ * database), leave nothing to undo, and maintenance goes off again. The
+ * undo is written down before it starts (`lib/undo.ts`), so `recover`
+ * finishes one a crash interrupted.
  *
  * @module
  */
-import { basename, join } from "node:path";
 import type { Config } from "./config.ts";
 import { isLockstepError, LockstepError, lockstepError, messageOf } from "./errors.ts";
-import { syncFolder } from "./files.ts";
 import type { FlowFailure, Step, StepResult } from "./flow.ts";
 import { guard, type SafetyOptions, type TakenBackup } from "./guard.ts";
-import { restore } from "./backup/restore.ts";
 import { describeInstalled, installWithin } from "./bundles/install.ts";
 import { check, type CheckReport } from "./check.ts";
 import { type MigrateEvent, migrateWithin } from "./migrations/migrate.ts";
 import { takeOperationLock } from "./oplock.ts";
+import { readState, type State } from "./state.ts";
+import {
+  discardKept,
+  finishUndo,
+  readUndoPlan,
+  undoCode,
+  undoDatabases,
+  type UndoPlan,
+  writeUndoPlan,
+} from "./undo.ts";
 
 /** A step of {@link update}. */
-export type UpdateStep = "check" | "backup" | "maintenance" | "install" | "migrate" | "restore";
+export type UpdateStep =
+  | "check"
+  | "backup"
+  | "maintenance"
+  | "install"
+  | "migrate"
+  | "rollback"
+  | "restore";
 
 /** One finished step, with its duration. */
 export type UpdateStepResult = StepResult<UpdateStep>;
@@ -84,10 +100,18 @@ export interface UpdateResult {
  */
 export async function update(config: Config, options: UpdateOptions = {}): Promise<UpdateResult> {
   using _lock = await takeOperationLock(config, "update");
-  const installed: string[] = [];
-  const applied: string[] = [];
-  // The bundles this update installed, kept in installed/: a restore puts them back in pending/.
-  const kept: { keptAs: string; file: string }[] = [];
+  // Kept install journals of a run that died before it could fail: nothing needs them now.
+  await discardKept(config);
+  const run: UpdateRun = {
+    config,
+    options,
+    installed: [],
+    applied: [],
+    kept: [],
+    journals: [],
+    stateBefore: await readState(config),
+    plan: null,
+  };
   const done = await guard<CheckReport, UpdateStep>(config, {
     command: "update",
     preflight: () => preflight(config),
@@ -98,31 +122,63 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     backup: { label: "before-update" },
     maintenanceMessage: (report) =>
       `Updating ${config.app} to ${target(report)}. Please try again in a few minutes.`,
-    undoFromBackup: {
-      name: "restore",
-      run: async (taken) => {
-        await restore(config, taken.id, { backup: false, maintenance: false });
-        for (const { keptAs, file } of kept) await putBack(config, keptAs, file);
-        return `backup ${taken.id}`;
-      },
-    },
-    steps: (report) => updateSteps(config, report, options, { installed, applied, kept }),
-    failed: updateFailed,
+    steps: (report) => updateSteps(run, report),
+    beforeUndo: (_step, changes, taken) => planUndo(run, changes, taken),
+    afterUndo: () => finishUndo(config),
+    failed: (failure, taken) => updateFailed(failure, taken, run.plan),
     // The error says what failed, what was put back and what to do: maintenance shows it as is.
     failureMessage: (error) => messageOf(error),
     onStep: options.onStep,
   }, options);
+  await discardKept(config);
   const from = done.plan.codeVersion;
   return {
     changed: done.status === "done",
     confirmed: done.status !== "declined",
     from,
-    to: installed.at(-1) ?? from,
+    to: run.installed.at(-1) ?? from,
     backup: done.backup?.id ?? null,
-    installed,
-    applied,
+    installed: run.installed,
+    applied: run.applied,
     steps: done.steps as UpdateStepResult[],
   };
+}
+
+/** What one update collects as it goes: what it did, and what an undo needs. */
+interface UpdateRun {
+  readonly config: Config;
+  readonly options: UpdateOptions;
+  /** Bundle versions installed, in order. */
+  readonly installed: string[];
+  /** Migration ids applied, in order. */
+  readonly applied: string[];
+  /** The bundles installed, kept in installed/: an undo puts them back in pending/. */
+  readonly kept: { keptAs: string; file: string }[];
+  /** Their committed install journals, kept with the old files aside. */
+  readonly journals: string[];
+  /** state.json before the update. */
+  readonly stateBefore: State;
+  /** The undo, once a failure wrote it down. */
+  plan: UndoPlan | null;
+}
+
+/** Writes the undo down before it starts: the code if it changed, the databases migrations committed on. */
+async function planUndo(
+  run: UpdateRun,
+  changes: readonly string[],
+  taken: TakenBackup | null,
+): Promise<void> {
+  const code = changes.includes("code");
+  run.plan = {
+    label: `update ${run.config.app}`,
+    created: new Date().toISOString(),
+    state: code ? run.stateBefore : null,
+    journals: [...run.journals],
+    bundles: [...run.kept],
+    backup: taken?.id ?? null,
+    databases: changes.filter((c) => c.startsWith("database:")).map((c) => c.slice(9)),
+  };
+  await writeUndoPlan(run.config, run.plan);
 }
 
 /** check, refusing when it says blocked: nothing is changed. */
@@ -146,37 +202,30 @@ function target(report: CheckReport): string | null {
   return report.bundles.filter((b) => b.applies).at(-1)?.version ?? report.codeVersion;
 }
 
-/** The change: install (when bundles apply), then migrate. */
-function updateSteps(
-  config: Config,
-  report: CheckReport,
-  options: UpdateOptions,
-  done: {
-    installed: string[];
-    applied: string[];
-    kept: { keptAs: string; file: string }[];
-  },
-): Step<UpdateStep>[] {
+/** The change: install (when bundles apply), then migrate, each with its undo. */
+function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
+  const { config, options } = run;
   const applicable = report.bundles.filter((b) => b.applies);
+  const undoPlan = async () => run.plan ?? (await readUndoPlan(config))!;
   const install: Step<UpdateStep> = {
     name: "install",
     run: async (flow) => {
       const result = await installWithin(config, {}, flow);
+      run.journals.push(...result.journals);
       for (const b of result.installed) {
-        done.installed.push(b.version);
-        if (b.keptAs) done.kept.push({ keptAs: b.keptAs, file: b.file });
+        run.installed.push(b.version);
+        if (b.keptAs) run.kept.push({ keptAs: b.keptAs, file: b.file });
       }
       const refused = result.refused.filter((r) => applicable.some((a) => a.file === r.file));
       if (refused.length > 0) {
         const first = refused[0]!;
-        throw new LockstepError(
-          first.code,
-          `bundle ${first.file} was refused: ${first.message}`,
-          { data: { refused } },
-        );
+        throw new LockstepError(first.code, `bundle ${first.file} was refused: ${first.message}`, {
+          data: { refused },
+        });
       }
       return describeInstalled(result.installed);
     },
+    undo: { name: "rollback", run: async () => await undoCode(config, await undoPlan()) },
   };
   const migrate: Step<UpdateStep> = {
     name: "migrate",
@@ -186,59 +235,53 @@ function updateSteps(
         lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
         ...(options.onMigrate ? { onProgress: options.onMigrate } : {}),
       }, flow);
-      done.applied.push(...result.applied);
+      run.applied.push(...result.applied);
       return `${result.applied.length} migration(s) applied`;
     },
+    undo: { name: "restore", run: async () => await undoDatabases(config, await undoPlan()) },
   };
   return applicable.length > 0 ? [install, migrate] : [migrate];
 }
 
 /**
- * The error of a failed update, saying what failed, what was put back and
- * what to do; maintenance keeps it as its message.
+ * The error of a failed update, saying what failed, what was put back (and
+ * what that discarded) and what to do; maintenance keeps it as its message.
  */
 function updateFailed(
   failure: FlowFailure<UpdateStep>,
   taken: TakenBackup | null,
+  plan: UndoPlan | null,
 ): LockstepError {
   const cause = failure.cause;
   const code = isLockstepError(cause) ? cause.code : "INTERNAL";
   const what = `The update failed while it ran ${failure.step} [${code}]: ${messageOf(cause)}`;
-  const restored = failure.undone.some((u) => u.step === "restore") &&
-    failure.undoError === undefined;
+  const restored = failure.changed && failure.undoError === undefined;
   const backupId = taken?.id ?? null;
+  const databases = plan?.databases ?? [];
   let advice: string;
   if (!failure.changed) {
-    advice = `Nothing had been changed, so nothing was restored. Fix the cause (or remove the ` +
+    advice = `Nothing had been changed, so nothing was undone. Fix the cause (or remove the ` +
       `bundle from pending/), then run "lockstep update" again.`;
   } else if (restored) {
-    advice = `Files and databases were restored from backup ${backupId}; the bundles went back ` +
-      `to pending/. Maintenance mode stays on: fix the cause (or remove the bundle from ` +
-      `pending/), then run "lockstep update" again, or "lockstep maintenance off" to reopen on ` +
-      `the restored version.`;
-  } else if (backupId === null) {
-    advice = `No backup was taken (backup: false), so nothing was restored. Maintenance mode ` +
-      `stays on: put the previous release back, then run "lockstep maintenance off".`;
+    const parts = [
+      ...(plan?.state ? ["the code was rolled back and the bundles went back to pending/"] : []),
+      ...(databases.length > 0
+        ? [
+          `database(s) ${databases.map((d) => `"${d}"`).join(", ")} came back from backup ` +
+          `${backupId}: writes made to them since ${taken?.created ?? "the backup"} are gone`,
+        ]
+        : []),
+    ];
+    advice = `What it changed was undone: ${parts.join("; ") || "nothing else had changed"}. ` +
+      `Maintenance mode stays on: fix the cause (or remove the bundle from pending/), then run ` +
+      `"lockstep update" again, or "lockstep maintenance off" to reopen on the previous version.`;
   } else {
-    advice = `Restoring backup ${backupId} failed too (${
-      messageOf(failure.undoError)
-    }). Maintenance mode stays on. Run "lockstep recover", then "lockstep restore ${backupId}".`;
+    advice = `Undoing it failed too (${messageOf(failure.undoError)}). Maintenance mode stays ` +
+      `on. Run "lockstep recover" to finish putting things back` +
+      (backupId ? `, or "lockstep restore ${backupId}".` : ".");
   }
   return lockstepError("UPDATE_FAILED", `${what} ${advice}`, {
     cause,
-    data: { step: failure.step, code, backup: backupId, restored },
+    data: { step: failure.step, code, backup: backupId, restored, databases: [...databases] },
   });
-}
-
-/** Moves a bundle kept in installed/ back to pending/; one already there by that name wins, and the kept copy stays. */
-async function putBack(config: Config, keptAs: string, file: string): Promise<void> {
-  await Deno.mkdir(config.pending, { recursive: true });
-  try {
-    await Deno.link(keptAs, join(config.pending, basename(file)));
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) return;
-    throw error;
-  }
-  await Deno.remove(keptAs);
-  await syncFolder(config.pending);
 }

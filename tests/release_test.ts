@@ -57,10 +57,17 @@ const R130 = {
   "migrations/orders/20260401000000_broken.sql": "alter table no_such_table add column x integer;",
 };
 
+/**
+ * Every table's rows, in order; the event log without `failed` events (a
+ * failed update logs its failure: that line is history, not a change).
+ */
 async function dump(db: TestDb): Promise<string> {
   const out: string[] = [];
   for (const table of await db.tables()) {
-    out.push(`${table}: ${JSON.stringify(await db.query(`select * from "${table}" order by 1`))}`);
+    const where = table === "lockstep_events" ? " where kind <> 'failed'" : "";
+    out.push(
+      `${table}: ${JSON.stringify(await db.query(`select * from "${table}"${where} order by 1`))}`,
+    );
   }
   return out.join("\n");
 }
@@ -132,6 +139,8 @@ for (const backend of BACKENDS) {
     assertEquals(error.code, "UPDATE_FAILED");
     assertEquals(error.data.step, "migrate");
     assertEquals(error.data.restored, true);
+    // Its migrations ran in one transaction per database and rolled back: no database restored.
+    assertEquals(error.data.databases, []);
     assertEquals(await treeHash(app.dir, ["updates", "data"]), treeBefore);
     assertEquals(await dump(app.dbs.main!), mainBefore);
     assertEquals(await dump(app.dbs.clients!), clientsBefore);

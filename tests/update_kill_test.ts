@@ -72,12 +72,19 @@ const SCENARIOS: Scenario[] = [
     version: "1.0.0",
   },
   { fault: "update:migrate", check: [0, ["MAINTENANCE_ON"]], then: "update", version: "1.1.0" },
-  // The failing release's restore interrupted after its file journal committed.
+  // The failing release's undo, interrupted after the database came back from the backup
+  // (the code is still the new one) and after the code was rolled back: recover finishes it.
   {
-    fault: "state",
+    fault: "undo:database",
     release: FAILING,
-    // Files are back at 1.0.0, the database not yet: ahead of the code.
-    check: [5, ["JOURNAL_OPEN", "DATABASE_AHEAD", "MAINTENANCE_ON"]],
+    check: [5, ["UNDO_OPEN", "MIGRATIONS_PENDING", "MAINTENANCE_ON"]],
+    then: "recover",
+    version: "1.0.0",
+  },
+  {
+    fault: "undo:code",
+    release: FAILING,
+    check: [5, ["UNDO_OPEN", "BUNDLES_PENDING", "MAINTENANCE_ON"]],
     then: "recover",
     version: "1.0.0",
   },
@@ -135,6 +142,10 @@ for (const scenario of SCENARIOS) {
     if (scenario.fault === "update:migrate" || scenario.then === "recover") {
       // Maintenance left on by the dead update is the operator's to lift.
       assertEquals((await cli(["maintenance", "off"])).code, 0);
+    }
+    if (scenario.release === FAILING) {
+      // The failing bundle went back to pending/ with the undo: the operator removes it.
+      await Deno.remove(join(app.dir, "updates/pending/testapp-1.1.0.zip"));
     }
 
     const version = (await Deno.readTextFile(join(app.dir, "VERSION"))).trim();

@@ -198,7 +198,7 @@ async function restoreFiles(
     await tx.abandon();
     throw error;
   }
-  flow.changed();
+  flow.changed("files");
   await tx.apply("restore", `restore ${config.app} backup ${manifest.id}`, { backup: manifest.id });
   await finishRestore(config, manifest, folder, onProgress);
   await tx.finish();

@@ -158,20 +158,23 @@ export async function install(
 
 /**
  * {@link install} as a step of a larger run (`update`): no confirmation,
- * backup or maintenance of its own; what it changes is recorded on `flow`.
+ * backup or maintenance of its own; what it changes is recorded on `flow`,
+ * and each bundle's committed journal is kept (`journals`), so that the run
+ * can roll the code back exactly if a later step fails.
  */
 export async function installWithin(
   config: Config,
   options: Pick<InstallOptions, "bundle" | "onProgress">,
   flow: Flow,
-): Promise<InstallResult> {
+): Promise<InstallResult & { journals: readonly string[] }> {
   await refuseOpenJournal(config, "install");
   using _lock = await takeOperationLock(config, "install");
   const refused: RefusedBundle[] = [];
   const installed: InstalledBundle[] = [];
+  const journals: string[] = [];
   const plan = await planInstall(config, options, refused);
-  await installChain(config, plan, { ...options, refused, installed, flow });
-  return { installed, refused, dryRun: false, confirmed: true, backup: null };
+  await installChain(config, plan, { ...options, refused, installed, flow, journals });
+  return { installed, refused, dryRun: false, confirmed: true, backup: null, journals };
 }
 
 /** `1.0.0 → 1.1.0, 1.1.0 → 1.2.0`, or `nothing`. */
@@ -222,7 +225,13 @@ function refuseStep(refused: RefusedBundle[], step: ChainStep): void {
 async function installChain(
   config: Config,
   plan: InstallPlan,
-  run: InstallOptions & { refused: RefusedBundle[]; installed: InstalledBundle[]; flow?: Flow },
+  run: InstallOptions & {
+    refused: RefusedBundle[];
+    installed: InstalledBundle[];
+    flow?: Flow;
+    /** Keep each committed journal (old files aside) here, for an undo, instead of removing it. */
+    journals?: string[];
+  },
 ): Promise<void> {
   const { dryRun = false, onProgress, refused, installed, flow } = run;
   let blocked = false;
@@ -243,7 +252,7 @@ async function installChain(
       continue;
     }
     try {
-      const { finish, ...done } = await installOne(config, bundle, from, {
+      const { finish, retain, ...done } = await installOne(config, bundle, from, {
         dryRun,
         flow,
         onProgress,
@@ -254,7 +263,8 @@ async function installChain(
       }
       high = await record(config, bundle, done, high);
       const keptAs = await keep(config, bundle);
-      await finish();
+      if (run.journals) run.journals.push(await retain());
+      else await finish();
       installed.push({ ...done, keptAs });
     } catch (error) {
       if (
@@ -272,7 +282,7 @@ async function installOne(
   bundle: PendingBundle,
   from: string | null,
   run: { dryRun: boolean; flow: Flow | undefined; onProgress: InstallOptions["onProgress"] },
-): Promise<InstalledBundle & { finish: () => Promise<void> }> {
+): Promise<InstalledBundle & { finish: () => Promise<void>; retain: () => Promise<string> }> {
   const manifest = bundle.manifest!;
   const versionFile = relative(config.root, config.versionFile);
   const writes = Object.keys(manifest.files).filter((p) => p !== versionFile);
@@ -285,7 +295,8 @@ async function installOne(
   };
   if (run.dryRun) {
     await preflight(config, bundle.file, manifest, writes, undefined);
-    return { ...result, finish: () => Promise.resolve() };
+    const none = () => Promise.reject(new TypeError("a dry run has no journal"));
+    return { ...result, finish: () => Promise.resolve(), retain: none };
   }
 
   const label = `install ${config.app} ${manifest.version}`;
@@ -322,14 +333,14 @@ async function installOne(
   }
   run.onProgress?.({ bundle: bundle.file, step: "verified" });
   // From here on the app root changes: a failure leaves maintenance on with the reason.
-  run.flow?.changed();
+  run.flow?.changed("code");
   await tx.apply("install", label, {
     bundle: bundle.path,
     file: bundle.file,
     version: manifest.version,
     from,
   });
-  return { ...result, finish: () => tx.finish() };
+  return { ...result, finish: () => tx.finish(), retain: () => tx.retain() };
 }
 
 /**

@@ -301,7 +301,7 @@ async function applyPlan(
       for (const db of connections.used()) {
         const accepted = await acceptDrift(await connections.get(db.name), db.schemas, stamp);
         if (accepted) {
-          flow.changed();
+          flow.changed(`database:${db.name}`);
           plan.acceptedDrift.push(accepted);
         }
       }
@@ -375,8 +375,12 @@ async function runAll(run: Run, flow: Flow): Promise<void> {
   const lastOf = new Map(todo.map((id) => [databaseOf(id), id]));
   const whole = await Promise.all([...run.whole].map((name) => connections.get(name)));
   let failed: { id: string; error: unknown; files: UndoableFiles | undefined } | undefined;
+  // A database whose run transaction committed is changed, even if a later commit fails.
+  const committed = (name: string) => {
+    if (run.pending.some((id) => databaseOf(id) === name)) flow.changed(`database:${name}`);
+  };
   try {
-    await withTransactions(whole, async (txs) => {
+    await withTransactions(whole, committed, async (txs) => {
       for (const [index, id] of todo.entries()) {
         const database = databaseOf(id);
         const schemas = lastOf.get(database) === id ? config.databases[database]!.schemas : null;
@@ -396,7 +400,6 @@ async function runAll(run: Run, flow: Flow): Promise<void> {
     throw await migrationFailed(run, failed.id, failed.error, failed.files);
   }
   run.committed.push(...run.pending);
-  if (run.pending.length > 0) flow.changed();
 }
 
 /** Applies one migration: in its database's run transaction `tx`, or committed on its own. */
@@ -426,7 +429,7 @@ async function applyStep(
       ran = await applyAndCommit(step, db, run.stamp, stepRun);
     } catch (error) {
       // Statements before the failure of one without a transaction stay applied.
-      if (!shown.transaction) flow.changed();
+      if (!shown.transaction) flow.changed(`database:${shown.database}`);
       throw error;
     }
   }
@@ -442,7 +445,7 @@ async function applyStep(
   if (tx) run.pending.push(id);
   else {
     run.committed.push(id);
-    flow.changed();
+    flow.changed(`database:${shown.database}`);
   }
   fault("migrate:applied");
   options.onProgress?.({ type: "done", migration: shown, durationMs: performance.now() - started });
@@ -464,18 +467,22 @@ async function recordSchemaOf(run: Run, database: string, tx: Sql | undefined): 
 
 /**
  * Runs `fn` inside one transaction on each of `dbs` (nested, in name order),
- * so that they commit only when `fn` succeeded, and all roll back otherwise.
+ * so that they commit only when `fn` succeeded, and all roll back otherwise;
+ * `committed` hears of each database as its transaction commits.
  */
 async function withTransactions<T>(
   dbs: readonly Database[],
+  committed: (name: string) => void,
   fn: (txs: ReadonlyMap<string, Sql>) => Promise<T>,
   txs: ReadonlyMap<string, Sql> = new Map(),
 ): Promise<T> {
   const [first, ...rest] = dbs;
   if (first === undefined) return await fn(txs);
-  return await first.transaction((tx) =>
-    withTransactions(rest, fn, new Map([...txs, [first.name, tx]]))
+  const result = await first.transaction((tx) =>
+    withTransactions(rest, committed, fn, new Map([...txs, [first.name, tx]]))
   );
+  committed(first.name);
+  return result;
 }
 
 /**
