@@ -23,6 +23,7 @@ import { isLockstepError, LockstepError, lockstepError, messageOf } from "./erro
 import type { FlowFailure, Step, StepResult } from "./flow.ts";
 import { guard, type SafetyOptions, type TakenBackup } from "./guard.ts";
 import { describeInstalled, installWithin } from "./bundles/install.ts";
+import { preflightRelease } from "./bundles/preflight.ts";
 import { check, type CheckReport } from "./check.ts";
 import { type MigrateEvent, migrateWithin } from "./migrations/migrate.ts";
 import { takeOperationLock } from "./oplock.ts";
@@ -181,7 +182,11 @@ async function planUndo(
   await writeUndoPlan(run.config, run.plan);
 }
 
-/** check, refusing when it says blocked: nothing is changed. */
+/**
+ * check, refusing when it says blocked; then the preflight of the bundles
+ * that would install (each read whole, targets writable, room for them and
+ * the backup, the migrations after them runnable). Nothing is changed.
+ */
 async function preflight(config: Config): Promise<CheckReport> {
   const report = await check(config);
   const blocking = report.problems.filter((p) => p.severity === "blocked");
@@ -194,6 +199,8 @@ async function preflight(config: Config): Promise<CheckReport> {
       { data: { problems: blocking.map((p) => p.code) } },
     );
   }
+  const target = report.bundles.filter((b) => b.applies).at(-1)?.version;
+  if (target) await preflightRelease(config, `update to ${target}`);
   return report;
 }
 

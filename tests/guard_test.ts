@@ -13,6 +13,7 @@ import { BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
 import { fileEntry, treeHash, writeBundle } from "./helpers/bundles.ts";
 import {
   backup,
+  check,
   install,
   listBackups,
   maintenanceOn,
@@ -112,28 +113,31 @@ Deno.test("install() from mod.ts backs up first and installs in maintenance; opt
   assertEquals((await listBackups(config)).length, 1);
 });
 
-Deno.test("a bundle refused while staging changes nothing: maintenance goes off again", async () => {
+Deno.test("a bundle refused in the preflight changes nothing: no backup, maintenance never on; check then calls it invalid", async () => {
   await using app = await makeApp("sqlite", { packages: {}, files: { "app/main.ts": "1\n" } });
   const config = await app.config();
   await Deno.mkdir(join(app.dir, "updates/pending"), { recursive: true });
-  // The manifest's hash is not the file's: found only when the entry is extracted.
+  // The manifest's hash is not the file's: found only when the entry is read whole.
   await writeBundle(join(app.dir, "updates/pending/testapp-1.1.0.zip"), {
     version: "1.1.0",
     files: { "app/main.ts": "2\n" },
     manifest: { files: { "app/main.ts": { ...fileEntry("9\n") } } },
   });
   const before = await treeHash(app.dir, ["updates"]);
+  assertEquals((await check(config)).exitCode, 3, "check reads only the central directory");
   const result = await install(config);
   assertEquals(result.refused.map((r) => r.code), ["BUNDLE_CONTENT_MISMATCH"]);
   assertEquals(result.installed, []);
   assertEquals(await treeHash(app.dir, ["updates"]), before);
-  assertEquals((await maintenanceStatus(config)).on, false, "nothing changed: maintenance is off");
+  assertEquals(await listBackups(config), [], "no backup: the preflight refused first");
+  assertEquals((await maintenanceStatus(config)).on, false);
 
-  // The same refusal inside update: nothing is restored, maintenance is off.
-  const failed = await rejectsWith(update(config), "UPDATE_FAILED");
-  assertEquals(failed.data.restored, false);
-  assertEquals(failed.data.step, "install");
-  assertMatch(failed.message, /Nothing had been changed/);
+  // Once read whole and refused, check reports it as invalid, not pending: start may run.
+  const report = await check(config);
+  assertEquals(report.exitCode, 0);
+  assertEquals(report.bundles[0]!.problem?.code, "BUNDLE_CONTENT_MISMATCH");
+  const nothing = await update(config);
+  assertEquals(nothing.changed, false);
   assertEquals((await maintenanceStatus(config)).on, false);
   assertEquals(await treeHash(app.dir, ["updates"]), before);
 });

@@ -36,8 +36,14 @@ export interface BundleArchive extends AsyncDisposable {
    * Streams the payload file `path` into `out`, checking its size, SHA-256
    * and CRC against the manifest and the ratio limit as bytes are produced.
    */
-  extract(path: string, out: Deno.FsFile): Promise<void>;
+  extract(path: string, out: Sink): Promise<void>;
 }
+
+/** Where an entry's bytes go: a file (closed when done), or nowhere, to verify only. */
+export type Sink = Pick<Deno.FsFile, "writeSync" | "close">;
+
+/** A sink that keeps nothing: extracting into it verifies an entry without writing it. */
+export const NOWHERE: Sink = { writeSync: (chunk) => chunk.length, close() {} };
 
 /** Throws the `LockstepError` for a bundle that cannot be used. */
 function refuse(
@@ -304,7 +310,7 @@ async function extractEntry(
   entry: FileEntry,
   expected: ManifestFile,
   name: string,
-  out: Deno.FsFile,
+  out: Sink,
   limits: Limits,
   where: string,
 ): Promise<void> {

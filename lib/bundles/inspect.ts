@@ -1,15 +1,19 @@
 /**
  * `bundle inspect`: what a bundle holds and whether it could be installed
- * here, from its central directory and manifest only.
+ * here: without a config from its central directory and manifest; with one,
+ * also as install's preflight judges it (every entry read whole, its
+ * targets, the migrations after it).
  *
  * @module
  */
 import { basename } from "node:path";
 import type { Config } from "../config.ts";
-import { LockstepError } from "../errors.ts";
+import { isLockstepError, LockstepError } from "../errors.ts";
 import { openBundle } from "./archive.ts";
 import type { Manifest } from "./manifest.ts";
-import { inspectBundle } from "./pending.ts";
+import { inspectBundle, type PendingBundle } from "./pending.ts";
+import { preflightChain } from "./preflight.ts";
+import { judgeFuture } from "../migrations/future.ts";
 import { verify } from "./signature.ts";
 
 /** What {@link inspect} found. */
@@ -26,7 +30,8 @@ export interface BundleReport {
 
 /**
  * Reads a bundle's manifest and signature; with a config, also judges it as
- * `install` would (app, signature policy, runtime).
+ * `install` would (app, signature policy, runtime, and its preflight: every
+ * entry read whole, its targets, the migrations after it).
  *
  * Permissions: `--allow-read` on the bundle file (and, with a config, on the config's folder and
  * the updates folder).
@@ -45,11 +50,12 @@ export async function inspect(path: string, config?: Config): Promise<BundleRepo
     const judged = await inspectBundle(config, path);
     let signature = judged.signedBy ? `valid (${judged.signedBy})` : "unsigned";
     if (judged.problem?.code === "BUNDLE_SIGNATURE_INVALID") signature = "invalid";
+    const problem = judged.problem ?? await preflightProblem(config, judged);
     return {
       file,
       signature,
       ...(judged.manifest ? { manifest: judged.manifest } : {}),
-      ...(judged.problem ? { problem: judged.problem } : {}),
+      ...(problem ? { problem } : {}),
     };
   }
   try {
@@ -75,4 +81,30 @@ export async function inspect(path: string, config?: Config): Promise<BundleRepo
     }
     throw error;
   }
+}
+
+/**
+ * What install's preflight would say of this bundle on its own: every
+ * entry read whole, its targets (not probed: inspect writes nothing), and
+ * the migrations after it.
+ */
+async function preflightProblem(
+  config: Config,
+  bundle: PendingBundle,
+): Promise<{ code: string; message: string } | undefined> {
+  if (bundle.manifest === undefined) return undefined;
+  const step = { bundle, from: null };
+  const [refused] = await preflightChain(config, [step], { dryRun: true });
+  if (refused) return { code: refused.error.code, message: refused.error.message };
+  try {
+    await judgeFuture(
+      config,
+      [bundle as Required<PendingBundle>],
+      `install ${bundle.manifest.version}`,
+    );
+  } catch (error) {
+    if (!isLockstepError(error)) throw error;
+    return { code: error.code, message: error.message };
+  }
+  return undefined;
 }

@@ -7,10 +7,9 @@
  *
  * @module
  */
-import { dirname, join, relative } from "node:path";
+import { dirname, relative } from "node:path";
 import type { Config } from "../config.ts";
 import { type ErrorCode, isDiskFull, LockstepError } from "../errors.ts";
-import { confined } from "../files.ts";
 import type { Flow } from "../flow.ts";
 import { guard, type SafetyOptions } from "../guard.ts";
 import { readCodeVersion } from "../host.ts";
@@ -18,8 +17,10 @@ import { type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts"
 import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
 import { openBundle } from "./archive.ts";
+import { checkTargets } from "./targets.ts";
+import { checkSpace, preflightChain, type PreflightRefusal } from "./preflight.ts";
+import { judgeFuture } from "../migrations/future.ts";
 import { keep, record } from "./installed.ts";
-import type { Manifest } from "./manifest.ts";
 import {
   chain,
   type ChainStep,
@@ -172,7 +173,7 @@ export async function installWithin(
   const refused: RefusedBundle[] = [];
   const installed: InstalledBundle[] = [];
   const journals: string[] = [];
-  const plan = await planInstall(config, options, refused);
+  const plan = await planInstall(config, options, refused, true);
   await installChain(config, plan, { ...options, refused, installed, flow, journals });
   return { installed, refused, dryRun: false, confirmed: true, backup: null, journals };
 }
@@ -182,11 +183,22 @@ export function describeInstalled(installed: readonly InstalledBundle[]): string
   return installed.map((b) => `${b.from ?? "(none)"} → ${b.version}`).join(", ") || "nothing";
 }
 
-/** The version chain of the pending bundles (or `options.bundle`); changes nothing. */
+/**
+ * The version chain of the pending bundles (or `options.bundle`), and the
+ * preflight of the bundles that would install, changing nothing: each read
+ * whole, every target writable, room for them and the backup, and the
+ * migrations after them runnable. A bundle refused there refuses the whole
+ * install: nothing is installed, so nothing is backed up or changed.
+ *
+ * @throws {LockstepError} `DISK_SPACE_SHORT`, and what the migrations after
+ * the install would meet (`DATABASE_AHEAD`, `MIGRATION_CHANGED`,
+ * `SCHEMA_DRIFT`, the planning errors).
+ */
 async function planInstall(
   config: Config,
-  options: Pick<InstallOptions, "bundle">,
+  options: Pick<InstallOptions, "bundle" | "dryRun" | "backup">,
   refused: RefusedBundle[],
+  verified = false,
 ): Promise<InstallPlan> {
   const found = options.bundle === undefined
     ? await readPending(config)
@@ -197,8 +209,48 @@ async function planInstall(
   }
   const state = await readState(config);
   const steps = chain(found, await readCodeVersion(config), state.highWater);
-  const candidates = steps.filter((s) => !s.refusal).map((s) => s.bundle.manifest!.version);
-  return { steps, candidates };
+  const applicable = steps.filter((s) => !s.refusal);
+  if (applicable.length === 0 || verified) {
+    return { steps, candidates: applicable.map((s) => s.bundle.manifest!.version) };
+  }
+  const dryRun = options.dryRun === true;
+  const refusals = await preflightChain(config, steps, { dryRun });
+  if (refusals.length > 0) return { steps: refuseChain(steps, refusals), candidates: [] };
+  const versions = applicable.map((s) => s.bundle.manifest!.version);
+  const action = `install ${versions.join(", ")}`;
+  checkSpace(config, steps, { backup: !dryRun && options.backup !== false, action });
+  await judgeFuture(config, applicable.map((s) => s.bundle as Required<PendingBundle>), action);
+  return { steps, candidates: versions };
+}
+
+/**
+ * The chain after the preflight refused some of its bundles: those carry
+ * their refusal, and every other one is refused too (a release installs
+ * whole or not at all), naming the first refused.
+ */
+function refuseChain(
+  steps: readonly ChainStep[],
+  refusals: readonly PreflightRefusal[],
+): ChainStep[] {
+  const first = refusals[0]!.bundle.file;
+  return steps.map((step) => {
+    if (step.refusal) return step;
+    const own = refusals.find((r) => r.bundle === step.bundle);
+    if (own) return { ...step, refusal: { code: own.error.code, reason: stripCannot(own.error) } };
+    return {
+      ...step,
+      refusal: {
+        code: "BUNDLE_NOT_APPLICABLE",
+        reason: `bundle "${first}" of the same install was refused, and an install is ` +
+          `all or nothing`,
+      },
+    };
+  });
+}
+
+/** A refusal's reason without its "Cannot use bundle …:" head and "Nothing was changed." tail. */
+function stripCannot(error: LockstepError): string {
+  return error.message.replace(/^Cannot [^:]*: /, "").replace(/\.? ?Nothing was changed\.$/, "");
 }
 
 function refuse(
@@ -294,7 +346,7 @@ async function installOne(
     removes: [...manifest.remove],
   };
   if (run.dryRun) {
-    await preflight(config, bundle.file, manifest, writes, undefined);
+    await checkTargets(config, bundle.file, manifest, writes);
     const none = () => Promise.reject(new TypeError("a dry run has no journal"));
     return { ...result, finish: () => Promise.resolve(), retain: none };
   }
@@ -304,7 +356,8 @@ async function installOne(
     run.onProgress?.({ bundle: bundle.file, step, ...(path === undefined ? {} : { path }) });
   });
   try {
-    await preflight(config, bundle.file, manifest, writes, tx);
+    // A probe file in each folder, listed in the journal first: a crash leaves none behind.
+    await checkTargets(config, bundle.file, manifest, writes, (folder) => tx.probeWritable(folder));
     await using archive = await openBundle(bundle.path, config.limits);
     for (const path of writes) {
       const staged = tx.stagingPath(path);
@@ -341,65 +394,4 @@ async function installOne(
     from,
   });
   return { ...result, finish: () => tx.finish(), retain: () => tx.retain() };
-}
-
-/**
- * Every check that needs the app root, before anything is written (protected
- * paths were judged with the manifest): links on the way, folders where files
- * should be, and folders that cannot be written.
- */
-async function preflight(
-  config: Config,
-  file: string,
-  manifest: Manifest,
-  writes: readonly string[],
-  tx: Transaction | undefined,
-): Promise<void> {
-  const touched = [...writes, ...manifest.remove];
-  for (const path of touched) {
-    try {
-      await confined(config.root, path, `install bundle "${file}": write`);
-    } catch (error) {
-      if (error instanceof LockstepError && error.code === "PATH_UNSAFE") {
-        throw new LockstepError("BUNDLE_PATH_UNSAFE", `${error.message}. Nothing was changed.`, {
-          cause: error,
-          data: { bundle: file, ...error.data },
-        });
-      }
-      throw error;
-    }
-  }
-  const unwritable: string[] = [];
-  const folders = new Set<string>();
-  for (const path of touched) {
-    const target = join(config.root, path);
-    const info = await Deno.lstat(target).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    });
-    if (info?.isDirectory) unwritable.push(`${path} (a folder is in the way)`);
-    let folder = dirname(target);
-    while (!(await Deno.lstat(folder).then((i) => i.isDirectory, () => false))) {
-      folder = dirname(folder);
-    }
-    folders.add(folder);
-  }
-  // A probe file in each folder (dry runs write nothing, so skip this): the
-  // journal lists each probe first, so a crash here leaves nothing behind.
-  for (const folder of tx ? folders : []) {
-    const failure = tx!.probeWritable(folder);
-    if (failure !== undefined) {
-      unwritable.push(`${relative(config.root, folder) || "."}/ (${failure})`);
-    }
-  }
-
-  if (unwritable.length > 0) {
-    throw new LockstepError(
-      "BUNDLE_TARGET_UNWRITABLE",
-      `Cannot install bundle "${file}": these targets cannot be written: ${
-        unwritable.join("; ")
-      }. Nothing was changed.`,
-      { data: { bundle: file, targets: unwritable } },
-    );
-  }
 }

@@ -15,6 +15,7 @@ import { VERSION } from "../version.ts";
 import { type BundleArchive, openBundle } from "./archive.ts";
 import { type Manifest, unmetRequirements } from "./manifest.ts";
 import { verify } from "./signature.ts";
+import { withVerdicts } from "./verdicts.ts";
 
 /** A pending bundle as `check` and `install` see it. */
 export interface PendingBundle {
@@ -142,13 +143,17 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
   return base;
 }
 
-/** Every pending bundle, judged on its own. */
+/**
+ * Every pending bundle, judged on its own; a file that install or update
+ * found unusable when reading it whole keeps that verdict while it is the
+ * same file.
+ */
 export async function readPending(config: Config): Promise<PendingBundle[]> {
   const out: PendingBundle[] = [];
   for (const name of await listPending(config)) {
     out.push(await inspectBundle(config, join(config.pending, name)));
   }
-  return out;
+  return withVerdicts(config, out);
 }
 
 /**
@@ -208,15 +213,27 @@ export function chain(
   highWater: string | null,
 ): ChainStep[] {
   const ordered = bundles.filter((b) => b.manifest !== undefined)
-    .sort((a, b) => compare(a.manifest!.version, b.manifest!.version));
+    .sort((a, b) =>
+      compare(a.manifest!.version, b.manifest!.version) || (a.file < b.file ? -1 : 1)
+    );
+  // Two files giving one version: which one is the release cannot be told, so neither installs.
+  const byVersion = Map.groupBy(ordered, (b) => b.manifest!.version);
   const out: ChainStep[] = [];
   let at = current;
   let high = highWater;
   let stoppedBy: string | undefined;
   for (const bundle of ordered) {
     const version = bundle.manifest!.version;
+    const twins = byVersion.get(version)!;
     const refusal = bundle.problem
       ? { code: bundle.problem.code, reason: bundle.problem.message }
+      : twins.length > 1
+      ? {
+        code: "BUNDLE_AMBIGUOUS" as const,
+        reason: `${
+          twins.map((b) => `"${b.file}"`).join(" and ")
+        } all give version ${version}; remove all but one from pending/`,
+      }
       : stoppedBy !== undefined
       ? {
         code: "BUNDLE_NOT_APPLICABLE" as const,

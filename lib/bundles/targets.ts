@@ -1,0 +1,95 @@
+/**
+ * Whether a bundle's targets can be written, judged on the app root before
+ * anything is written (protected paths were judged with the manifest):
+ * links on the way, folders where files should go, and folders that cannot
+ * be written. Shared by install's staging and by the preflight that runs
+ * before the backup.
+ *
+ * @module
+ */
+import { dirname, join, relative } from "node:path";
+import type { Config } from "../config.ts";
+import { LockstepError } from "../errors.ts";
+import { confined } from "../files.ts";
+import type { Manifest } from "./manifest.ts";
+
+/** Tries a write in `folder`; returns why it cannot be written, or `undefined`. */
+export type Probe = (folder: string) => string | undefined;
+
+/**
+ * Throws when any target of `manifest` cannot be written. Without `probe`,
+ * folders are not probed (a dry run writes nothing).
+ *
+ * @throws {LockstepError} `BUNDLE_PATH_UNSAFE` (a link on the way),
+ * `BUNDLE_TARGET_UNWRITABLE` (every target that cannot be written, listed).
+ */
+export async function checkTargets(
+  config: Config,
+  file: string,
+  manifest: Manifest,
+  writes: readonly string[],
+  probe?: Probe,
+): Promise<void> {
+  const touched = [...writes, ...manifest.remove];
+  for (const path of touched) await refuseLinks(config, file, path);
+  const unwritable: string[] = [];
+  const folders = new Set<string>();
+  for (const path of touched) {
+    const target = join(config.root, path);
+    const info = await Deno.lstat(target).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (info?.isDirectory) unwritable.push(`${path} (a folder is in the way)`);
+    let folder = dirname(target);
+    while (!(await Deno.lstat(folder).then((i) => i.isDirectory, () => false))) {
+      folder = dirname(folder);
+    }
+    folders.add(folder);
+  }
+  for (const folder of probe ? folders : []) {
+    const failure = probe!(folder);
+    if (failure !== undefined) {
+      unwritable.push(`${relative(config.root, folder) || "."}/ (${failure})`);
+    }
+  }
+  if (unwritable.length > 0) {
+    throw new LockstepError(
+      "BUNDLE_TARGET_UNWRITABLE",
+      `Cannot install bundle "${file}": these targets cannot be written: ${
+        unwritable.join("; ")
+      }. Nothing was changed.`,
+      { data: { bundle: file, targets: unwritable } },
+    );
+  }
+}
+
+/**
+ * Tries a write in `folder` outside any journal: makes a probe file and
+ * removes it at once (backups and restores pass probe names by).
+ */
+export function probeNow(folder: string): string | undefined {
+  const probe = join(folder, `.lockstep-probe-${crypto.randomUUID()}`);
+  try {
+    Deno.writeFileSync(probe, new Uint8Array(), { createNew: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return error instanceof Error ? error.message : String(error);
+  }
+  Deno.removeSync(probe);
+  return undefined;
+}
+
+async function refuseLinks(config: Config, file: string, path: string): Promise<void> {
+  try {
+    await confined(config.root, path, `install bundle "${file}": write`);
+  } catch (error) {
+    if (error instanceof LockstepError && error.code === "PATH_UNSAFE") {
+      throw new LockstepError("BUNDLE_PATH_UNSAFE", `${error.message}. Nothing was changed.`, {
+        cause: error,
+        data: { bundle: file, ...error.data },
+      });
+    }
+    throw error;
+  }
+}
