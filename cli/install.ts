@@ -7,6 +7,7 @@
 import { install, type InstallResult } from "../mod.ts";
 import { command } from "./command.ts";
 import { confirmOrRefuse, print, printJson } from "./output.ts";
+import { stoppable } from "./interrupt.ts";
 import { safety } from "./safety.ts";
 
 export default command({
@@ -28,12 +29,14 @@ export default command({
   config: "required",
   async run({ config, values, args }) {
     const { json, yes } = values;
+    using stop = stoppable();
     const result = await install(config, {
       ...(args[0] === undefined ? {} : { bundle: args[0] }),
       dryRun: values["dry-run"],
       confirm: (versions) =>
         confirmOrRefuse(`install ${versions.join(", ")}`, versions, { yes, json }),
       ...safety(values["no-backup"], json),
+      signal: stop.signal,
     });
     const ok = result.refused.length === 0 && result.confirmed;
     if (json) printJson({ ok, ...result });

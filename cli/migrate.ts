@@ -13,6 +13,7 @@ import {
 } from "../mod.ts";
 import { command, seconds, usage } from "./command.ts";
 import { confirmOrRefuse, print, printJson, renderProgress } from "./output.ts";
+import { stoppable } from "./interrupt.ts";
 import { safety } from "./safety.ts";
 
 export default command({
@@ -48,6 +49,7 @@ export default command({
   async run({ config, values }) {
     const { json, yes } = values;
     const wait = seconds(values["lock-timeout"], "lock-timeout");
+    using stop = stoppable();
     const result = await migrate(config, {
       ...(values.to === undefined ? {} : { to: values.to }),
       dryRun: values["dry-run"],
@@ -57,6 +59,7 @@ export default command({
       ...transactionMode(values.transaction),
       confirm: (pending, drift) => confirmPlan(pending, drift, { yes, json }),
       ...safety(values["no-backup"], json),
+      signal: stop.signal,
       ...(json ? {} : { onProgress: renderProgress }),
     });
     if (json) printJson({ ok: true, ...result });

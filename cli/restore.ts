@@ -8,6 +8,7 @@
 import { restore } from "../mod.ts";
 import { command } from "./command.ts";
 import { confirmOrRefuse, print, printJson, progress } from "./output.ts";
+import { stoppable } from "./interrupt.ts";
 import { safety } from "./safety.ts";
 
 export default command({
@@ -24,6 +25,7 @@ export default command({
   config: "required",
   async run({ config, values, args }) {
     const { json, yes } = values;
+    using stop = stoppable();
     const result = await restore(config, args[0]!, {
       confirm: (plan) =>
         confirmOrRefuse(
@@ -38,6 +40,7 @@ export default command({
           () => {},
         ),
       ...safety(values["no-backup"], json),
+      signal: stop.signal,
       ...progress(json),
     });
     if (json) printJson({ ok: result.confirmed, ...result });

@@ -6,6 +6,7 @@
  */
 import { update, type UpdateStepResult } from "../mod.ts";
 import { command, seconds } from "./command.ts";
+import { stoppable } from "./interrupt.ts";
 import { confirmOrRefuse, print, printJson, renderProgress } from "./output.ts";
 
 export default command({
@@ -25,6 +26,7 @@ export default command({
   config: "required",
   async run({ config, values }) {
     const { json, yes } = values;
+    using stop = stoppable();
     const result = await update(config, {
       confirm: (report) =>
         confirmOrRefuse(
@@ -33,6 +35,7 @@ export default command({
           { yes, json },
         ),
       lockTimeoutMs: seconds(values["lock-timeout"], "lock-timeout") * 1000,
+      signal: stop.signal,
       ...(json ? {} : {
         onStep: (s: UpdateStepResult) =>
           print(`${s.step}: ${s.detail} (${(s.durationMs / 1000).toFixed(1)} s)`),

@@ -64,6 +64,7 @@ export const ERROR_CODES = [
   "BUNDLES_PENDING",
   "MAINTENANCE_ON",
   "SCHEMA_UNRECORDED",
+  "INTERRUPTED",
   "INTERNAL",
 ] as const;
 

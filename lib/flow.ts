@@ -13,6 +13,7 @@
  * @module
  */
 import { fault } from "./fault.ts";
+import { stopIfAborted } from "./interrupt.ts";
 
 /** One finished step (or undo), with its duration. */
 export interface StepResult<S extends string = string> {
@@ -98,6 +99,8 @@ export interface FlowOptions<S extends string> {
   beforeUndo?: (step: S, changes: readonly string[]) => Promise<void>;
   /** Called once after every undo succeeded. */
   afterUndo?: () => Promise<void>;
+  /** Checked before each step: once aborted, the next step fails with `INTERRUPTED`. */
+  signal?: AbortSignal;
 }
 
 /** A fresh change tracker. */
@@ -127,6 +130,7 @@ export async function runFlow<S extends string>(
   const done: Step<S>[] = [];
   for (const step of steps) {
     try {
+      stopIfAborted(options.signal, `before step ${step.name}`);
       results.push(await timed(step.name, () => step.run(flow), options.onStep));
     } catch (error) {
       const changes = [...flow.changes];

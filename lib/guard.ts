@@ -33,6 +33,7 @@ import {
   timed,
 } from "./flow.ts";
 import { MaintenanceScope } from "./maintenance.ts";
+import { stopIfAborted } from "./interrupt.ts";
 import { redact } from "./redact.ts";
 
 /**
@@ -50,6 +51,13 @@ export interface SafetyOptions {
   maintenance?: boolean;
   /** Receives the backup as soon as it is taken (the CLI says where it is). */
   onBackup?: (made: BackupManifest & { path: string }) => void;
+  /**
+   * Stop at the next safe point once it aborts (the CLI aborts it on SIGINT
+   * or SIGTERM): between steps, between migrations, before a journal is
+   * applied. What the run changed is undone as after a failure; the error is
+   * `INTERRUPTED`.
+   */
+  signal?: AbortSignal;
 }
 
 /** A backup as the guard took it. */
@@ -138,6 +146,7 @@ export async function guard<P, S extends string>(
     fault(`${spec.command}:${spec.preflightStep}`);
   }
   if (spec.idle(plan)) return { plan, status: "idle", backup: null, steps };
+  stopIfAborted(options.signal, `before ${spec.command} changed anything`);
   if (spec.confirm && !(await spec.confirm(plan))) {
     return { plan, status: "declined", backup: null, steps };
   }
@@ -175,6 +184,7 @@ export async function guard<P, S extends string>(
     await runFlow(spec.command, [...policy, ...spec.steps(plan, () => taken)], {
       onStep,
       flow,
+      ...(options.signal ? { signal: options.signal } : {}),
       ...(before
         ? {
           beforeUndo: (step: S | "backup" | "maintenance", changes: readonly string[]) =>

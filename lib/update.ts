@@ -217,7 +217,11 @@ function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
   const install: Step<UpdateStep> = {
     name: "install",
     run: async (flow) => {
-      const result = await installWithin(config, {}, flow);
+      const result = await installWithin(
+        config,
+        options.signal ? { signal: options.signal } : {},
+        flow,
+      );
       run.journals.push(...result.journals);
       for (const b of result.installed) {
         run.installed.push(b.version);
@@ -241,6 +245,7 @@ function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
         yes: true,
         lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
         ...(options.onMigrate ? { onProgress: options.onMigrate } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       }, flow);
       run.applied.push(...result.applied);
       return `${result.applied.length} migration(s) applied`;
@@ -261,14 +266,18 @@ function updateFailed(
 ): LockstepError {
   const cause = failure.cause;
   const code = isLockstepError(cause) ? cause.code : "INTERNAL";
-  const what = `The update failed while it ran ${failure.step} [${code}]: ${messageOf(cause)}`;
+  const what = code === "INTERRUPTED"
+    ? `The update was interrupted during ${failure.step}: ${messageOf(cause)}`
+    : `The update failed while it ran ${failure.step} [${code}]: ${messageOf(cause)}`;
   const restored = failure.changed && failure.undoError === undefined;
   const backupId = taken?.id ?? null;
   const databases = plan?.databases ?? [];
   let advice: string;
+  const next = code === "INTERRUPTED"
+    ? `run "lockstep update" again when you are ready`
+    : `fix the cause (or remove the bundle from pending/), then run "lockstep update" again`;
   if (!failure.changed) {
-    advice = `Nothing had been changed, so nothing was undone. Fix the cause (or remove the ` +
-      `bundle from pending/), then run "lockstep update" again.`;
+    advice = `Nothing had been changed, so nothing was undone: ${next}.`;
   } else if (restored) {
     const parts = [
       ...(plan?.state ? ["the code was rolled back and the bundles went back to pending/"] : []),
@@ -280,8 +289,8 @@ function updateFailed(
         : []),
     ];
     advice = `What it changed was undone: ${parts.join("; ") || "nothing else had changed"}. ` +
-      `Maintenance mode stays on: fix the cause (or remove the bundle from pending/), then run ` +
-      `"lockstep update" again, or "lockstep maintenance off" to reopen on the previous version.`;
+      `Maintenance mode stays on: ${next}, or run "lockstep maintenance off" to reopen on the ` +
+      `previous version.`;
   } else {
     advice = `Undoing it failed too (${messageOf(failure.undoError)}). Maintenance mode stays ` +
       `on. Run "lockstep recover" to finish putting things back` +

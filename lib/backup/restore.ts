@@ -15,6 +15,7 @@ import { crc32 } from "node:zlib";
 import { dirname, join } from "node:path";
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
+import { stopIfAborted } from "../interrupt.ts";
 import { fault } from "../fault.ts";
 import { confined } from "../files.ts";
 import type { Flow } from "../flow.ts";
@@ -116,7 +117,7 @@ export async function restore(
     steps: (plan) => [{
       name: "restore",
       run: async (flow) => {
-        await restoreFiles(config, folder, manifest, plan, flow, options.onProgress);
+        await restoreFiles(config, folder, manifest, plan, flow, options);
         return `backup ${id}`;
       },
     }],
@@ -186,7 +187,7 @@ async function restoreFiles(
   manifest: BackupManifest,
   plan: RestorePlan,
   flow: Flow,
-  onProgress: RestoreOptions["onProgress"],
+  { onProgress, signal }: Pick<RestoreOptions, "onProgress" | "signal">,
 ): Promise<void> {
   const tx = await Transaction.begin(config, config.root, (step) => {
     onProgress?.({ phase: "restore", step });
@@ -194,6 +195,12 @@ async function restoreFiles(
   try {
     await stageFiles(folder, manifest, plan.writes, tx, onProgress);
     for (const path of plan.removes) tx.delete(path);
+  } catch (error) {
+    await tx.abandon();
+    throw error;
+  }
+  try {
+    stopIfAborted(signal, `before restoring backup ${manifest.id} (its files were staged)`);
   } catch (error) {
     await tx.abandon();
     throw error;

@@ -9,7 +9,8 @@
  */
 import { dirname, relative } from "node:path";
 import type { Config } from "../config.ts";
-import { type ErrorCode, isDiskFull, LockstepError } from "../errors.ts";
+import { type ErrorCode, isDiskFull, isLockstepError, LockstepError } from "../errors.ts";
+import { stopIfAborted } from "../interrupt.ts";
 import type { Flow } from "../flow.ts";
 import { guard, type SafetyOptions } from "../guard.ts";
 import { readCodeVersion } from "../host.ts";
@@ -165,7 +166,7 @@ export async function install(
  */
 export async function installWithin(
   config: Config,
-  options: Pick<InstallOptions, "bundle" | "onProgress">,
+  options: Pick<InstallOptions, "bundle" | "onProgress" | "signal">,
   flow: Flow,
 ): Promise<InstallResult & { journals: readonly string[] }> {
   await refuseOpenJournal(config, "install");
@@ -290,6 +291,7 @@ async function installChain(
   let high = (await readState(config)).highWater;
   for (const step of plan.steps) {
     const { bundle, from } = step;
+    if (!dryRun) stopIfAborted(run.signal, `before installing bundle "${bundle.file}"`);
     if (step.refusal) {
       refuseStep(refused, step);
       continue;
@@ -308,6 +310,7 @@ async function installChain(
         dryRun,
         flow,
         onProgress,
+        signal: run.signal,
       });
       if (dryRun) {
         installed.push(done);
@@ -320,9 +323,11 @@ async function installChain(
       installed.push({ ...done, keptAs });
     } catch (error) {
       if (
-        !(error instanceof LockstepError) || error.code === "LOCK_HELD" ||
-        error.code === "JOURNAL_OPEN"
-      ) throw error;
+        !isLockstepError(error) ||
+        isLockstepError(error, "LOCK_HELD", "JOURNAL_OPEN", "INTERRUPTED")
+      ) {
+        throw error;
+      }
       refuse(refused, bundle, error);
       blocked = true;
     }
@@ -333,7 +338,12 @@ async function installOne(
   config: Config,
   bundle: PendingBundle,
   from: string | null,
-  run: { dryRun: boolean; flow: Flow | undefined; onProgress: InstallOptions["onProgress"] },
+  run: {
+    dryRun: boolean;
+    flow: Flow | undefined;
+    onProgress: InstallOptions["onProgress"];
+    signal: AbortSignal | undefined;
+  },
 ): Promise<InstalledBundle & { finish: () => Promise<void>; retain: () => Promise<string> }> {
   const manifest = bundle.manifest!;
   const versionFile = relative(config.root, config.versionFile);
@@ -385,6 +395,12 @@ async function installOne(
     throw error;
   }
   run.onProgress?.({ bundle: bundle.file, step: "verified" });
+  try {
+    stopIfAborted(run.signal, `before installing bundle "${bundle.file}" (its files were staged)`);
+  } catch (error) {
+    await tx.abandon();
+    throw error;
+  }
   // From here on the app root changes: a failure leaves maintenance on with the reason.
   run.flow?.changed("code");
   await tx.apply("install", label, {

@@ -8,7 +8,8 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { isLockstepError, type LockstepError, lockstepError, messageOf } from "../errors.ts";
+import { isLockstepError, LockstepError, lockstepError, messageOf } from "../errors.ts";
+import { stopIfAborted } from "../interrupt.ts";
 import { fault } from "../fault.ts";
 import { type UndoableFiles, undoableFiles } from "../files.ts";
 import { redact } from "../redact.ts";
@@ -263,7 +264,7 @@ interface Run {
   readonly locks: ReadonlyMap<string, Lock>;
   /** Databases whose whole run is one transaction. */
   readonly whole: ReadonlySet<string>;
-  readonly options: Pick<MigrateOptions, "yes" | "onProgress">;
+  readonly options: Pick<MigrateOptions, "yes" | "onProgress" | "signal">;
   /** Ids applied and committed one by one (per-migration databases). */
   readonly committed: string[];
   /** Ids applied inside a whole-run transaction, not committed yet. */
@@ -285,7 +286,7 @@ async function applyPlan(
   plan: MigratePlan & {
     options: Pick<
       MigrateOptions,
-      "yes" | "lockTimeoutMs" | "onProgress" | "acceptDrift" | "to" | "transaction"
+      "yes" | "lockTimeoutMs" | "onProgress" | "acceptDrift" | "to" | "transaction" | "signal"
     >;
     applied: string[];
     acceptedDrift: SchemaState[];
@@ -382,6 +383,7 @@ async function runAll(run: Run, flow: Flow): Promise<void> {
   try {
     await withTransactions(whole, committed, async (txs) => {
       for (const [index, id] of todo.entries()) {
+        stopIfAborted(run.options.signal, `before migration "${id}"`);
         const database = databaseOf(id);
         const schemas = lastOf.get(database) === id ? config.databases[database]!.schemas : null;
         const tx = txs.get(database);
@@ -396,6 +398,7 @@ async function runAll(run: Run, flow: Flow): Promise<void> {
       }
     });
   } catch (error) {
+    if (isLockstepError(error, "INTERRUPTED")) throw await interrupted(run, error);
     if (failed === undefined || isLockstepError(error, "LOCK_HELD", "LOCK_LOST")) throw error;
     throw await migrationFailed(run, failed.id, failed.error, failed.files);
   }
@@ -527,6 +530,21 @@ async function migrationFailed(
       cause: undone === undefined ? error : new AggregateError([error, undone]),
       data: { id, database, applied: [...run.committed] },
     },
+  );
+}
+
+/** The error of a run stopped between migrations: what was rolled back, what stays. */
+async function interrupted(run: Run, error: LockstepError): Promise<LockstepError> {
+  await run.files.undo();
+  const whole = [...run.whole];
+  const rolledBack = whole.length === 0
+    ? ""
+    : ` The run was rolled back on ${whole.map((name) => `database "${name}"`).join(", ")}.`;
+  return new LockstepError(
+    "INTERRUPTED",
+    `${error.message}${rolledBack} ${run.committed.length} migration(s) committed earlier in ` +
+      `this run stay applied. Run "lockstep migrate" to go on.`,
+    { cause: error, data: { ...error.data, applied: [...run.committed] } },
   );
 }
 
