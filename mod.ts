@@ -52,6 +52,7 @@ export type {
   MigrateOptions,
   MigrateResult,
   PlannedMigration,
+  RunOptions,
   TransactionModes,
 } from "./lib/migrations/migrate.ts";
 export { stamp } from "./lib/migrations/stamp.ts";

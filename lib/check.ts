@@ -26,6 +26,7 @@ import {
   journalOpen,
   maintenanceOn,
   migrationChanged,
+  migrationFilesOpen,
   migrationsPending,
   prerequisiteUnmet,
   type Problem,
@@ -34,6 +35,7 @@ import {
   undoOpen,
 } from "./problems.ts";
 import { readUndoPlan } from "./undo.ts";
+import { openMigrationFiles } from "./migrations/file_journal.ts";
 
 export type { Severity } from "./problems.ts";
 
@@ -162,6 +164,8 @@ export async function check(config: Config): Promise<CheckReport> {
   const journal = await readJournal(config);
   if (journal !== null) problems.push(asProblem(journalOpen(describeJournal(journal))));
   if (await readUndoPlan(config) !== null) problems.push(asProblem(undoOpen()));
+  const interrupted = await openMigrationFiles(config);
+  if (interrupted.length > 0) problems.push(asProblem(migrationFilesOpen(interrupted)));
   const state = await readState(config);
   const bundles = await bundleStatus(config, codeVersion, state);
   problems.push(...bundleProblems(bundles));

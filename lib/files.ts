@@ -127,21 +127,34 @@ export interface UndoableFiles extends RootFiles {
   undo(): Promise<void>;
 }
 
-/** Opens `root` for a migration: confined, atomic, and undoable. */
-export function undoableFiles(root: string): UndoableFiles {
-  const before = new Map<string, { data: Uint8Array; mode: number } | null>();
+/** A file as it was before a migration first changed it (`null`: it did not exist). */
+export type FileBefore = { readonly data: Uint8Array; readonly mode: number } | null;
+
+/**
+ * Opens `root` for a migration: confined, atomic, and undoable.
+ * `onRemember` hears of each file's first state before the file is first
+ * changed (to make the undo survive a crash).
+ */
+export function undoableFiles(
+  root: string,
+  options: { onRemember?: (path: string, before: FileBefore) => Promise<void> } = {},
+): UndoableFiles {
+  const before = new Map<string, FileBefore>();
   const order: string[] = [];
   const action = "change file";
 
   async function remember(path: string, absolute: string): Promise<void> {
     if (before.has(path)) return;
+    let was: FileBefore;
     try {
       const [data, info] = await Promise.all([Deno.readFile(absolute), Deno.stat(absolute)]);
-      before.set(path, { data, mode: (info.mode ?? 0o644) & 0o777 });
+      was = { data, mode: (info.mode ?? 0o644) & 0o777 };
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
-      before.set(path, null);
+      was = null;
     }
+    await options.onRemember?.(path, was);
+    before.set(path, was);
     order.push(path);
   }
 

@@ -101,6 +101,18 @@ export function journalOpen(
   };
 }
 
+/** TypeScript migrations were interrupted while they changed files. */
+export function migrationFilesOpen(ids: readonly string[]): Finding<"JOURNAL_OPEN"> {
+  return {
+    code: "JOURNAL_OPEN",
+    severity: "blocked",
+    statement: `migration(s) ${listed(ids.map((id) => `"${id}"`))} were interrupted while they ` +
+      `changed files: the files may not match the database`,
+    fix: `run "lockstep recover" (or "lockstep migrate") to put them back`,
+    data: { label: `the file changes of ${ids.join(", ")}`, created: null },
+  };
+}
+
 /** An update failed and the undo of what it changed was interrupted. */
 export function undoOpen(): Finding<"UNDO_OPEN"> {
   return {

@@ -15,6 +15,9 @@ import { recoverRestore } from "./backup/restore.ts";
 import { keep, record } from "./bundles/installed.ts";
 import { inspectBundle } from "./bundles/pending.ts";
 import { readUndoPlan, runUndo } from "./undo.ts";
+import { openMigrationFiles, recoverMigrationFiles } from "./migrations/file_journal.ts";
+import { Connections } from "./migrations/connections.ts";
+import { readLedgers } from "./migrations/status.ts";
 
 /** What {@link recover} did. */
 export interface RecoverResult {
@@ -59,8 +62,25 @@ export async function recover(config: Config): Promise<RecoverResult> {
       await keep(config, bundle);
     }
   });
-  if (undo === null) return { outcome: result.outcome, label: result.label };
+  const files = await recoverFilesOfMigrations(config);
+  if (undo === null) {
+    if (files === null) return { outcome: result.outcome, label: result.label };
+    return { outcome: "rolled-back", label: files };
+  }
   // A failed update's undo was interrupted: finish putting things back.
   await runUndo(config, undo);
   return { outcome: "completed", label: `the undo of ${undo.label}` };
+}
+
+/**
+ * Puts back the files of TypeScript migrations a crash interrupted (those
+ * the ledger does not hold); returns what was recovered, or `null`.
+ */
+async function recoverFilesOfMigrations(config: Config): Promise<string | null> {
+  const ids = await openMigrationFiles(config);
+  if (ids.length === 0) return null;
+  await using connections = new Connections(config, { readOnly: true });
+  const applied = new Set((await readLedgers(connections)).rows.map((row) => row.id));
+  const restored = await recoverMigrationFiles(config, (id) => applied.has(id));
+  return `the file changes of ${ids.join(", ")} (${restored.length} file(s) put back)`;
 }

@@ -8,61 +8,32 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { isLockstepError, LockstepError, lockstepError, messageOf } from "../errors.ts";
-import { stopIfAborted } from "../interrupt.ts";
-import { fault } from "../fault.ts";
-import { type UndoableFiles, undoableFiles } from "../files.ts";
-import { redact } from "../redact.ts";
-import type { Database, Lock, Sql } from "../sql/driver.ts";
-import { guard, type SafetyOptions } from "../guard.ts";
-import { hostName, readCodeVersion } from "../host.ts";
-import { refuseOpenJournal } from "../journal.ts";
-import { databaseAhead, migrationChanged, refusal, schemaDrift } from "../problems.ts";
 import type { Flow } from "../flow.ts";
-import { discover, type Discovered } from "./discover.ts";
-import { ensureLedger, type Stamp } from "./ledger.ts";
-import { type Plan, plan as planMigrations } from "./plan.ts";
-import { Connections, releaseAll } from "./connections.ts";
-import { readLedgers } from "./status.ts";
-import { acceptDrift, recordSchema, type SchemaState, schemaStates } from "./schema.ts";
+import { guard, type SafetyOptions } from "../guard.ts";
+import { refuseOpenJournal } from "../journal.ts";
+import { refusal, schemaDrift } from "../problems.ts";
+import { planned, type PlannedMigration, stepsOf, withEstimates } from "./apply.ts";
 import {
-  applyAndCommit,
-  applyIn,
-  type MigrateEvent,
-  type MigrationStep,
-  planned,
-  type PlannedMigration,
-  recordFailure,
-  stepsOf,
-  withEstimates,
-  yieldNow,
-} from "./apply.ts";
+  applyPlan,
+  type MigratePlan,
+  refuseBlocked,
+  type RunOptions,
+  type TransactionModes,
+  transactionModes,
+} from "./apply_plan.ts";
+import { Connections } from "./connections.ts";
+import { discover } from "./discover.ts";
+import { plan as planMigrations } from "./plan.ts";
+import { type SchemaState, schemaStates } from "./schema.ts";
+import { readLedgers } from "./status.ts";
 
 export type { MigrateEvent, PlannedMigration } from "./apply.ts";
+export type { RunOptions, TransactionModes } from "./apply_plan.ts";
 
-/** Options for {@link migrate}. */
-export interface MigrateOptions extends SafetyOptions {
-  /** Apply only this migration and what it depends on (default: everything pending). */
-  to?: string;
+/** Options for {@link migrate}: how to run, and the change policy's switches. */
+export interface MigrateOptions extends SafetyOptions, RunOptions {
   /** Plan and estimate, change nothing (default `false`). */
   dryRun?: boolean;
-  /** Unattended: passed to migrations as `ctx.yes` (default `false`). */
-  yes?: boolean;
-  /** How long to wait for another process's lock, in ms (default 30,000). */
-  lockTimeoutMs?: number;
-  /**
-   * `run` (default): on each database whose pending migrations can all run in
-   * a transaction, the whole run is one transaction, committed only when every
-   * database's migrations succeeded, so a failure leaves nothing to restore.
-   * `per-migration`: each migration commits on its own (long runs).
-   */
-  transaction?: "run" | "per-migration";
-  /**
-   * Record the live schema as the new baseline before applying, accepting
-   * changes made outside migrations (logged as a `drift-accepted` event).
-   * Without it, drift refuses the run with `SCHEMA_DRIFT` (default `false`).
-   */
-  acceptDrift?: boolean;
   /**
    * Asked with the plan (and, with `acceptDrift`, the drift to accept) before
    * anything is changed; resolve `false` to stop. Default: go ahead.
@@ -71,8 +42,6 @@ export interface MigrateOptions extends SafetyOptions {
     pending: readonly PlannedMigration[],
     drift: readonly SchemaState[],
   ) => Promise<boolean>;
-  /** Receives each step as it happens. */
-  onProgress?: (event: MigrateEvent) => void;
 }
 
 /** What {@link migrate} did. */
@@ -100,24 +69,6 @@ export interface MigrateResult {
    * transaction for the whole run) or `perMigration` (each commits alone).
    */
   readonly transactions: TransactionModes;
-}
-
-/** Which databases run their pending migrations in one transaction, and which one by one. */
-export interface TransactionModes {
-  /** Databases whose whole run is one transaction. */
-  readonly whole: readonly string[];
-  /** Databases whose migrations commit one by one. */
-  readonly perMigration: readonly string[];
-}
-
-/** What migrate judged before changing anything. */
-interface MigratePlan {
-  readonly discovered: Discovered;
-  readonly first: Plan;
-  readonly byId: ReadonlyMap<string, MigrationStep>;
-  readonly pending: PlannedMigration[];
-  /** What `acceptDrift` records: drift, or a record that is missing or stale. */
-  readonly toAccept: readonly SchemaState[];
 }
 
 /**
@@ -198,7 +149,7 @@ export async function migrate(
  */
 export async function migrateWithin(
   config: Config,
-  options: Omit<MigrateOptions, "dryRun" | "confirm" | keyof SafetyOptions>,
+  options: RunOptions,
   flow: Flow,
 ): Promise<MigrateResult> {
   await using connections = new Connections(config, { readOnly: false });
@@ -252,305 +203,4 @@ async function judge(
     throw refusal(schemaDrift(drifted), dryRun ? "plan the migration" : "migrate");
   }
   return { discovered, first, byId, pending, toAccept: [] };
-}
-
-/** What one run applies, and how: the state the loop below shares. */
-interface Run {
-  readonly config: Config;
-  readonly connections: Connections;
-  readonly byId: ReadonlyMap<string, MigrationStep>;
-  readonly todo: readonly string[];
-  readonly stamp: Stamp;
-  readonly locks: ReadonlyMap<string, Lock>;
-  /** Databases whose whole run is one transaction. */
-  readonly whole: ReadonlySet<string>;
-  readonly options: Pick<MigrateOptions, "yes" | "onProgress" | "signal">;
-  /** Ids applied and committed one by one (per-migration databases). */
-  readonly committed: string[];
-  /** Ids applied inside a whole-run transaction, not committed yet. */
-  readonly pending: string[];
-  /** File changes of the whole-run migrations: undone when the run fails. */
-  readonly files: UndoableFiles;
-}
-
-/**
- * Takes the locks, accepts drift when asked, plans again and applies what
- * is still pending: on each database whose pending migrations can all run
- * in a transaction (and unless `transaction: "per-migration"`), the whole
- * run is one transaction, committed only when every database's migrations
- * succeeded; elsewhere each migration commits on its own.
- */
-async function applyPlan(
-  config: Config,
-  connections: Connections,
-  plan: MigratePlan & {
-    options: Pick<
-      MigrateOptions,
-      "yes" | "lockTimeoutMs" | "onProgress" | "acceptDrift" | "to" | "transaction" | "signal"
-    >;
-    applied: string[];
-    acceptedDrift: SchemaState[];
-    flow: Flow;
-  },
-): Promise<void> {
-  const { options, flow } = plan;
-  const stamp: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
-  const locks = await connections.lockAll(options.lockTimeoutMs ?? 30_000);
-  try {
-    for (const db of connections.used()) await ensureLedger(await connections.get(db.name));
-    if (options.acceptDrift === true) {
-      for (const db of connections.used()) {
-        const accepted = await acceptDrift(await connections.get(db.name), db.schemas, stamp);
-        if (accepted) {
-          flow.changed(`database:${db.name}`);
-          plan.acceptedDrift.push(accepted);
-        }
-      }
-    }
-    // Another process may have applied some while we waited: plan again under the locks.
-    const again = refuseBlocked(
-      planMigrations(plan.discovered.migrations, (await readLedgers(connections)).rows, {
-        baselines: Object.values(plan.discovered.baselines),
-        ...(options.to === undefined ? {} : { to: options.to }),
-      }),
-    );
-    const confirmed = new Set(plan.first.pending);
-    const todo = again.pending.filter((id) => confirmed.has(id));
-    const run: Run = {
-      config,
-      connections,
-      byId: plan.byId,
-      todo,
-      stamp,
-      locks,
-      whole: new Set(transactionModes(config, plan.byId, todo, options.transaction).whole),
-      options,
-      committed: [],
-      pending: [],
-      files: undoableFiles(config.root),
-    };
-    try {
-      await runAll(run, flow);
-    } finally {
-      plan.applied.push(...run.committed);
-    }
-  } finally {
-    await releaseAll(locks);
-  }
-}
-
-/**
- * Which databases run their pending migrations in one transaction (`whole`):
- * every database, unless `per-migration` is asked for or one of its
- * migrations runs without a transaction.
- */
-export function transactionModes(
-  config: Config,
-  byId: ReadonlyMap<string, MigrationStep>,
-  todo: readonly string[],
-  mode: "run" | "per-migration" = "run",
-): TransactionModes {
-  const databases = new Map<string, boolean>();
-  for (const id of todo) {
-    const { migration } = byId.get(id)!;
-    const database = config.packages[migration.package]!.database;
-    databases.set(database, (databases.get(database) ?? true) && migration.transaction);
-  }
-  const names = [...databases.keys()].sort();
-  if (mode === "per-migration") return { whole: [], perMigration: names };
-  return {
-    whole: names.filter((name) => databases.get(name)),
-    perMigration: names.filter((name) => !databases.get(name)),
-  };
-}
-
-/**
- * Applies `run.todo` in order inside the whole-run transactions, then
- * commits them; a failure anywhere rolls them back, undoes the file changes
- * of their migrations and throws `MIGRATION_FAILED` saying what stays.
- */
-async function runAll(run: Run, flow: Flow): Promise<void> {
-  const { config, connections, byId, todo } = run;
-  const databaseOf = (id: string) => config.packages[byId.get(id)!.migration.package]!.database;
-  // Each database's schema is recorded in the transaction of its last migration of the run.
-  const lastOf = new Map(todo.map((id) => [databaseOf(id), id]));
-  const whole = await Promise.all([...run.whole].map((name) => connections.get(name)));
-  let failed: { id: string; error: unknown; files: UndoableFiles | undefined } | undefined;
-  // A database whose run transaction committed is changed, even if a later commit fails.
-  const committed = (name: string) => {
-    if (run.pending.some((id) => databaseOf(id) === name)) flow.changed(`database:${name}`);
-  };
-  try {
-    await withTransactions(whole, committed, async (txs) => {
-      for (const [index, id] of todo.entries()) {
-        stopIfAborted(run.options.signal, `before migration "${id}"`);
-        const database = databaseOf(id);
-        const schemas = lastOf.get(database) === id ? config.databases[database]!.schemas : null;
-        const tx = txs.get(database);
-        const files = tx ? run.files : undoableFiles(config.root);
-        try {
-          await applyStep(run, id, index, tx, schemas, files, flow);
-        } catch (error) {
-          failed = { id, error, files: tx ? undefined : files };
-          throw error;
-        }
-        await yieldNow();
-      }
-    });
-  } catch (error) {
-    if (isLockstepError(error, "INTERRUPTED")) throw await interrupted(run, error);
-    if (failed === undefined || isLockstepError(error, "LOCK_HELD", "LOCK_LOST")) throw error;
-    throw await migrationFailed(run, failed.id, failed.error, failed.files);
-  }
-  run.committed.push(...run.pending);
-}
-
-/** Applies one migration: in its database's run transaction `tx`, or committed on its own. */
-async function applyStep(
-  run: Run,
-  id: string,
-  index: number,
-  tx: Sql | undefined,
-  schemas: readonly string[] | null,
-  files: UndoableFiles,
-  flow: Flow,
-): Promise<void> {
-  const { config, byId, options } = run;
-  const step = byId.get(id)!;
-  const shown = planned(step.migration, config);
-  const lock = run.locks.get(shown.database)!;
-  lock.assertHeld();
-  options.onProgress?.({ type: "start", migration: shown, index, total: run.todo.length });
-  const started = performance.now();
-  const how = { yes: options.yes ?? false, shown, onProgress: options.onProgress, schemas, files };
-  const stepRun = { ...how, exclusive: lock.exclusive };
-  let ran: boolean;
-  if (tx) ran = await applyIn(step, tx, run.stamp, stepRun);
-  else {
-    const db = await run.connections.get(shown.database);
-    try {
-      ran = await applyAndCommit(step, db, run.stamp, stepRun);
-    } catch (error) {
-      // Statements before the failure of one without a transaction stay applied.
-      if (!shown.transaction) flow.changed(`database:${shown.database}`);
-      throw error;
-    }
-  }
-  if (!ran) {
-    options.onProgress?.({
-      type: "skipped",
-      migration: shown,
-      reason: "applied by another process",
-    });
-    if (schemas) await recordSchemaOf(run, shown.database, tx);
-    return;
-  }
-  if (tx) run.pending.push(id);
-  else {
-    run.committed.push(id);
-    flow.changed(`database:${shown.database}`);
-  }
-  fault("migrate:applied");
-  options.onProgress?.({ type: "done", migration: shown, durationMs: performance.now() - started });
-}
-
-/** Records the schema of a database whose last planned migration another process applied. */
-async function recordSchemaOf(run: Run, database: string, tx: Sql | undefined): Promise<void> {
-  const schemas = run.config.databases[database]!.schemas;
-  const ours = [...run.committed, ...run.pending].some((id) =>
-    run.config.packages[run.byId.get(id)!.migration.package]!.database === database
-  );
-  if (!ours) return;
-  if (tx) await recordSchema(tx, schemas, run.stamp);
-  else {
-    const db = await run.connections.get(database);
-    await db.transaction((sql) => recordSchema(sql, schemas, run.stamp));
-  }
-}
-
-/**
- * Runs `fn` inside one transaction on each of `dbs` (nested, in name order),
- * so that they commit only when `fn` succeeded, and all roll back otherwise;
- * `committed` hears of each database as its transaction commits.
- */
-async function withTransactions<T>(
-  dbs: readonly Database[],
-  committed: (name: string) => void,
-  fn: (txs: ReadonlyMap<string, Sql>) => Promise<T>,
-  txs: ReadonlyMap<string, Sql> = new Map(),
-): Promise<T> {
-  const [first, ...rest] = dbs;
-  if (first === undefined) return await fn(txs);
-  const result = await first.transaction((tx) =>
-    withTransactions(rest, committed, fn, new Map([...txs, [first.name, tx]]))
-  );
-  committed(first.name);
-  return result;
-}
-
-/**
- * The error of a failed run, after every whole-run transaction rolled back:
- * the migration, its database, the reason, and what stays applied. The file
- * changes of the rolled-back migrations are undone and the failure is logged.
- */
-async function migrationFailed(
-  run: Run,
-  id: string,
-  error: unknown,
-  own: UndoableFiles | undefined,
-): Promise<LockstepError> {
-  const { config, byId } = run;
-  const step = byId.get(id)!.migration;
-  const database = config.packages[step.package]!.database;
-  const changedFiles = run.files.changed.length + (own?.changed.length ?? 0);
-  const undone = await run.files.undo().then(() => own?.undo()).then(() => undefined, (e) => e);
-  const files = changedFiles > 0 && undone === undefined;
-  const reason = redact(messageOf(error));
-  await recordFailure(await run.connections.get(database), id, reason, run.stamp);
-  const whole = [...run.whole];
-  const outcome = [
-    run.whole.has(database)
-      ? ""
-      : step.transaction
-      ? `Its changes were rolled back${
-        files && whole.length === 0 ? " and its file changes undone" : ""
-      }.`
-      : `It ran without a transaction: statements before the failing one stay applied.`,
-    whole.length === 0
-      ? ""
-      : `The run was rolled back on ${whole.map((name) => `database "${name}"`).join(", ")}${
-        files ? " and its file changes undone" : ""
-      }: none of its migrations there stays applied.`,
-  ].filter(Boolean).join(" ");
-  return lockstepError(
-    "MIGRATION_FAILED",
-    `Cannot apply migration "${id}" to database "${database}": ${reason}. ${outcome} ` +
-      `${run.committed.length} migration(s) committed earlier in this run stay applied.`,
-    {
-      cause: undone === undefined ? error : new AggregateError([error, undone]),
-      data: { id, database, applied: [...run.committed] },
-    },
-  );
-}
-
-/** The error of a run stopped between migrations: what was rolled back, what stays. */
-async function interrupted(run: Run, error: LockstepError): Promise<LockstepError> {
-  await run.files.undo();
-  const whole = [...run.whole];
-  const rolledBack = whole.length === 0
-    ? ""
-    : ` The run was rolled back on ${whole.map((name) => `database "${name}"`).join(", ")}.`;
-  return new LockstepError(
-    "INTERRUPTED",
-    `${error.message}${rolledBack} ${run.committed.length} migration(s) committed earlier in ` +
-      `this run stay applied. Run "lockstep migrate" to go on.`,
-    { cause: error, data: { ...error.data, applied: [...run.committed] } },
-  );
-}
-
-/** Throws when the plan must not run: the database is ahead, or an applied file changed. */
-function refuseBlocked(result: Plan): Plan {
-  if (result.ahead.length > 0) throw refusal(databaseAhead(result.ahead), "migrate");
-  if (result.changed.length > 0) throw refusal(migrationChanged(result.changed), "migrate");
-  return result;
 }
