@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { valid, validRange } from "../deps/semver.ts";
 import { LockstepError } from "../errors.ts";
 import { compressible, syncFolder } from "../files.ts";
-import { checkPaths } from "./manifest.ts";
+import { checkPaths } from "./paths.ts";
 import { sign } from "./signature.ts";
 
 /** Options for {@link createBundle}. */
