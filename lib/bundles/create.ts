@@ -170,7 +170,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   configure({ useWebWorkers: false });
   // The output folder (often updates/pending/) is made when missing.
   await Deno.mkdir(dirname(out), { recursive: true });
-  const temp = join(dirname(out), `.${crypto.randomUUID()}.bundle.tmp`);
+  const temp = join(dirname(out), `.lockstep-${crypto.randomUUID()}.tmp`);
   const target = await Deno.open(temp, { write: true, createNew: true });
   try {
     const writer = new ZipWriter(target.writable, { level: 6 });

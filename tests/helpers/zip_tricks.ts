@@ -1,11 +1,13 @@
 /**
  * Archive tricks for hostile fixtures, made by patching a zip that zip.js
  * wrote: a local header that disagrees with its central entry, entries that
- * overlap, bytes hidden between entries. Only offsets are parsed (the end
+ * overlap, bytes hidden between entries; and the hostile fixtures of issue
+ * 12 items 13 and 14 built with them. Only offsets are parsed (the end
  * record and the central directory of a small zip without a comment).
  *
  * @module
  */
+import { type BundleSpec, writeBundle } from "./bundles.ts";
 
 /** Where one entry's records are. */
 export interface ZipRecord {
@@ -76,3 +78,147 @@ export async function hideBytes(path: string, at: number, hidden: Uint8Array): P
   view.setUint32(bytes.length - 22 + 16, shift(directory), true);
   await Deno.writeFile(path, bytes);
 }
+
+/** A hostile fixture: what it is, the code it is refused with, and how to build it at `path`. */
+export interface Trick {
+  readonly label: string;
+  readonly code: string;
+  build(path: string): Promise<unknown>;
+}
+
+const MAIN = "files/app/main.ts";
+const GOOD = {
+  version: "1.1.0",
+  upgradesFrom: ">=1.0.0 <1.1.0",
+  files: { "app/main.ts": "console.log('1.1.0');\n", "app/other.ts": "export const o = 1;\n" },
+};
+
+/** Writes a two-file bundle (or `spec`), then patches it. */
+const patched = (
+  patch: Parameters<typeof patchZip>[1],
+  spec: BundleSpec = GOOD,
+) =>
+async (path: string) => {
+  await writeBundle(path, spec);
+  await patchZip(path, patch);
+};
+
+/** The parser differentials (issue 12 item 13), each with its code. */
+export const DIFFERENTIALS: readonly Trick[] = [
+  {
+    label: "a local header whose name differs from the central one",
+    code: "BUNDLE_HEADER_MISMATCH",
+    build: patched((bytes, _view, records) => {
+      bytes.set(new TextEncoder().encode("files/app/evil.ts"), records.get(MAIN)!.local + 30);
+    }),
+  },
+  {
+    label: "a local header whose compression method differs",
+    code: "BUNDLE_HEADER_MISMATCH",
+    build: patched((_b, view, records) => view.setUint16(records.get(MAIN)!.local + 8, 0, true)),
+  },
+  {
+    label: "a local header whose flags differ",
+    code: "BUNDLE_HEADER_MISMATCH",
+    build: patched((_bytes, view, records) => {
+      const at = records.get(MAIN)!.local + 6;
+      view.setUint16(at, view.getUint16(at, true) ^ 0x0800, true);
+    }),
+  },
+  {
+    label: "a data descriptor whose size differs from the central directory",
+    code: "BUNDLE_HEADER_MISMATCH",
+    build: patched((_bytes, view, records) => {
+      const main = records.get(MAIN)!;
+      // After the data: signature, CRC, then zip64 compressed and uncompressed sizes.
+      const at = main.data + main.compressedSize + 4 + 4 + 8;
+      view.setBigUint64(at, view.getBigUint64(at, true) + 1n, true);
+    }),
+  },
+  {
+    label: "a local header whose sizes differ (no data descriptor)",
+    code: "BUNDLE_HEADER_MISMATCH",
+    build: patched(
+      (_bytes, view, records) => {
+        // zip.js writes the sizes in a zip64 extra field: its ID and length, then the inflated size.
+        const at = records.get(MAIN)!.local + 30 + MAIN.length + 4;
+        view.setBigUint64(at, view.getBigUint64(at, true) + 1n, true);
+      },
+      { ...GOOD, entryOptions: { "app/main.ts": { dataDescriptor: false } } },
+    ),
+  },
+  {
+    label: "entries whose data overlap (the overlapping-files zip bomb)",
+    code: "BUNDLE_ENTRIES_OVERLAP",
+    build: patched((_bytes, view, records) => {
+      const other = records.get("files/app/other.ts")!;
+      view.setUint32(other.central + 42, records.get(MAIN)!.local, true);
+    }),
+  },
+  {
+    label: "bytes hidden between two entries",
+    code: "BUNDLE_HIDDEN_DATA",
+    build: async (path) => {
+      await writeBundle(path, GOOD);
+      const { records } = zipRecords(await Deno.readFile(path));
+      const other = records.find((r) => r.name === "files/app/other.ts")!;
+      await hideBytes(path, other.local, new TextEncoder().encode("#!/bin/sh\nrm -rf /\n"));
+    },
+  },
+  {
+    label: "bytes hidden between the last entry and the central directory",
+    code: "BUNDLE_HIDDEN_DATA",
+    build: async (path) => {
+      await writeBundle(path, GOOD);
+      const { directory } = zipRecords(await Deno.readFile(path));
+      await hideBytes(path, directory, new Uint8Array(64).fill(0x41));
+    },
+  },
+  {
+    label: "a bundle.json with a duplicate key",
+    code: "BUNDLE_DUPLICATE_KEY",
+    build: (path) =>
+      writeBundle(path, {
+        ...GOOD,
+        manifestText: JSON.stringify({ format: 1, app: "testapp", version: "1.1.0", files: {} })
+          .replace('"version":"1.1.0"', '"version":"1.1.0","version":"9.9.9"'),
+      }),
+  },
+  {
+    label: "a bundle.sig with a duplicate key",
+    code: "BUNDLE_DUPLICATE_KEY",
+    build: (path) =>
+      writeBundle(path, { ...GOOD, signature: '{"key":"a","key":"b","sig":"AAAA"}' }),
+  },
+];
+
+/** Names a Windows host cannot hold or would alias (issue 12 item 14), each with its code. */
+export const UNPORTABLE: readonly Trick[] = [
+  ...([
+    ["a reserved device name", "app/CON"],
+    ["a device name with an extension", "app/aux.txt"],
+    ["a device name in lower case", "app/com1.log"],
+    ["LPT9", "app/LPT9.ts"],
+    ["a device name as a folder", "nul/x.ts"],
+    ["a trailing dot", "app/main."],
+    ["a trailing space", "app/main.ts "],
+    ["a colon (an alternate data stream)", "app/main.ts:stream"],
+    ["a character Windows refuses", "app/what?.ts"],
+  ] as const).map(([label, path]) => ({
+    label: `${label} in the manifest`,
+    code: "BUNDLE_PATH_UNSAFE",
+    build: (to: string) => writeBundle(to, { ...GOOD, files: { [path]: "x" } }),
+  })),
+  {
+    label: "folders whose names differ only by case",
+    code: "BUNDLE_PATH_COLLISION",
+    build: (path) =>
+      writeBundle(path, { ...GOOD, files: { "App/one.ts": "1", "app/two.ts": "2" } }),
+  },
+  {
+    label: "a removal that aliases a written file by case",
+    code: "BUNDLE_PATH_COLLISION",
+    build: (path) =>
+      writeBundle(path, { ...GOOD, files: { "app/README.md": "new" }, remove: ["app/readme.md"] }),
+  },
+];
