@@ -13,6 +13,8 @@ import { unsafePathReason } from "../files.ts";
 
 /** Windows device names: reserved in any case, with any extension (`aux.txt`, `COM1.log`). */
 const DEVICE = /^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$) *(\..*)?$/i;
+/** What `bundle create` says to do about a name. */
+const FIX = "Rename it in the release, or leave it out with --exclude GLOB. ";
 /** Characters Windows refuses in a name (`:` would also name an alternate data stream). */
 const FORBIDDEN = /[<>:"|?*]/;
 
@@ -49,7 +51,12 @@ export function folded(path: string): string {
  *
  * @throws {LockstepError} `BUNDLE_PATH_UNSAFE`, `BUNDLE_PATH_COLLISION`.
  */
-export function checkPaths(paths: readonly string[], where: string, list: string): void {
+export function checkPaths(
+  paths: readonly string[],
+  where: string,
+  list: string,
+  action: "use" | "create" = "use",
+): void {
   const seen = new Map<string, { path: string; folder: boolean }>();
   for (const entry of paths) {
     const folder = entry.endsWith("/");
@@ -58,9 +65,11 @@ export function checkPaths(paths: readonly string[], where: string, list: string
     if (reason !== undefined) {
       throw new LockstepError(
         "BUNDLE_PATH_UNSAFE",
-        `Cannot use bundle "${where}": ${list} entry ${
+        `Cannot ${action} bundle "${where}": ${list} entry ${
           JSON.stringify(path)
-        } is unsafe: ${reason}. Nothing was changed.`,
+        } is unsafe: ${reason}. ${action === "create" ? FIX : ""}Nothing was ${
+          action === "create" ? "written" : "changed"
+        }.`,
         { data: { bundle: where, path, reason } },
       );
     }
@@ -70,7 +79,7 @@ export function checkPaths(paths: readonly string[], where: string, list: string
       const isFolder = depth < parts.length || folder;
       const other = seen.get(folded(name));
       const same = other !== undefined && other.path === name && other.folder && isFolder;
-      if (other !== undefined && !same) throw collision(where, list, other.path, name);
+      if (other !== undefined && !same) throw collision(where, list, other.path, name, action);
       seen.set(folded(name), { path: name, folder: isFolder });
     }
   }
@@ -86,24 +95,33 @@ export function checkRemovals(
   writes: readonly string[],
   removes: readonly string[],
   where: string,
+  action: "use" | "create" = "use",
 ): void {
   const written = new Map(writes.map((path) => [folded(path), path]));
   for (const path of removes) {
     const other = written.get(folded(path));
     if (other !== undefined && other !== path) {
-      throw collision(where, "files and remove", other, path);
+      throw collision(where, "files and remove", other, path, action);
     }
   }
 }
 
-function collision(where: string, list: string, one: string, two: string): LockstepError {
+function collision(
+  where: string,
+  list: string,
+  one: string,
+  two: string,
+  action: "use" | "create",
+): LockstepError {
   const state = one === two
     ? `${list} holds "${one}" twice`
     : `${list} entries "${one}" and "${two}" collide by case or Unicode normalisation (one name ` +
       `on Windows and macOS)`;
   return new LockstepError(
     "BUNDLE_PATH_COLLISION",
-    `Cannot use bundle "${where}": ${state}. Nothing was changed.`,
+    action === "use"
+      ? `Cannot use bundle "${where}": ${state}. Nothing was changed.`
+      : `Cannot create bundle "${where}": ${state}. ${FIX}Nothing was written.`,
     { data: { bundle: where, paths: [one, two] } },
   );
 }
