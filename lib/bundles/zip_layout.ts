@@ -59,9 +59,12 @@ export function checkLayout(
   directoryOffset: number,
   where: string,
 ): void {
-  const locals = entries.map((entry) => readLocal(file, entry, where));
+  // In file order, so that one window read serves the headers of many small entries.
+  const ordered = [...entries].sort((a, b) => a.offset - b.offset);
+  const window = new Window(file);
+  const locals = ordered.map((entry) => readLocal(window, entry, where));
   checkSpans(locals.map((l) => l.span), directoryOffset, where);
-  for (const [i, entry] of entries.entries()) compareHeaders(file, entry, locals[i]!, where);
+  for (const [i, entry] of ordered.entries()) compareHeaders(window, entry, locals[i]!, where);
 }
 
 /** One local header as read from the file. */
@@ -81,15 +84,15 @@ interface Local {
   readonly descriptorLength: number;
 }
 
-function readLocal(file: Deno.FsFile, entry: CentralEntry, where: string): Local {
-  const header = readAt(file, entry.offset, 30);
+function readLocal(file: Window, entry: CentralEntry, where: string): Local {
+  const header = file.view(entry.offset, 30);
   if (header.byteLength < 30 || header.getUint32(0, true) !== LOCAL_HEADER) {
     mismatch(where, entry, `has no local header at offset ${entry.offset}`);
   }
   const nameLength = header.getUint16(26, true);
   const extraLength = header.getUint16(28, true);
-  const rest = readAt(file, entry.offset + 30, nameLength + extraLength);
-  const bytes = new Uint8Array(rest.buffer, 0, rest.byteLength);
+  const rest = file.view(entry.offset + 30, nameLength + extraLength);
+  const bytes = new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength);
   const zip64 = zip64Sizes(bytes.subarray(nameLength));
   const flags = header.getUint16(6, true);
   const dataStart = entry.offset + 30 + nameLength + extraLength;
@@ -141,7 +144,7 @@ function checkSpans(spans: readonly Span[], directoryOffset: number, where: stri
   }
 }
 
-function compareHeaders(file: Deno.FsFile, entry: CentralEntry, local: Local, where: string) {
+function compareHeaders(file: Window, entry: CentralEntry, local: Local, where: string) {
   const central = "the central directory's";
   if (!sameBytes(local.name, entry.rawFilename)) {
     mismatch(where, entry, `has a local header whose name differs from ${central}`);
@@ -178,7 +181,7 @@ function compareHeaders(file: Deno.FsFile, entry: CentralEntry, local: Local, wh
  * entry has one (the header then holds zeros or these values), else the
  * header's (zip64 sizes resolved). Any other value there is `NaN`.
  */
-function recorded(file: Deno.FsFile, entry: CentralEntry, local: Local): number[] {
+function recorded(file: Window, entry: CentralEntry, local: Local): number[] {
   const [zipUncompressed, zipCompressed] = local.zip64 ?? [];
   const sizes = [
     size(local.compressedSize, zipCompressed),
@@ -214,11 +217,11 @@ function nameReading(entry: CentralEntry): string | undefined {
 
 /** A data descriptor at `at`: its length and (CRC, compressed, uncompressed). */
 function descriptorAt(
-  file: Deno.FsFile,
+  file: Window,
   at: number,
   zip64: boolean,
 ): { length: number; values: number[] } {
-  const view = readAt(file, at, 24);
+  const view = file.view(at, 24);
   const signed = view.byteLength >= 4 && view.getUint32(0, true) === DESCRIPTOR;
   const base = signed ? 4 : 0;
   const length = base + (zip64 ? 20 : 12);
@@ -254,16 +257,38 @@ function size(value: number, zip64: bigint | undefined): number {
   return value === MAX_32 && zip64 !== undefined ? Number(zip64) : value;
 }
 
-function readAt(file: Deno.FsFile, at: number, length: number): DataView<ArrayBuffer> {
-  const buffer = new Uint8Array(length);
-  file.seekSync(at, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < length) {
-    const n = file.readSync(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
+/**
+ * Reads of a file through a 64 KiB window: headers of small entries that lie
+ * close together cost one read, not three each.
+ */
+class Window {
+  #buffer = new Uint8Array(0);
+  #start = 0;
+  constructor(private readonly file: Deno.FsFile) {}
+
+  /** `length` bytes at `at` (fewer at the end of the file). */
+  view(at: number, length: number): DataView<ArrayBuffer> {
+    const end = this.#start + this.#buffer.length;
+    if (at < this.#start || at + length > end) {
+      this.#start = at;
+      this.#buffer = this.#read(at, Math.max(length, 64 * 1024));
+    }
+    const from = at - this.#start;
+    const available = Math.max(0, Math.min(length, this.#buffer.length - from));
+    return new DataView(this.#buffer.buffer, this.#buffer.byteOffset + from, available);
   }
-  return new DataView(buffer.buffer, 0, filled);
+
+  #read(at: number, length: number): Uint8Array<ArrayBuffer> {
+    const buffer = new Uint8Array(length);
+    this.file.seekSync(at, Deno.SeekMode.Start);
+    let filled = 0;
+    while (filled < length) {
+      const n = this.file.readSync(buffer.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    return buffer.subarray(0, filled);
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

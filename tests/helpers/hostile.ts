@@ -43,7 +43,7 @@ export interface Case {
   extra?: Record<string, unknown>;
   setup?(app: TestApp, work: string): Promise<void>;
   file?: string;
-  /** False for what only installing finds: check reads the manifest and central directory only. */
+  /** False for what only installing finds: check never reads the payload. */
   checkSees?: false;
 }
 
