@@ -1,7 +1,8 @@
 /**
  * `lockstep bundle create`: pack a release folder into an update bundle,
- * optionally signed. Runs with or without a `lockstep.json` (the app name
- * comes from it, or from `--app`).
+ * optionally signed. Runs with or without a `lockstep.json`: with one, the
+ * app name comes from it and its protected paths are refused; `--app NAME`
+ * without `--config` reads none (a build host needs no app config).
  *
  * @module
  */
@@ -32,9 +33,29 @@ export default command({
     },
     notes: { type: "string", value: "FILE", help: "a text file with the release notes" },
     security: { type: "boolean", help: "mark it a security release" },
+    exclude: {
+      type: "string",
+      value: "GLOB",
+      multiple: true,
+      help: "leave out matching paths: neither packed nor removed (as DIR/.lockstepignore does)",
+    },
+    include: {
+      type: "string",
+      value: "GLOB",
+      multiple: true,
+      help: "pack matching files that look like secrets (.env, private keys) all the same",
+    },
+    "follow-links": {
+      type: "boolean",
+      help: "pack the content of links whose target is inside DIR (default: refuse links)",
+    },
     sign: { type: "string", value: "KEYFILE", help: "sign it with this key file (see keygen)" },
     out: { type: "string", value: "FILE", required: true, help: "the bundle file to write" },
-    app: { type: "string", value: "NAME", help: "the app name (default: from lockstep.json)" },
+    app: {
+      type: "string",
+      value: "NAME",
+      help: "the app name (default: lockstep.json's); without --config, no lockstep.json is read",
+    },
     database: {
       type: "string",
       value: "TEXT",
@@ -49,6 +70,7 @@ export default command({
   },
   positionals: [],
   config: "optional",
+  skipConfig: (values) => values.app !== undefined && values.config === undefined,
   async run({ config, values }) {
     const app = values.app ?? config?.app;
     if (app === undefined) {
@@ -60,6 +82,10 @@ export default command({
       out: values.out,
       app,
       security: values.security,
+      exclude: values.exclude,
+      include: values.include,
+      followLinks: values["follow-links"],
+      ...(config ? { config } : {}),
       ...(values.base ? { base: values.base } : {}),
       ...(values["upgrades-from"] ? { upgradesFrom: values["upgrades-from"] } : {}),
       ...(values.notes ? { notes: await Deno.readTextFile(values.notes) } : {}),

@@ -113,6 +113,11 @@ export interface Command<O extends Options = Options, N extends ConfigNeed = Con
   readonly positionals: readonly PositionalSpec[];
   /** Whether it reads `lockstep.json`. */
   readonly config: N;
+  /**
+   * For an `optional` config: true when these values make the command leave
+   * lockstep.json unread (`bundle create --app NAME` without `--config`).
+   */
+  readonly skipConfig?: (values: Values<O>) => boolean;
   /** Calls one `mod.ts` function, renders its result, and returns the exit code. */
   run(input: RunInput<O, N>): Promise<number>;
 }

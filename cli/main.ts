@@ -35,7 +35,10 @@ export async function main(
         return 0;
       case "run": {
         const { command, values, args } = call;
-        const config = await loadConfigFor(command.config, values.config as string | undefined);
+        const skip = command.skipConfig?.(values as Values<Options>) ?? false;
+        const config = skip
+          ? undefined
+          : await loadConfigFor(command.config, values.config as string | undefined);
         return await command.run({ config, values: values as Values<Options>, args });
       }
     }

@@ -48,10 +48,16 @@ async function appWithData(backend: Backend): Promise<TestApp> {
     },
     extra: { protect: ["config/local.json"], backup: { exclude: ["*.log"] } },
   });
-  const migrated = await cli(app, ["migrate", "--yes", "--no-backup"]);
-  assertEquals(migrated.code, 0, migrated.stderr);
-  await exec(app.dbs.main!, SEED[backend]);
-  return app;
+  try {
+    const migrated = await cli(app, ["migrate", "--yes", "--no-backup"]);
+    assertEquals(migrated.code, 0, migrated.stderr);
+    await exec(app.dbs.main!, SEED[backend]);
+    return app;
+  } catch (error) {
+    // Removed even when the setup fails: the caller's `await using` never got it.
+    await app[Symbol.asyncDispose]();
+    throw error;
+  }
 }
 
 async function exec(db: TestDb, script: string): Promise<void> {

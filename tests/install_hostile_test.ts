@@ -1,81 +1,20 @@
 // Every hostile bundle is refused before the first write, with its own error
 // code; the app root stays byte-for-byte unchanged and the bundle stays in
-// pending/. Each case builds its own fixture.
-import { assert, assertEquals } from "./helpers/assert.ts";
-import { makeApp, type TestApp } from "./helpers/app.ts";
-import { type BundleSpec, patchBytes, treeHash, writeBundle, writeZip } from "./helpers/bundles.ts";
-import { check, install, keygen } from "../mod.ts";
-
-const BASE_FILES = {
-  "app/main.ts": "console.log('1.0.0');\n",
-  "app/old.ts": "export const old = true;\n",
-  "config/local.json": '{ "secret": "keep me" }\n',
-};
-const GOOD = {
-  version: "1.1.0",
-  upgradesFrom: ">=1.0.0 <1.1.0",
-  files: { "app/main.ts": "console.log('1.1.0');\n" },
-};
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, (e) => {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  });
-}
-
-interface Case {
-  /** Builds the hostile zip at `path`. */
-  build(path: string, app: TestApp): Promise<unknown>;
-  code: string;
-  extra?: Record<string, unknown>;
-  setup?(app: TestApp): Promise<void>;
-  file?: string;
-  /** False for what only installing finds: check reads the manifest and central directory only. */
-  checkSees?: false;
-}
-
-function hostile(name: string, c: Case): void {
-  Deno.test(`install() refuses ${name} with ${c.code}, before the first write`, async () => {
-    await using app = await makeApp("sqlite", {
-      packages: {},
-      files: BASE_FILES,
-      ...(c.extra ? { extra: c.extra } : {}),
-    });
-    await c.setup?.(app);
-    const pending = `${app.dir}/updates/pending`;
-    await Deno.mkdir(pending, { recursive: true });
-    const zip = `${pending}/${c.file ?? "testapp-1.1.0.zip"}`;
-    await c.build(zip, app);
-    const before = await treeHash(app.dir, ["updates"]);
-    const result = await install(await app.config());
-    assertEquals(result.installed, []);
-    assertEquals(result.refused.map((r) => r.code), [c.code], JSON.stringify(result.refused));
-    assertEquals(await treeHash(app.dir, ["updates"]), before, "the app root is unchanged");
-    assert(await exists(zip), "the bundle stays in pending/");
-    assert(
-      !(await exists(`${app.dir}/updates/.lockstep/journal`)),
-      "no journal or staging is left",
-    );
-    if (c.checkSees === false) return;
-    const report = await check(await app.config());
-    assert(
-      report.bundles.some((b) => b.problem?.code === c.code),
-      "check reports it with the reason",
-    );
-  });
-}
-
-const bundle = (spec: Partial<BundleSpec>) => (path: string) =>
-  writeBundle(path, { ...GOOD, ...spec });
-const zipOf = (names: string[]) => (path: string) =>
-  writeZip(path, [
-    {
-      name: "bundle.json",
-      data: JSON.stringify({ format: 1, app: "testapp", version: "1.1.0", files: {}, remove: [] }),
-    },
-    ...names.map((name) => ({ name, data: "x" })),
-  ]);
+// pending/. Each case builds its own fixture (see helpers/hostile.ts).
+import { assertEquals } from "./helpers/assert.ts";
+import { makeApp } from "./helpers/app.ts";
+import { patchBytes, writeBundle, writeZip } from "./helpers/bundles.ts";
+import {
+  BASE_FILES,
+  bundle,
+  GOOD,
+  hostile,
+  requireSignatures,
+  trusted,
+  zipOf,
+} from "./helpers/hostile.ts";
+import { tempDir } from "./helpers/temp.ts";
+import { check, install } from "../mod.ts";
 
 // Paths
 for (
@@ -312,48 +251,33 @@ hostile("requires that are not met", {
 });
 
 // Signatures, when required
-async function trusted(
-  app: TestApp,
-  name = "trusted",
-): Promise<{ keyFile: string; entry: string }> {
-  const keyFile = `${app.dir}/../${crypto.randomUUID()}-${name}.key`;
-  const made = await keygen(keyFile);
-  return { keyFile, entry: made.trustEntry };
-}
-async function requireSignatures(app: TestApp, keys: string[]): Promise<void> {
-  const config = JSON.parse(await Deno.readTextFile(app.configPath));
-  await Deno.writeTextFile(
-    app.configPath,
-    JSON.stringify({ ...config, trust: { keys, requireSignature: true } }),
-  );
-}
 hostile("a missing signature when signatures are required", {
   code: "BUNDLE_SIGNATURE_INVALID",
-  setup: async (app) => await requireSignatures(app, [(await trusted(app)).entry]),
+  setup: async (app, work) => await requireSignatures(app, [(await trusted(work)).entry]),
   build: bundle({}),
 });
 hostile("a malformed signature", {
   code: "BUNDLE_SIGNATURE_INVALID",
-  setup: async (app) => await requireSignatures(app, [(await trusted(app)).entry]),
+  setup: async (app, work) => await requireSignatures(app, [(await trusted(work)).entry]),
   build: bundle({ signature: "{ nope" }),
 });
 hostile("a signature by an untrusted key", {
   code: "BUNDLE_SIGNATURE_INVALID",
-  setup: async (app) => await requireSignatures(app, [(await trusted(app)).entry]),
-  build: async (path, app) =>
-    await writeBundle(path, { ...GOOD, signWith: (await trusted(app, "stranger")).keyFile }),
+  setup: async (app, work) => await requireSignatures(app, [(await trusted(work)).entry]),
+  build: async (path, _app, work) =>
+    await writeBundle(path, { ...GOOD, signWith: (await trusted(work, "stranger")).keyFile }),
 });
 hostile("a wrong signature (trusted key id, other key's signature)", {
   code: "BUNDLE_SIGNATURE_INVALID",
-  setup: async (app) => {
-    const good = await trusted(app);
-    await Deno.writeTextFile(`${app.dir}/../trusted-id`, good.entry.split(":")[0]!);
+  setup: async (app, work) => {
+    const good = await trusted(work);
+    await Deno.writeTextFile(`${work}/trusted-id`, good.entry.split(":")[0]!);
     await requireSignatures(app, [good.entry]);
   },
-  build: async (path, app) => {
-    const other = await trusted(app, "other");
+  build: async (path, _app, work) => {
+    const other = await trusted(work, "other");
     const key = JSON.parse(await Deno.readTextFile(other.keyFile));
-    key.key = await Deno.readTextFile(`${app.dir}/../trusted-id`);
+    key.key = await Deno.readTextFile(`${work}/trusted-id`);
     await Deno.writeTextFile(other.keyFile, JSON.stringify(key));
     await writeBundle(path, { ...GOOD, signWith: other.keyFile });
   },
@@ -365,8 +289,9 @@ hostile("a pending file name that is itself hostile", {
 });
 
 Deno.test("a signed bundle by a trusted key installs when signatures are required", async () => {
+  await using work = await tempDir();
   await using app = await makeApp("sqlite", { packages: {}, files: BASE_FILES });
-  const key = await trusted(app);
+  const key = await trusted(work.path);
   await requireSignatures(app, [key.entry]);
   await Deno.mkdir(`${app.dir}/updates/pending`, { recursive: true });
   await writeBundle(`${app.dir}/updates/pending/testapp-1.1.0.zip`, {

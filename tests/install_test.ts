@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { makeApp, type TestApp } from "./helpers/app.ts";
 import { treeHash, writeBundle } from "./helpers/bundles.ts";
 import { documentedFlags, runCli, spawnCli } from "./helpers/cli.ts";
+import { tempDir } from "./helpers/temp.ts";
 import { check, createBundle, inspect, install, keygen, recover } from "../mod.ts";
 
 const V1 = {
@@ -128,50 +129,47 @@ Deno.test("install() lists every target that cannot be written, before any chang
 
 Deno.test("createBundle() packs a release folder with remove computed against the base, and inspect() reads it", async () => {
   await using app = await makeApp("sqlite", { packages: {}, files: V1 });
-  const work = `${app.dir}/../${crypto.randomUUID()}`;
-  try {
-    for (const [path, text] of Object.entries(V1)) {
-      await Deno.mkdir(`${work}/v1/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
-      await Deno.writeTextFile(`${work}/v1/${path}`, text);
-    }
-    for (const [path, text] of Object.entries(V11)) {
-      await Deno.mkdir(`${work}/v11/${path.split("/").slice(0, -1).join("/")}`, {
-        recursive: true,
-      });
-      await Deno.writeTextFile(`${work}/v11/${path}`, text);
-    }
-    await Deno.chmod(`${work}/v11/app/main.ts`, 0o755);
-    const key = await keygen(`${work}/release.key`);
-    assertEquals((await Deno.stat(`${work}/release.key`)).mode! & 0o777, 0o600);
-    const made = await createBundle({
-      from: `${work}/v11`,
-      base: `${work}/v1`,
-      app: "testapp",
-      version: "1.1.0",
-      upgradesFrom: ">=1.0.0 <1.1.0",
-      notes: "New feature",
-      signWith: key.path,
-      out: `${work}/testapp-1.1.0.zip`,
-    });
-    assertEquals(made.remove, ["app/old.ts", "config/local.json"]);
-    const report = await inspect(made.path);
-    assertEquals(report.manifest?.version, "1.1.0");
-    assertEquals(report.manifest?.files["app/main.ts"]?.mode, 0o755);
-    const config = JSON.parse(await Deno.readTextFile(app.configPath));
-    await Deno.writeTextFile(
-      app.configPath,
-      JSON.stringify({ ...config, trust: { keys: [key.trustEntry] }, protect: ["config/**"] }),
-    );
-    const judged = await inspect(made.path, await app.config());
-    assertEquals(judged.signature, `valid (${key.keyId})`);
-    assertEquals(
-      judged.problem?.code,
-      "BUNDLE_PROTECTED_PATH",
-      "removing config/local.json is refused",
-    );
-  } finally {
-    await Deno.remove(work, { recursive: true });
+  await using scratch = await tempDir();
+  const work = scratch.path;
+  for (const [path, text] of Object.entries(V1)) {
+    await Deno.mkdir(`${work}/v1/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
+    await Deno.writeTextFile(`${work}/v1/${path}`, text);
   }
+  for (const [path, text] of Object.entries(V11)) {
+    await Deno.mkdir(`${work}/v11/${path.split("/").slice(0, -1).join("/")}`, {
+      recursive: true,
+    });
+    await Deno.writeTextFile(`${work}/v11/${path}`, text);
+  }
+  await Deno.chmod(`${work}/v11/app/main.ts`, 0o755);
+  const key = await keygen(`${work}/release.key`);
+  assertEquals((await Deno.stat(`${work}/release.key`)).mode! & 0o777, 0o600);
+  const made = await createBundle({
+    from: `${work}/v11`,
+    base: `${work}/v1`,
+    app: "testapp",
+    version: "1.1.0",
+    upgradesFrom: ">=1.0.0 <1.1.0",
+    notes: "New feature",
+    signWith: key.path,
+    out: `${work}/testapp-1.1.0.zip`,
+  });
+  assertEquals(made.remove, ["app/old.ts", "config/local.json"]);
+  const report = await inspect(made.path);
+  assertEquals(report.manifest?.version, "1.1.0");
+  assertEquals(report.manifest?.files["app/main.ts"]?.mode, 0o755);
+  const config = JSON.parse(await Deno.readTextFile(app.configPath));
+  await Deno.writeTextFile(
+    app.configPath,
+    JSON.stringify({ ...config, trust: { keys: [key.trustEntry] }, protect: ["config/**"] }),
+  );
+  const judged = await inspect(made.path, await app.config());
+  assertEquals(judged.signature, `valid (${key.keyId})`);
+  assertEquals(
+    judged.problem?.code,
+    "BUNDLE_PROTECTED_PATH",
+    "removing config/local.json is refused",
+  );
 });
 
 // Crash safety ------------------------------------------------------------

@@ -1,16 +1,24 @@
 /**
  * `bundle create`: pack a release folder into a bundle zip with a manifest
  * listing every file's SHA-256 and size, the files of the previous release
- * it no longer has, and optionally a signature.
+ * it no longer has, and optionally a signature. It refuses, before writing
+ * anything, what a host would refuse or should never receive: files that look
+ * like secrets, links, names a host cannot hold and, with a config, protected
+ * paths. Version-control folders are never packed.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
+import type { Config } from "../config.ts";
 import { valid, validRange } from "../deps/semver.ts";
+import { globMatcher } from "../deps/glob.ts";
 import { LockstepError } from "../errors.ts";
 import { compressible, syncFolder } from "../files.ts";
-import { checkPaths } from "./manifest.ts";
+import { checkPaths, checkRemovals } from "./paths.ts";
+import { protection } from "./pending.ts";
+import { IGNORE_FILE, readRelease, type ReleaseFile, releaseRules } from "./release.ts";
+import { secretByName, secretInContent } from "./secrets.ts";
 import { sign } from "./signature.ts";
 
 /** Options for {@link createBundle}. */
@@ -37,6 +45,20 @@ export interface CreateBundleOptions {
   signWith?: string;
   /** Where to write the zip; an existing file is refused. */
   out: string;
+  /**
+   * Globs (as `protect`) of paths neither packed nor removed, besides the
+   * release folder's `.lockstepignore` and version-control folders (default none).
+   */
+  exclude?: readonly string[];
+  /** Globs of files that look like secrets to pack all the same (default none). */
+  include?: readonly string[];
+  /** Pack the content of links whose target stays in the release folder (default `false`: refuse links). */
+  followLinks?: boolean;
+  /**
+   * The app's config: its `protect` paths, lockstep.json and the updates
+   * folder are refused in `files` and `remove` (default: no config, nothing protected).
+   */
+  config?: Config;
 }
 
 /** What {@link createBundle} wrote. */
@@ -55,44 +77,7 @@ export interface CreateBundleResult {
   readonly signed: boolean;
 }
 
-interface Found {
-  path: string;
-  absolute: string;
-  size: number;
-  mode: number;
-}
-
-async function walk(root: string, relative = ""): Promise<Found[]> {
-  const out: Found[] = [];
-  const folder = relative === "" ? root : join(root, relative);
-  const names: Deno.DirEntry[] = [];
-  for await (const entry of Deno.readDir(folder)) names.push(entry);
-  names.sort((a, b) => a.name < b.name ? -1 : 1);
-  for (const entry of names) {
-    const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
-    const absolute = join(root, path);
-    if (entry.isSymlink) {
-      throw new LockstepError(
-        "BUNDLE_PATH_UNSAFE",
-        `Cannot create bundle: "${absolute}" is a symbolic link, and bundles carry no links. Nothing was written.`,
-        { data: { path } },
-      );
-    }
-    if (entry.isDirectory) out.push(...await walk(root, path));
-    else if (entry.isFile) {
-      const info = await Deno.lstat(absolute);
-      out.push({ path, absolute, size: info.size, mode: (info.mode ?? 0o644) & 0o777 });
-    }
-  }
-  return out;
-}
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path);
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}
+type Listed = Record<string, { sha256: string; size: number; mode?: string }>;
 
 /**
  * Packs `options.from` into the bundle zip `options.out`.
@@ -100,54 +85,30 @@ async function sha256(path: string): Promise<string> {
  * Permissions: `--allow-read` on `from` (and `base`, and the key file), `--allow-write` on `out`'s
  * folder.
  *
- * @throws {LockstepError} `USAGE` (bad version or range), `BUNDLE_PATH_UNSAFE`,
- * `BUNDLE_PATH_COLLISION`, `KEY_INVALID`, `FILE_NOT_FOUND`.
+ * @throws {LockstepError} `USAGE` (bad version or range, app not the config's, `out` exists),
+ * `FILE_NOT_FOUND`, `BUNDLE_SOURCE_LINK`, `BUNDLE_SECRET_FILE`, `BUNDLE_PROTECTED_PATH`,
+ * `BUNDLE_PATH_UNSAFE`, `BUNDLE_PATH_COLLISION`, `KEY_INVALID`.
  * @example
  * ```ts ignore
  * await createBundle({ from: "build/1.5.0", base: "build/1.4.0", app: "shop", version: "1.5.0",
- * out: "shop-1.5.0.zip", signWith: "/secure/release.key" });
+ * out: "shop-1.5.0.zip", signWith: "/secure/release.key", exclude: ["*.log"] });
  * ```
  */
 export async function createBundle(options: CreateBundleOptions): Promise<CreateBundleResult> {
   const { from, base, app, version, upgradesFrom, notes = "", security = false, out } = options;
-  if (valid(version) !== version) {
-    throw new LockstepError(
-      "USAGE",
-      `Cannot create bundle: "${version}" is not a semantic version (like 1.5.0).`,
-    );
-  }
-  if (upgradesFrom !== undefined && validRange(upgradesFrom) === null) {
-    throw new LockstepError(
-      "USAGE",
-      `Cannot create bundle: --upgrades-from "${upgradesFrom}" is not a version range.`,
-    );
-  }
-  const files = await walk(from).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new LockstepError(
-        "FILE_NOT_FOUND",
-        `Cannot create bundle: release folder "${from}" does not exist.`,
-        { cause: error },
-      );
-    }
-    throw error;
-  });
-  checkPaths(files.map((f) => f.path), out, "files");
+  refuseBadOptions(options);
+  const rules = await releaseRules(from, options);
+  const files = await readRelease(from, rules);
   const present = new Set(files.map((f) => f.path));
   const remove = base === undefined
     ? []
-    : (await walk(base)).map((f) => f.path).filter((p) => !present.has(p));
-  const listed: Record<string, { sha256: string; size: number; mode?: string }> = {};
-  let bytes = 0;
-  for (const file of files) {
-    const entry: { sha256: string; size: number; mode?: string } = {
-      sha256: await sha256(file.absolute),
-      size: file.size,
-    };
-    if (file.mode !== 0o644) entry.mode = `0${file.mode.toString(8)}`;
-    listed[file.path] = entry;
-    bytes += file.size;
-  }
+    : (await readRelease(base, rules)).map((f) => f.path).filter((p) => !present.has(p));
+  const where = basename(out);
+  checkPaths([...present], where, "files", "create");
+  checkPaths(remove, where, "remove", "create");
+  checkRemovals([...present], remove, where, "create");
+  if (options.config) refuseProtected(options.config, [...present], remove, where);
+  const { listed, bytes } = await fingerprint(files, options.include ?? [], where);
   const manifest = {
     format: 1,
     app,
@@ -165,12 +126,116 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   const signature = options.signWith === undefined
     ? undefined
     : await sign(manifestBytes, options.signWith);
+  await writeBundleZip(out, manifestBytes, signature, files);
+  return { path: out, version, files: files.length, bytes, remove, signed: !!signature };
+}
 
+function refuseBadOptions(options: CreateBundleOptions): void {
+  const { version, upgradesFrom, app, config } = options;
+  if (valid(version) !== version) {
+    throw new LockstepError(
+      "USAGE",
+      `Cannot create bundle: "${version}" is not a semantic version (like 1.5.0).`,
+    );
+  }
+  if (upgradesFrom !== undefined && validRange(upgradesFrom) === null) {
+    throw new LockstepError(
+      "USAGE",
+      `Cannot create bundle: --upgrades-from "${upgradesFrom}" is not a version range.`,
+    );
+  }
+  if (config !== undefined && config.app !== app) {
+    throw new LockstepError(
+      "USAGE",
+      `Cannot create bundle for app "${app}": ${config.file} is the config of app ` +
+        `"${config.app}". Drop --app, or name the right config with --config. Nothing was written.`,
+    );
+  }
+}
+
+/** Refuses every protected path the bundle would write or remove, all named at once. */
+function refuseProtected(
+  config: Config,
+  writes: readonly string[],
+  removes: readonly string[],
+  where: string,
+): void {
+  const isProtected = protection(config);
+  const versionFile = relative(config.root, config.versionFile);
+  const guarded = (path: string) => isProtected(path) && path !== versionFile;
+  const written = writes.filter(guarded);
+  const removed = removes.filter(guarded);
+  if (written.length === 0 && removed.length === 0) return;
+  const quote = (paths: readonly string[]) => paths.map((p) => `"${p}"`).join(", ");
+  const parts = [
+    ...(written.length > 0 ? [`write ${quote(written)}`] : []),
+    ...(removed.length > 0 ? [`remove ${quote(removed)} (in the base, not in the release)`] : []),
+  ];
+  throw new LockstepError(
+    "BUNDLE_PROTECTED_PATH",
+    `Cannot create bundle "${where}": it would ${parts.join(" and ")}, protected on the host ` +
+      `by ${config.file} (protect, lockstep.json, the updates folder), which would refuse it. ` +
+      `Leave them out with --exclude GLOB or ${IGNORE_FILE} (an excluded path is neither ` +
+      `packed nor removed). Nothing was written.`,
+    { data: { bundle: where, write: written, remove: removed } },
+  );
+}
+
+/**
+ * Each file's SHA-256, size and mode, reading it once; refuses every file
+ * that looks like a secret (by name, or by its first bytes) unless `include`
+ * names it.
+ */
+async function fingerprint(
+  files: readonly ReleaseFile[],
+  include: readonly string[],
+  where: string,
+): Promise<{ listed: Listed; bytes: number }> {
+  const included = globMatcher(include);
+  const secrets: { path: string; reason: string }[] = [];
+  const listed: Listed = {};
+  let bytes = 0;
+  for (const file of files) {
+    const hash = createHash("sha256");
+    let reason = secretByName(file.path);
+    using handle = await Deno.open(file.absolute);
+    for await (const chunk of handle.readable) {
+      reason ??= secretInContent(chunk);
+      hash.update(chunk);
+    }
+    if (reason !== undefined && !included(file.path)) secrets.push({ path: file.path, reason });
+    listed[file.path] = {
+      sha256: hash.digest("hex"),
+      size: file.size,
+      ...(file.mode === 0o644 ? {} : { mode: `0${file.mode.toString(8)}` }),
+    };
+    bytes += file.size;
+  }
+  if (secrets.length > 0) {
+    throw new LockstepError(
+      "BUNDLE_SECRET_FILE",
+      `Cannot create bundle "${where}": these files look like secrets: ${
+        secrets.map((s) => `"${s.path}" (${s.reason})`).join(", ")
+      }. Leave them out of the release (remove them, or list them in ${IGNORE_FILE} or with ` +
+        `--exclude GLOB), or pack one on purpose with --include GLOB. Nothing was written.`,
+      { data: { bundle: where, files: secrets } },
+    );
+  }
+  return { listed, bytes };
+}
+
+/** Writes the zip under a temporary name beside `out`, then links it to `out` (never replacing). */
+async function writeBundleZip(
+  out: string,
+  manifestBytes: Uint8Array<ArrayBuffer>,
+  signature: Uint8Array | undefined,
+  files: readonly ReleaseFile[],
+): Promise<void> {
   const { ZipWriter, configure } = await import("../deps/zip.ts");
   configure({ useWebWorkers: false });
   // The output folder (often updates/pending/) is made when missing.
   await Deno.mkdir(dirname(out), { recursive: true });
-  const temp = join(dirname(out), `.${crypto.randomUUID()}.bundle.tmp`);
+  const temp = join(dirname(out), `.lockstep-${crypto.randomUUID()}.tmp`);
   const target = await Deno.open(temp, { write: true, createNew: true });
   try {
     const writer = new ZipWriter(target.writable, { level: 6 });
@@ -203,12 +268,4 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   }
   await Deno.remove(temp);
   await syncFolder(dirname(out));
-  return {
-    path: out,
-    version,
-    files: files.length,
-    bytes,
-    remove,
-    signed: signature !== undefined,
-  };
 }

@@ -6,7 +6,7 @@
  */
 import { satisfies, valid, validRange } from "../deps/semver.ts";
 import { LockstepError } from "../errors.ts";
-import { unsafePathReason } from "../files.ts";
+import { checkPaths, checkRemovals } from "./paths.ts";
 
 /** One payload file as the manifest lists it. */
 export interface ManifestFile {
@@ -58,6 +58,8 @@ const KEYS = new Set([
   "remove",
 ]);
 
+type Fail = (reason: string) => never;
+
 /**
  * Parses and validates the bytes of `bundle.json`.
  *
@@ -65,13 +67,25 @@ const KEYS = new Set([
  * `BUNDLE_PATH_UNSAFE`, `BUNDLE_PATH_COLLISION`.
  */
 export function parseManifest(bytes: Uint8Array, where: string): Manifest {
-  const fail = (reason: string): never => {
+  const fail: Fail = (reason) => {
     throw new LockstepError(
       "BUNDLE_MANIFEST_INVALID",
       `Cannot use bundle "${where}": its bundle.json ${reason}. Nothing was changed.`,
       { data: { bundle: where, reason } },
     );
   };
+  const m = parseObject(bytes, fail);
+  for (const key of Object.keys(m)) if (!KEYS.has(key)) fail(`has an unknown key "${key}"`);
+  if (m.format !== 1) fail(`has format ${JSON.stringify(m.format)}; this lockstep reads format 1`);
+  const release = parseRelease(m, fail);
+  const database = parseDatabase(m.database, fail);
+  const requires = parseRequires(m.requires, fail);
+  const files = parseFiles(m.files, fail, where);
+  const remove = parseRemove(m.remove, files, fail, where);
+  return { format: 1, ...release, database, requires, files, remove };
+}
+
+function parseObject(bytes: Uint8Array, fail: Fail): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -81,9 +95,14 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return fail("is not an object");
   }
-  const m = raw as Record<string, unknown>;
-  for (const key of Object.keys(m)) if (!KEYS.has(key)) fail(`has an unknown key "${key}"`);
-  if (m.format !== 1) fail(`has format ${JSON.stringify(m.format)}; this lockstep reads format 1`);
+  return raw as Record<string, unknown>;
+}
+
+/** The release's own fields: app, version, upgradesFrom, released, security, notes. */
+function parseRelease(
+  m: Record<string, unknown>,
+  fail: Fail,
+): Pick<Manifest, "app" | "version" | "upgradesFrom" | "released" | "security" | "notes"> {
   const text = (key: string, optional = false): string | undefined => {
     const value = m[key];
     if (value === undefined && optional) return undefined;
@@ -109,11 +128,26 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
     fail(`has "security" that is not true or false`);
   }
   if (m.notes !== undefined && typeof m.notes !== "string") fail(`has "notes" that is not text`);
-  const database = m.database ?? [];
+  return {
+    app,
+    version,
+    ...(upgradesFrom === undefined ? {} : { upgradesFrom }),
+    ...(released === undefined ? {} : { released }),
+    security: m.security === true,
+    notes: (m.notes as string | undefined) ?? "",
+  };
+}
+
+function parseDatabase(value: unknown, fail: Fail): string[] {
+  const database = value ?? [];
   if (!Array.isArray(database) || !database.every((d) => typeof d === "string")) {
     fail(`has "database" that is not a list of text lines`);
   }
-  const requires = m.requires ?? {};
+  return database as string[];
+}
+
+function parseRequires(value: unknown, fail: Fail): Record<string, string> {
+  const requires = value ?? {};
   if (typeof requires !== "object" || requires === null || Array.isArray(requires)) {
     fail(`has "requires" that is not an object`);
   }
@@ -125,33 +159,31 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
       fail(`has requires.${name} that is not a version range`);
     }
   }
-  const files = parseFiles(m.files, fail, where);
-  const remove = m.remove ?? [];
+  return requires as Record<string, string>;
+}
+
+function parseRemove(
+  value: unknown,
+  files: Readonly<Record<string, ManifestFile>>,
+  fail: Fail,
+  where: string,
+): string[] {
+  const remove = value ?? [];
   if (!Array.isArray(remove) || !remove.every((p) => typeof p === "string")) {
     fail(`has "remove" that is not a list of paths`);
   }
-  checkPaths(remove as string[], where, "remove");
-  for (const path of remove as string[]) {
+  const paths = remove as string[];
+  checkPaths(paths, where, "remove");
+  for (const path of paths) {
     if (path in files) fail(`both installs and removes "${path}"`);
   }
-  return {
-    format: 1,
-    app,
-    version,
-    ...(upgradesFrom === undefined ? {} : { upgradesFrom }),
-    ...(released === undefined ? {} : { released }),
-    security: m.security === true,
-    notes: (m.notes as string | undefined) ?? "",
-    database: database as string[],
-    requires: requires as Record<string, string>,
-    files,
-    remove: remove as string[],
-  };
+  checkRemovals(Object.keys(files), paths, where);
+  return paths;
 }
 
 function parseFiles(
   value: unknown,
-  fail: (reason: string) => never,
+  fail: Fail,
   where: string,
 ): Record<string, ManifestFile> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -159,66 +191,37 @@ function parseFiles(
   }
   const out: Record<string, ManifestFile> = {};
   for (const [path, entry] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof entry !== "object" || entry === null) {
-      fail(`lists "${path}" without { sha256, size }`);
-    }
-    const e = entry as Record<string, unknown>;
-    for (const key of Object.keys(e)) {
-      if (!["sha256", "size", "mode"].includes(key)) {
-        fail(`lists "${path}" with unknown key "${key}"`);
-      }
-    }
-    if (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)) {
-      fail(`lists "${path}" with a bad sha256`);
-    }
-    if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) {
-      fail(`lists "${path}" with a bad size`);
-    }
-    let mode = 0o644;
-    if (e.mode !== undefined) {
-      if (typeof e.mode !== "string" || !/^0?[0-7]{3}$/.test(e.mode)) {
-        fail(`lists "${path}" with a bad mode (octal text like "0644")`);
-      }
-      mode = parseInt(e.mode as string, 8);
-      if ((mode & 0o7000) !== 0) fail(`lists "${path}" with setuid, setgid or sticky bits`);
-    }
-    out[path] = { sha256: e.sha256 as string, size: e.size as number, mode };
+    out[path] = parseFile(path, entry, fail);
   }
   checkPaths(Object.keys(out), where, "files");
   return out;
 }
 
-/**
- * Refuses non-canonical paths and paths that collide once case and Unicode
- * normalisation are folded (they would overwrite each other on some hosts).
- *
- * @throws {LockstepError} `BUNDLE_PATH_UNSAFE`, `BUNDLE_PATH_COLLISION`.
- */
-export function checkPaths(paths: readonly string[], where: string, list: string): void {
-  const seen = new Map<string, string>();
-  for (const path of paths) {
-    const reason = unsafePathReason(path);
-    if (reason !== undefined) {
-      throw new LockstepError(
-        "BUNDLE_PATH_UNSAFE",
-        `Cannot use bundle "${where}": ${list} entry ${
-          JSON.stringify(path)
-        } is unsafe: ${reason}. Nothing was changed.`,
-        { data: { bundle: where, path, reason } },
-      );
-    }
-    const folded = path.normalize("NFC").toLowerCase();
-    const other = seen.get(folded);
-    if (other !== undefined) {
-      throw new LockstepError(
-        "BUNDLE_PATH_COLLISION",
-        `Cannot use bundle "${where}": ${list} entries "${other}" and "${path}" collide by case or ` +
-          `Unicode normalisation. Nothing was changed.`,
-        { data: { bundle: where, paths: [other, path] } },
-      );
-    }
-    seen.set(folded, path);
+function parseFile(path: string, entry: unknown, fail: Fail): ManifestFile {
+  if (typeof entry !== "object" || entry === null) {
+    fail(`lists "${path}" without { sha256, size }`);
   }
+  const e = entry as Record<string, unknown>;
+  for (const key of Object.keys(e)) {
+    if (!["sha256", "size", "mode"].includes(key)) {
+      fail(`lists "${path}" with unknown key "${key}"`);
+    }
+  }
+  if (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)) {
+    fail(`lists "${path}" with a bad sha256`);
+  }
+  if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) {
+    fail(`lists "${path}" with a bad size`);
+  }
+  let mode = 0o644;
+  if (e.mode !== undefined) {
+    if (typeof e.mode !== "string" || !/^0?[0-7]{3}$/.test(e.mode)) {
+      fail(`lists "${path}" with a bad mode (octal text like "0644")`);
+    }
+    mode = parseInt(e.mode as string, 8);
+    if ((mode & 0o7000) !== 0) fail(`lists "${path}" with setuid, setgid or sticky bits`);
+  }
+  return { sha256: e.sha256 as string, size: e.size as number, mode };
 }
 
 /** Whether `manifest.requires` holds for this runtime; the unmet prerequisites otherwise. */

@@ -40,20 +40,41 @@ export function protection(config: Config): (path: string) => boolean {
 }
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*\.zip$/;
+/** lockstep's own work files (a bundle being written, an atomic replacement): never reported. */
+const WORK_FILE =
+  /^\..*lockstep-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.tmp)?$/;
 
-/** The files in `pending/`, sorted by name; a missing folder is empty. */
-async function listPending(config: Config): Promise<string[]> {
-  const names: string[] = [];
+/** One entry of `pending/`. */
+interface Listed {
+  readonly name: string;
+  /** What it is when it is not a regular file. */
+  readonly other?: "a folder" | "a symbolic link" | "a special file";
+}
+
+/**
+ * Everything in `pending/`, sorted by name; a missing folder is empty. Hidden
+ * files, folders and links are listed too (and refused): "no pending
+ * bundles" must never hide something the operator put there.
+ */
+async function listPending(config: Config): Promise<Listed[]> {
+  const found: Listed[] = [];
   try {
     for await (const entry of Deno.readDir(config.pending)) {
-      // Every visible file: one with a hostile name is reported, never skipped.
-      if (!entry.isDirectory && !entry.name.startsWith(".")) names.push(entry.name);
+      if (WORK_FILE.test(entry.name) || entry.name === ".gitkeep") continue;
+      const other = entry.isFile
+        ? undefined
+        : entry.isDirectory
+        ? "a folder"
+        : entry.isSymlink
+        ? "a symbolic link"
+        : "a special file";
+      found.push(other === undefined ? { name: entry.name } : { name: entry.name, other });
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
   }
-  return names.sort();
+  return found.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
 /**
@@ -69,8 +90,10 @@ export async function inspectBundle(config: Config, path: string): Promise<Pendi
       problem: {
         code: "BUNDLE_NAME_UNSAFE",
         message:
-          `Cannot use pending file ${JSON.stringify(file)}: name bundles <app>-<version>.zip ` +
-          `(letters, digits, ".", "_", "+", "-"). It was left where it is.`,
+          `Cannot use pending file ${JSON.stringify(file)}: ${
+            file.startsWith(".") ? "it is hidden, and " : ""
+          }a bundle's name is letters, digits, ".", "_", "+" and "-", ending in ".zip". Rename ` +
+          `it like <app>-<version>.zip. It was left where it is.`,
       },
     };
   }
@@ -144,14 +167,29 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
 }
 
 /**
- * Every pending bundle, judged on its own; a file that install or update
+ * Every entry of `pending/`, each bundle judged on its own; what is not a
+ * regular file comes with its problem, and a file that install or update
  * found unusable when reading it whole keeps that verdict while it is the
  * same file.
  */
 export async function readPending(config: Config): Promise<PendingBundle[]> {
   const out: PendingBundle[] = [];
-  for (const name of await listPending(config)) {
-    out.push(await inspectBundle(config, join(config.pending, name)));
+  for (const { name, other } of await listPending(config)) {
+    const path = join(config.pending, name);
+    if (other === undefined) out.push(await inspectBundle(config, path));
+    else {
+      out.push({
+        file: name,
+        path,
+        problem: {
+          code: "BUNDLE_NAME_UNSAFE",
+          message: `Cannot use pending entry ${JSON.stringify(name)}: it is ${other}, not a ` +
+            `bundle file. Move it out of ${config.pending}${
+              other === "a symbolic link" ? " and copy the bundle itself there" : ""
+            }. It was left where it is.`,
+        },
+      });
+    }
   }
   return withVerdicts(config, out);
 }

@@ -59,6 +59,26 @@ export interface AppSpec {
 export async function makeApp(backend: Backend, spec: AppSpec): Promise<TestApp> {
   const dir = await tempDir();
   const disposers: AsyncDisposable[] = [dir];
+  const dispose = async () => {
+    for (const d of [...disposers].reverse()) await d[Symbol.asyncDispose]();
+  };
+  try {
+    return await buildApp(backend, spec, { path: dir.path, disposers, dispose });
+  } catch (error) {
+    // A setup that fails half way leaves nothing behind either.
+    await dispose();
+    throw error;
+  }
+}
+
+/** Fills the app folder `owner.path`; what needs disposing goes on `owner.disposers`. */
+async function buildApp(
+  backend: Backend,
+  spec: AppSpec,
+  owner: { path: string; disposers: AsyncDisposable[]; dispose: () => Promise<void> },
+): Promise<TestApp> {
+  const { disposers, dispose } = owner;
+  const dir = { path: owner.path };
   const dbs: Record<string, TestDb> = {};
   const databases: Record<string, { url: string }> = {};
   for (const [name, kind] of Object.entries(spec.databases ?? { main: backend })) {
@@ -106,9 +126,7 @@ export async function makeApp(backend: Backend, spec: AppSpec): Promise<TestApp>
     write,
     remove: (path) => Deno.remove(join(dir.path, path)),
     config: () => loadConfig(configPath),
-    async [Symbol.asyncDispose]() {
-      for (const d of disposers.reverse()) await d[Symbol.asyncDispose]();
-    },
+    [Symbol.asyncDispose]: dispose,
   };
 }
 

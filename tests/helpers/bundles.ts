@@ -23,6 +23,8 @@ export interface ZipEntrySpec {
   /** Unix file type and mode bits for the external attributes (e.g. 0o120777 for a link). */
   unixMode?: number;
   password?: string;
+  /** False: sizes and CRC in the local header, no data descriptor after the data. */
+  dataDescriptor?: boolean;
 }
 
 /** Writes a zip of exactly `entries` to `path`. */
@@ -39,6 +41,7 @@ export async function writeZip(path: string, entries: readonly ZipEntrySpec[]): 
       options.msDosCompatible = false;
       options.externalFileAttributes = (entry.unixMode << 16) >>> 0;
     }
+    if (entry.dataDescriptor === false) options.dataDescriptor = false;
     if (entry.password !== undefined) {
       options.password = entry.password;
       options.encryptionStrength = 3;
