@@ -33,6 +33,7 @@ import {
   schemaDrift,
   schemaUnrecorded,
   undoOpen,
+  versionFileMissing,
 } from "./problems.ts";
 import { readUndoPlan } from "./undo.ts";
 import { openMigrationFiles } from "./migrations/file_journal.ts";
@@ -167,12 +168,18 @@ export async function check(config: Config): Promise<CheckReport> {
   const interrupted = await openMigrationFiles(config);
   if (interrupted.length > 0) problems.push(asProblem(migrationFilesOpen(interrupted)));
   const state = await readState(config);
+  if (codeVersion === null && state.installed !== null) {
+    problems.push(asProblem(versionFileMissing(config.versionFile, state.installed)));
+  }
   const bundles = await bundleStatus(config, codeVersion, state);
   problems.push(...bundleProblems(bundles));
   await using connections = new Connections(config, { readOnly: true });
   let migrations: MigrationStatus | null = null;
   try {
-    migrations = await statusWith(config, connections);
+    // Nothing installed yet (no version file, no install recorded): the first bundles bring
+    // the migrations folders.
+    const firstInstall = codeVersion === null && state.installed === null;
+    migrations = await statusWith(config, connections, { firstInstall });
   } catch (error) {
     if (!isLockstepError(error) || !GRAPH_CODES.has(error.code)) throw error;
     problems.push(errorProblem(error, "blocked"));

@@ -113,6 +113,21 @@ export function migrationFilesOpen(ids: readonly string[]): Finding<"JOURNAL_OPE
   };
 }
 
+/** The version file is gone while state.json records an installed version. */
+export function versionFileMissing(
+  path: string,
+  installed: string,
+): Finding<"VERSION_FILE_MISSING"> {
+  return {
+    code: "VERSION_FILE_MISSING",
+    severity: "blocked",
+    statement: `the version file ${path} is missing, but ${installed} was installed: the code on ` +
+      `disk cannot be told apart from an unknown release`,
+    fix: `restore the app root (or the file) from a backup, or reinstall ${installed}`,
+    data: { path, installed },
+  };
+}
+
 /** An update failed and the undo of what it changed was interrupted. */
 export function undoOpen(): Finding<"UNDO_OPEN"> {
   return {

@@ -43,16 +43,21 @@ export function checksumOf(bytes: Uint8Array): string {
 }
 
 /**
- * Reads the migrations of every package. `.ts` modules are imported.
+ * Reads the migrations of every package. `.ts` modules are imported. With
+ * `missingIsEmpty` (nothing installed yet) a package whose folder does not
+ * exist has no migrations; otherwise that is `FILE_NOT_FOUND`.
  *
  * @throws {LockstepError} `MIGRATION_FILE_INVALID`, `MIGRATION_INVALID`,
  * `MIGRATION_DUPLICATE`, `FILE_NOT_FOUND` (a missing folder), `PERMISSION_DENIED`.
  */
-export async function discover(packages: readonly PackageConfig[]): Promise<Discovered> {
+export async function discover(
+  packages: readonly PackageConfig[],
+  options: { missingIsEmpty?: boolean } = {},
+): Promise<Discovered> {
   const migrations: Migration[] = [];
   const baselines: Record<string, Baseline> = {};
   for (const pkg of packages) {
-    const names = listFolder(pkg);
+    const names = listFolder(pkg, options.missingIsEmpty === true);
     const seen = new Map<string, string>();
     for (const name of names) {
       const path = `${pkg.migrations}/${name}`;
@@ -91,7 +96,7 @@ export async function discover(packages: readonly PackageConfig[]): Promise<Disc
   return { migrations, baselines };
 }
 
-function listFolder(pkg: PackageConfig): string[] {
+function listFolder(pkg: PackageConfig, missingIsEmpty: boolean): string[] {
   const names: string[] = [];
   try {
     // Synchronous on purpose: migration files are small, and check runs at every
@@ -111,6 +116,8 @@ function listFolder(pkg: PackageConfig): string[] {
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
+      // Before the first install, the bundles bring the migrations folders.
+      if (missingIsEmpty) return [];
       throw new LockstepError(
         "FILE_NOT_FOUND",
         `Cannot read migrations of package "${pkg.name}": folder "${pkg.migrations}" does not exist.`,

@@ -92,13 +92,18 @@ async function layOut(
     }
     const copy = join(scratch, folder);
     await Deno.mkdir(copy, { recursive: true });
-    for (const entry of readFolder(pkg.migrations)) {
+    const entries = readFolder(pkg.migrations);
+    for (const entry of entries ?? []) {
       if (entry.isFile) {
         await Deno.copyFile(join(pkg.migrations, entry.name), join(copy, entry.name));
       }
     }
     for (const bundle of bundles) await overlay(config, bundle, folder, copy);
-    packages.push({ ...pkg, migrations: copy });
+    const brought = bundles.some((b) =>
+      Object.keys(b.manifest.files).some((path) => path.startsWith(`${folder}/`))
+    );
+    // A folder neither on disk nor in a bundle is missing after the install too.
+    packages.push({ ...pkg, migrations: entries === null && !brought ? pkg.migrations : copy });
   }
   return packages;
 }
@@ -130,12 +135,12 @@ async function overlay(
   }
 }
 
-function readFolder(path: string): Deno.DirEntry[] {
+/** The folder's entries, or `null` when it does not exist (the bundles may bring it). */
+function readFolder(path: string): Deno.DirEntry[] | null {
   try {
     return Array.from(Deno.readDirSync(path));
   } catch (error) {
-    // A package whose folder the bundles create.
-    if (error instanceof Deno.errors.NotFound) return [];
+    if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
 }

@@ -123,12 +123,19 @@ export async function status(config: Config): Promise<MigrationStatus> {
   return await statusWith(config, connections);
 }
 
-/** {@link status} on connections the caller opened (read-only ones will do). */
+/**
+ * {@link status} on connections the caller opened (read-only ones will do).
+ * `firstInstall`: nothing is installed yet, so missing migrations folders
+ * are empty (the first bundles bring them).
+ */
 export async function statusWith(
   config: Config,
   connections: Connections,
+  options: { firstInstall?: boolean } = {},
 ): Promise<MigrationStatus> {
-  const discovered = await discover(Object.values(config.packages));
+  const discovered = await discover(Object.values(config.packages), {
+    missingIsEmpty: options.firstInstall === true,
+  });
   const { rows, databases } = await readLedgers(connections);
   const result = plan(discovered.migrations, rows, {
     baselines: Object.values(discovered.baselines),
