@@ -45,7 +45,10 @@ export async function confined(root: string, path: string, action: string): Prom
       const info = await Deno.lstat(at);
       if (info.isSymlink) throw unsafe(action, path, `"${relative(root, at)}" is a symbolic link`);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) break;
+      // Nothing (or a file) at this component: the rest does not exist yet.
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        break;
+      }
       throw error;
     }
   }
@@ -236,7 +239,10 @@ export function pathExists(path: string): boolean {
     Deno.lstatSync(path);
     return true;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    // A file where a folder of the path should be: nothing is at the path either.
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return false;
+    }
     throw error;
   }
 }

@@ -216,6 +216,19 @@ export class Transaction {
     await syncTree(join(this.#folder, "staging"));
     await this.#writeJournal(journal);
     await this.#onStep("journaled");
+    const touched = new Set<string>();
+    // Removals first: a file may stand where a folder of new files goes, and the
+    // files of a folder a new file replaces must be out of it first.
+    for (const entry of this.#entries) {
+      if (entry.action !== "delete") continue;
+      const target = join(this.#root, entry.path);
+      const aside = asidePath(this.#folder, entry);
+      Deno.mkdirSync(dirname(aside), { recursive: true });
+      Deno.renameSync(target, aside);
+      await this.#onStep("aside", entry.path);
+      await this.#onStep("deleted", entry.path);
+      touched.add(dirname(target));
+    }
     for (const folder of folders) {
       try {
         Deno.mkdirSync(join(this.#root, folder));
@@ -223,21 +236,17 @@ export class Transaction {
         if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       }
     }
-    const touched = new Set<string>();
     for (const entry of this.#entries) {
+      if (entry.action !== "write") continue;
       const target = join(this.#root, entry.path);
       if (entry.existed) {
-        const aside = join(this.#folder, "aside", entry.path);
+        const aside = asidePath(this.#folder, entry);
         Deno.mkdirSync(dirname(aside), { recursive: true });
         Deno.renameSync(target, aside);
         await this.#onStep("aside", entry.path);
       }
-      if (entry.action === "write") {
-        Deno.renameSync(this.stagingPath(entry.path), target);
-        await this.#onStep("moved", entry.path);
-      } else {
-        await this.#onStep("deleted", entry.path);
-      }
+      Deno.renameSync(this.stagingPath(entry.path), target);
+      await this.#onStep("moved", entry.path);
       touched.add(dirname(target));
     }
     for (const folder of touched) await syncFolder(folder);
@@ -273,7 +282,8 @@ export class Transaction {
       for (let i = 1; i <= parts.length; i++) {
         const folder = parts.slice(0, i).join("/");
         if (out.includes(folder)) continue;
-        if (!pathExists(join(this.#root, folder))) out.push(folder);
+        // A file where the folder goes is removed first (it is a removal of this transaction).
+        if (!isFolder(join(this.#root, folder))) out.push(folder);
       }
     }
     return out;
@@ -372,24 +382,32 @@ export async function recoverJournal(
     await finish(config);
     return { outcome: "completed", label: journal.label, journal };
   }
-  for (const entry of [...journal.entries].reverse()) {
+  // In the reverse of apply's order: the new files out, the folders made for them, the removals back.
+  const writes = journal.entries.filter((e) => e.action === "write").toReversed();
+  const removals = journal.entries.filter((e) => e.action === "delete").toReversed();
+  for (const entry of writes) {
     const target = join(journal.root, entry.path);
-    const aside = join(folder, "aside", entry.path);
+    const aside = asidePath(folder, entry);
     if (pathExists(aside)) {
+      // A folder that a new file replaced cannot be renamed over that file.
+      if (isFolder(aside)) await removeIfThere(target);
       Deno.renameSync(aside, target);
-    } else if (
-      entry.action === "write" && !entry.existed &&
-      !pathExists(join(folder, "staging", entry.path))
-    ) {
-      await Deno.remove(target).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
+    } else if (!entry.existed && !pathExists(join(folder, "staging", entry.path))) {
+      await removeIfThere(target);
     }
     await syncFolder(dirname(target)).catch(() => undefined);
   }
   for (const created of [...journal.folders].reverse()) {
-    // Only if empty: a folder that holds anything else stays.
-    await Deno.remove(join(journal.root, created)).catch(() => undefined);
+    // Only a folder, and only if empty: a folder that holds anything else stays, and a file
+    // there is one of the removals (not yet made, or back).
+    const path = join(journal.root, created);
+    if (isFolder(path)) await Deno.remove(path).catch(() => undefined);
+  }
+  for (const entry of removals) {
+    const target = join(journal.root, entry.path);
+    const aside = asidePath(folder, entry);
+    if (pathExists(aside)) Deno.renameSync(aside, target);
+    await syncFolder(dirname(target)).catch(() => undefined);
   }
   await finish(config);
   return { outcome: "rolled-back", label: journal.label, journal };
@@ -420,4 +438,34 @@ export async function rollBackRetained(
   );
   await Deno.rename(kept, journalFolder(config));
   await recoverJournal(config);
+}
+
+/**
+ * Where an entry's old file waits: `aside/` for a file a new one replaces,
+ * `removed/` for a removed one (apart, so a folder's removed files and the
+ * folder a new file replaces never meet). Journals written before this
+ * split kept both in `aside/`.
+ */
+function asidePath(folder: string, entry: JournalEntry): string {
+  const split = join(folder, entry.action === "delete" ? "removed" : "aside", entry.path);
+  if (entry.action === "delete" && !pathExists(split)) {
+    const legacy = join(folder, "aside", entry.path);
+    if (pathExists(legacy)) return legacy;
+  }
+  return split;
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isDirectory;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function removeIfThere(path: string): Promise<void> {
+  await Deno.remove(path).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
 }

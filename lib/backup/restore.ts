@@ -209,6 +209,43 @@ async function restoreFiles(
   await tx.apply("restore", `restore ${config.app} backup ${manifest.id}`, { backup: manifest.id });
   await finishRestore(config, manifest, folder, onProgress);
   await tx.finish();
+  await removeEmptyFolders(config, plan.removes);
+}
+
+/**
+ * Removes the folders the restore's removals left empty, up to the app root
+ * (a protected path, and a folder that still holds anything, stays).
+ */
+async function removeEmptyFolders(config: Config, removed: readonly string[]): Promise<void> {
+  const isProtected = protection(config);
+  const leftOut = outsideBackup(config);
+  const tried = new Set<string>();
+  for (const path of removed) {
+    for (
+      let folder = dirname(path);
+      folder !== "." && !tried.has(folder);
+      folder = dirname(folder)
+    ) {
+      tried.add(folder);
+      if (isProtected(folder) || leftOut(folder)) break;
+      // The restore may have put a file where the folder was.
+      const isFolder = await Deno.lstat(join(config.root, folder)).then(
+        (i) => i.isDirectory,
+        () => false,
+      );
+      if (!isFolder) break;
+      const gone = await Deno.remove(join(config.root, folder)).then(() => true, (error) => {
+        // Not empty (ENOTEMPTY, os error 39 on Linux, 66 on macOS) or gone already: it stays.
+        if (
+          error instanceof Deno.errors.NotFound || /not empty|os error (39|66)/i.test(error.message)
+        ) {
+          return false;
+        }
+        throw error;
+      });
+      if (!gone) break;
+    }
+  }
 }
 
 /**

@@ -43,6 +43,12 @@ export async function checkTargets(
     if (info?.isDirectory) unwritable.push(`${path} (a folder is in the way)`);
     let folder = dirname(target);
     while (!(await Deno.lstat(folder).then((i) => i.isDirectory, () => false))) {
+      // A file where a folder must go is in the way, unless this bundle removes it.
+      const blocking = relative(config.root, folder);
+      const isFile = await Deno.lstat(folder).then((i) => i.isFile, () => false);
+      if (isFile && !manifest.remove.includes(blocking)) {
+        unwritable.push(`${path} (the file ${blocking} is where its folder goes)`);
+      }
       folder = dirname(folder);
     }
     folders.add(folder);
