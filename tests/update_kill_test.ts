@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { makeApp, type TestApp } from "./helpers/app.ts";
+import { type Backend, BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
 import { documentedFlags, runCli } from "./helpers/cli.ts";
 import { pendingRelease, treeHash } from "./helpers/bundles.ts";
 
@@ -90,77 +90,88 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-async function appAt100(): Promise<TestApp> {
-  const app = await makeApp("sqlite", {
+async function appAt100(backend: Backend): Promise<TestApp> {
+  const app = await makeApp(backend, {
     packages: { core: { files: { "20260101000000_users.sql": USERS } } },
     files: { "app/main.ts": 'export const version = "1.0.0";\n' },
   });
   return app;
 }
 
-for (const scenario of SCENARIOS) {
-  Deno.test(`update killed at ${scenario.fault}: check reports it, ${scenario.then} brings ${scenario.version} back`, async () => {
-    await using app = await appAt100();
-    const flags = documentedFlags(app.dir);
-    const cli = (args: string[], env: Record<string, string> = {}) =>
-      runCli([...flags, "--allow-env=LOCKSTEP_FAULT"], [...args, "--config", app.configPath], {
-        env,
-      });
-    const check = async () => {
-      const result = await cli(["check", "--json"]);
-      const report = JSON.parse(result.stdout);
-      return [result.code, report.problems.map((p: { code: string }) => p.code)];
-    };
-    const users = () => app.dbs.main!.query("select name from pragma_table_info('users')");
-    assertEquals((await cli(["migrate", "--yes", "--no-backup"])).code, 0);
-    await app.dbs.main!.query("insert into users (id, name) values (1, 'ada')");
-    const code100 = await treeHash(app.dir, ["updates", "data"]);
-    const schema100 = await users();
-    await pendingRelease(app.dir, "1.1.0", scenario.release ?? V2);
+for (const backend of BACKENDS) {
+  for (const scenario of SCENARIOS) {
+    Deno.test(`update killed at ${scenario.fault}: check reports it, ${scenario.then} brings ${scenario.version} back (${backend})`, async () => {
+      await using app = await appAt100(backend);
+      const postgres = backend === "postgres" ? [app.dbs.main!.url] : [];
+      const flags = documentedFlags(app.dir, { postgres });
+      const cli = (args: string[], env: Record<string, string> = {}) =>
+        runCli([...flags, "--allow-env=LOCKSTEP_FAULT"], [...args, "--config", app.configPath], {
+          env,
+        });
+      const check = async () => {
+        const result = await cli(["check", "--json"]);
+        const report = JSON.parse(result.stdout);
+        return [result.code, report.problems.map((p: { code: string }) => p.code)];
+      };
+      const users = () =>
+        app.dbs.main!.query(
+          backend === "postgres"
+            ? "select column_name as name from information_schema.columns where table_name = 'users' order by ordinal_position"
+            : "select name from pragma_table_info('users')",
+        );
+      assertEquals((await cli(["migrate", "--yes", "--no-backup"])).code, 0);
+      await app.dbs.main!.query("insert into users (id, name) values (1, 'ada')");
+      const code100 = await treeHash(app.dir, ["updates", "data"]);
+      const schema100 = await users();
+      await pendingRelease(app.dir, "1.1.0", scenario.release ?? V2);
 
-    const killed = await cli(["update", "--yes"], { LOCKSTEP_FAULT: scenario.fault });
-    assertEquals(killed.code, 137, `the fault did not fire: ${killed.stdout}${killed.stderr}`);
-    assertEquals(await check(), scenario.check);
+      const killed = await cli(["update", "--yes"], { LOCKSTEP_FAULT: scenario.fault });
+      assertEquals(killed.code, 137, `the fault did not fire: ${killed.stdout}${killed.stderr}`);
+      assertEquals(await check(), scenario.check);
 
-    if (scenario.then.startsWith("recover")) {
-      const recovered = await cli(["recover"]);
-      assertEquals(recovered.code, 0, recovered.stderr);
-      assertEquals(await treeHash(app.dir, ["updates", "data"]), code100);
-    }
-    if (scenario.then.endsWith("update")) {
-      const again = await cli(["update", "--yes"]);
-      assertEquals(again.code, 0, again.stdout + again.stderr);
-    }
-    if (scenario.then === "restore") {
-      const list = JSON.parse((await cli(["backups", "--json"])).stdout);
-      const before = list.backups.find((b: { label: string }) => b.label === "before-update");
-      assert(before, "update took no backup before changing anything");
-      const restored = await cli(["restore", before.id, "--yes"]);
-      assertEquals(restored.code, 0, restored.stderr);
-      assertEquals((await cli(["maintenance", "off"])).code, 0);
-    }
-    if (scenario.fault === "update:migrate" || scenario.then === "recover") {
-      // Maintenance left on by the dead update is the operator's to lift.
-      assertEquals((await cli(["maintenance", "off"])).code, 0);
-    }
-    if (scenario.release === FAILING) {
-      // The failing bundle went back to pending/ with the undo: the operator removes it.
-      await Deno.remove(join(app.dir, "updates/pending/testapp-1.1.0.zip"));
-    }
+      if (scenario.then.startsWith("recover")) {
+        const recovered = await cli(["recover"]);
+        assertEquals(recovered.code, 0, recovered.stderr);
+        assertEquals(await treeHash(app.dir, ["updates", "data"]), code100);
+      }
+      if (scenario.then.endsWith("update")) {
+        const again = await cli(["update", "--yes"]);
+        assertEquals(again.code, 0, again.stdout + again.stderr);
+      }
+      if (scenario.then === "restore") {
+        const list = JSON.parse((await cli(["backups", "--json"])).stdout);
+        const before = list.backups.find((b: { label: string }) => b.label === "before-update");
+        assert(before, "update took no backup before changing anything");
+        const restored = await cli(["restore", before.id, "--yes"]);
+        assertEquals(restored.code, 0, restored.stderr);
+        assertEquals((await cli(["maintenance", "off"])).code, 0);
+      }
+      if (scenario.fault === "update:migrate" || scenario.then === "recover") {
+        // Maintenance left on by the dead update is the operator's to lift.
+        assertEquals((await cli(["maintenance", "off"])).code, 0);
+      }
+      if (scenario.release === FAILING) {
+        // The failing bundle went back to pending/ with the undo: the operator removes it.
+        await Deno.remove(join(app.dir, "updates/pending/testapp-1.1.0.zip"));
+      }
 
-    const version = (await Deno.readTextFile(join(app.dir, "VERSION"))).trim();
-    assertEquals(version, scenario.version);
-    if (scenario.version === "1.0.0") {
-      assertEquals(await treeHash(app.dir, ["updates", "data"]), code100);
-      assertEquals(await users(), schema100);
-    } else {
-      const main = await Deno.readTextFile(join(app.dir, "app/main.ts"));
-      assertEquals(main, V2["app/main.ts"]);
-      assertEquals((await users()).map((c) => c.name), ["id", "name", "email"]);
-    }
-    assertEquals(await app.dbs.main!.query("select id, name from users"), [{ id: 1, name: "ada" }]);
-    const [code, problems] = await check();
-    // A restore to 1.0.0 leaves the 1.1.0 bundle in installed/ (kept, not lost): check is clean.
-    assertEquals([code, problems], [0, []]);
-  });
+      const version = (await Deno.readTextFile(join(app.dir, "VERSION"))).trim();
+      assertEquals(version, scenario.version);
+      if (scenario.version === "1.0.0") {
+        assertEquals(await treeHash(app.dir, ["updates", "data"]), code100);
+        assertEquals(await users(), schema100);
+      } else {
+        const main = await Deno.readTextFile(join(app.dir, "app/main.ts"));
+        assertEquals(main, V2["app/main.ts"]);
+        assertEquals((await users()).map((c) => c.name), ["id", "name", "email"]);
+      }
+      assertEquals(await app.dbs.main!.query("select id, name from users"), [{
+        id: 1,
+        name: "ada",
+      }]);
+      const [code, problems] = await check();
+      // A restore to 1.0.0 leaves the 1.1.0 bundle in installed/ (kept, not lost): check is clean.
+      assertEquals([code, problems], [0, []]);
+    });
+  }
 }
