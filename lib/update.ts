@@ -9,6 +9,7 @@
  * | `maintenance` | on, with the target version                      | (left on with the reason)   |
  * | `install`     | every applicable bundle, in version order        | (by the backup's undo)      |
  * | `migrate`     | every pending migration                          | (by the backup's undo)      |
+ * | `prune`       | after success, when backups exceed `backup.keep` | (none: a failure is reported) |
  *
  * Undos run only when a step changed something: a bundle refused before the
  * first write, or a migration that rolled back whole, leave nothing to undo,
@@ -23,13 +24,21 @@ import { syncFolder } from "./files.ts";
 import type { FlowFailure, Step, StepResult } from "./flow.ts";
 import { guard, type SafetyOptions, type TakenBackup } from "./guard.ts";
 import { restore } from "./backup/restore.ts";
+import { pruneAfter } from "./backup/prune.ts";
 import { describeInstalled, installWithin } from "./bundles/install.ts";
 import { check, type CheckReport } from "./check.ts";
 import { type MigrateEvent, migrateWithin } from "./migrations/migrate.ts";
 import { takeOperationLock } from "./oplock.ts";
 
 /** A step of {@link update}. */
-export type UpdateStep = "check" | "backup" | "maintenance" | "install" | "migrate" | "restore";
+export type UpdateStep =
+  | "check"
+  | "backup"
+  | "maintenance"
+  | "install"
+  | "migrate"
+  | "restore"
+  | "prune";
 
 /** One finished step, with its duration. */
 export type UpdateStepResult = StepResult<UpdateStep>;
@@ -62,6 +71,8 @@ export interface UpdateResult {
   readonly installed: readonly string[];
   /** Migration ids applied, in order. */
   readonly applied: readonly string[];
+  /** Backups removed after success, down to `backup.keep` (never the one this update took). */
+  readonly pruned: readonly string[];
   /** Each step, in order, with its duration. */
   readonly steps: readonly UpdateStepResult[];
 }
@@ -113,6 +124,15 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     onStep: options.onStep,
   }, options);
   const from = done.plan.codeVersion;
+  const steps = done.steps as UpdateStepResult[];
+  // The final step: reported only when there are backups past backup.keep.
+  const started = performance.now();
+  const pruned = done.status === "done" ? await pruneAfter(config, done.backup?.id ?? null) : null;
+  if (pruned !== null) {
+    const durationMs = Math.round(performance.now() - started);
+    steps.push({ step: "prune", durationMs, detail: pruned.detail });
+    options.onStep?.(steps.at(-1)!);
+  }
   return {
     changed: done.status === "done",
     confirmed: done.status !== "declined",
@@ -121,7 +141,8 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     backup: done.backup?.id ?? null,
     installed,
     applied,
-    steps: done.steps as UpdateStepResult[],
+    pruned: pruned?.removed ?? [],
+    steps,
   };
 }
 

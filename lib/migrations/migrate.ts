@@ -8,10 +8,9 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { isLockstepError, type LockstepError, lockstepError, messageOf } from "../errors.ts";
+import { isLockstepError, type LockstepError, lockstepError } from "../errors.ts";
 import { fault } from "../fault.ts";
 import { type UndoableFiles, undoableFiles } from "../files.ts";
-import { redact } from "../redact.ts";
 import type { Database, Lock, Sql } from "../sql/driver.ts";
 import { guard, type SafetyOptions } from "../guard.ts";
 import { hostName, readCodeVersion } from "../host.ts";
@@ -19,6 +18,7 @@ import { refuseOpenJournal } from "../journal.ts";
 import { databaseAhead, migrationChanged, refusal, schemaDrift } from "../problems.ts";
 import type { Flow } from "../flow.ts";
 import { discover, type Discovered } from "./discover.ts";
+import { explainFailure } from "./located.ts";
 import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import { Connections, releaseAll } from "./connections.ts";
@@ -495,7 +495,7 @@ async function migrationFailed(
   const changedFiles = run.files.changed.length + (own?.changed.length ?? 0);
   const undone = await run.files.undo().then(() => own?.undo()).then(() => undefined, (e) => e);
   const files = changedFiles > 0 && undone === undefined;
-  const reason = redact(messageOf(error));
+  const { reason, advice } = explainFailure(error, step, config.file);
   await recordFailure(await run.connections.get(database), id, reason, run.stamp);
   const whole = [...run.whole];
   const outcome = [
@@ -515,7 +515,7 @@ async function migrationFailed(
   return lockstepError(
     "MIGRATION_FAILED",
     `Cannot apply migration "${id}" to database "${database}": ${reason}. ${outcome} ` +
-      `${run.committed.length} migration(s) committed earlier in this run stay applied.`,
+      `${run.committed.length} migration(s) committed earlier in this run stay applied.${advice}`,
     {
       cause: undone === undefined ? error : new AggregateError([error, undone]),
       data: { id, database, applied: [...run.committed] },
