@@ -44,10 +44,15 @@ function denoDirForNobody(): Promise<TempDir> {
 }
 
 /** Runs `cli.ts` as user `nobody` with `flags` and `args`. */
-export async function runCliAsNobody(
+export function runCliAsNobody(
   flags: readonly string[],
   args: readonly string[],
 ): Promise<CliResult> {
+  return runAsNobody([...flags, CLI, ...args]);
+}
+
+/** Runs `deno run --cached-only --no-prompt --quiet <args>` as user `nobody`. */
+export async function runAsNobody(args: readonly string[]): Promise<CliResult> {
   const denoDir = await denoDirForNobody();
   const out = await new Deno.Command("runuser", {
     args: [
@@ -62,8 +67,6 @@ export async function runCliAsNobody(
       "--cached-only",
       "--no-prompt",
       "--quiet",
-      ...flags,
-      CLI,
       ...args,
     ],
     stdin: "null",
