@@ -262,6 +262,8 @@ export function exitCodeFor(error: unknown): number {
  * ```
  */
 export function explainPermission(error: unknown, action: string, path?: string): unknown {
+  // Already worded (a failed migration may quote "disk is full"): keep it as it is.
+  if (error instanceof LockstepError) return error;
   const os = describeOsError(error, action, path);
   if (os !== undefined) {
     return new LockstepError(os.code, os.message, { cause: error, data: os.data });

@@ -95,35 +95,19 @@ interface Parsed {
 /**
  * Words `error` when it is an operating-system error on a path (or without
  * one: then `action` says what lockstep was doing); `undefined` for anything
- * else, which the caller keeps as it is.
+ * else, which the caller keeps as it is. `path`, when given, is the path to
+ * name instead of the one in the message (the file a temp file stands for).
  */
 export function describeOsError(
   error: unknown,
   action: string,
   path?: string,
 ): OsErrorWording | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const code = (error as { code?: unknown }).code;
-  // SQLite says "database or disk is full" with its own code, not the OS's.
-  const osCode = typeof code === "string" && /^E[A-Z0-9]+$/.test(code)
-    ? code
-    : saysDiskFull(error.message)
-    ? "ENOSPC"
-    : undefined;
-  if (osCode === undefined) return undefined;
-  const kind = ACCESS.has(osCode)
-    ? "access"
-    : FULL.has(osCode)
-    ? "full"
-    : osCode === "ENOENT"
-    ? "missing"
-    : OTHER.has(osCode)
-    ? "other"
-    : undefined;
-  if (kind === undefined) return undefined;
-  const parsed = path === undefined
-    ? parse(error.message)
-    : { reason: parse(error.message).reason };
+  const found = classify(error);
+  if (found === undefined) return undefined;
+  const { osCode, code } = found;
+  const said = parse((error as Error).message);
+  const parsed: Parsed = path === undefined ? said : { reason: said.reason };
   const subject = parsed.path === undefined
     ? action
     : `${VERBS[parsed.op ?? ""] ?? parsed.op} "${parsed.path}"` +
@@ -135,34 +119,46 @@ export function describeOsError(
     ...(where === undefined ? {} : { path: where }),
   };
   const reason = parsed.reason.toLowerCase();
-  if (kind === "access") {
-    return { code: "ACCESS_DENIED", message: accessDenied(subject, osCode, reason, where), data };
-  }
-  if (kind === "full") {
+  return { code, message: wording(code, { subject, osCode, reason, where }), data };
+}
+
+/** The OS code of `error` and the code it becomes; SQLite's "disk is full" counts as ENOSPC. */
+function classify(error: unknown): { osCode: string; code: OsErrorCode } | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const own = (error as { code?: unknown }).code;
+  const osCode = typeof own === "string" && /^E[A-Z0-9]+$/.test(own)
+    ? own
+    : saysDiskFull(error.message)
+    ? "ENOSPC"
+    : undefined;
+  if (osCode === undefined) return undefined;
+  if (ACCESS.has(osCode)) return { osCode, code: "ACCESS_DENIED" };
+  if (FULL.has(osCode)) return { osCode, code: "DISK_FULL" };
+  if (osCode === "ENOENT") return { osCode, code: "FILE_NOT_FOUND" };
+  if (OTHER.has(osCode)) return { osCode, code: "IO_FAILED" };
+  return undefined;
+}
+
+/** The message for `code`: "Cannot <subject>: <state>. <fix>." */
+function wording(
+  code: OsErrorCode,
+  facts: { subject: string; osCode: string; reason: string; where: string | undefined },
+): string {
+  const { subject, osCode, reason, where } = facts;
+  if (code === "ACCESS_DENIED") return accessDenied(subject, osCode, reason, where);
+  if (code === "DISK_FULL") {
     const quota = osCode === "EDQUOT" ? `the disk quota of ${runningUser()} is used up` : "";
-    return {
-      code: "DISK_FULL",
-      message: `Cannot ${subject}: ${quota || "the disk is full"}${
-        where === undefined ? "" : ` (on the file system holding "${where}")`
-      }. Free space there (old backups go with "lockstep backup prune"), then retry.`,
-      data,
-    };
+    return `Cannot ${subject}: ${quota || "the disk is full"}${
+      where === undefined ? "" : ` (on the file system holding "${where}")`
+    }. Free space there (old backups go with "lockstep backup prune"), then retry.`;
   }
-  if (kind === "missing") {
-    return {
-      code: "FILE_NOT_FOUND",
-      message: `Cannot ${subject}: ${
-        where === undefined ? "a path it needs does not exist" : `"${where}" does not exist`
-      }. Create it, or fix the path in lockstep.json (relative paths start at its folder).`,
-      data,
-    };
+  if (code === "FILE_NOT_FOUND") {
+    const missing = where === undefined ? "a path it needs" : firstMissing(where);
+    return `Cannot ${subject}: ${missing} does not exist. Create it, or correct the path ` +
+      `(in lockstep.json, relative paths start at its folder).`;
   }
-  return {
-    code: "IO_FAILED",
-    message: `Cannot ${subject}: the operating system said "${reason}" (${osCode}). ` +
-      `Check that path and its file system, then retry.`,
-    data,
-  };
+  return `Cannot ${subject}: the operating system said "${reason}" (${osCode}). ` +
+    `Check that path and its file system, then retry.`;
 }
 
 function parse(message: string): Parsed {
@@ -223,6 +219,25 @@ function runningUser(): string {
 function currentUid(): number | undefined {
   const state = Deno.permissions.querySync({ name: "sys", kind: "uid" }).state;
   return state === "granted" ? Deno.uid() ?? undefined : undefined;
+}
+
+/**
+ * What is missing on the way to `path`: `the folder "/srv/shop/no"` when a
+ * folder above it is, else `"<path>"` itself. Looked up only where reading
+ * is granted.
+ */
+function firstMissing(path: string): string {
+  let missing = path;
+  for (let at = dirname(path); at !== missing; missing = at, at = dirname(at)) {
+    if (Deno.permissions.querySync({ name: "read", path: at }).state !== "granted") break;
+    try {
+      Deno.lstatSync(at);
+      break;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) break;
+    }
+  }
+  return missing === path ? `"${path}"` : `the folder "${missing}"`;
 }
 
 /**

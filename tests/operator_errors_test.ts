@@ -298,7 +298,16 @@ Deno.test("explainPermission() words operating-system errors by their code, nami
         Deno.errors.NotFound,
       ),
       "FILE_NOT_FOUND",
-      /^Cannot open "[^"]+\/updates\/x": "[^"]+" does not exist/,
+      /^Cannot open "[^"]+\/updates\/x": the folder "[^"]+\/updates" does not exist\. Create/,
+    ],
+    [
+      os(
+        "ENOENT",
+        `No such file or directory (os error 2): open '${dir.path}/lockstep.json'`,
+        Deno.errors.NotFound,
+      ),
+      "FILE_NOT_FOUND",
+      /^Cannot open "[^"]+\/lockstep.json": "[^"]+\/lockstep.json" does not exist\. Create/,
     ],
     [
       os("ENOTDIR", `Not a directory (os error 20): mkdir '${folder}/x/y'`),
