@@ -37,6 +37,7 @@ export { redact } from "./lib/redact.ts";
 export { check } from "./lib/check.ts";
 export type {
   BundleStatus,
+  CheckOptions,
   CheckProblem,
   CheckReport,
   Prerequisites,
@@ -94,7 +95,7 @@ export type {
   BackupProgress,
 } from "./lib/backup/manifest.ts";
 export { pruneBackups } from "./lib/backup/prune.ts";
-export type { PruneResult } from "./lib/backup/prune.ts";
+export type { PruneOptions, PruneResult } from "./lib/backup/prune.ts";
 export { verifyBackup } from "./lib/backup/verify.ts";
 export type { VerifyResult } from "./lib/backup/verify.ts";
 export type { FilesProgress } from "./lib/backup/archive.ts";

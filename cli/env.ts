@@ -15,6 +15,17 @@ export function readEnv(name: string): string | undefined {
   return state === "granted" ? Deno.env.get(name) : undefined;
 }
 
+/**
+ * Reads a `passwordEnv` variable when its permission is granted; a missing
+ * grant throws `NotCapable` (never a prompt), so the database's message says
+ * to grant `--allow-env=NAME` rather than that the variable is unset.
+ */
+export function readPassword(name: string): string | undefined {
+  const state = Deno.permissions.querySync({ name: "env", variable: name }).state;
+  if (state !== "granted") throw new Deno.errors.NotCapable(`Requires env access to "${name}"`);
+  return Deno.env.get(name);
+}
+
 /** The config file to read: `--config`, else `$LOCKSTEP_CONFIG`, else `lockstep.json`. */
 export function configPath(flag: string | undefined): string {
   return flag ?? readEnv("LOCKSTEP_CONFIG") ?? "lockstep.json";
@@ -31,7 +42,7 @@ export async function loadConfigFor(
 ): Promise<Config | undefined> {
   if (need === "none") return undefined;
   try {
-    return await loadConfig(configPath(flag), readEnv);
+    return await loadConfig(configPath(flag), readPassword);
   } catch (error) {
     const absent = error instanceof LockstepError && error.code === "CONFIG_NOT_FOUND";
     if (need === "optional" && flag === undefined && absent) return undefined;

@@ -92,7 +92,7 @@ export function confirmOrRefuse(
   if (mode.json || !Deno.stdin.isTerminal()) {
     throw new LockstepError(
       "CONFIRMATION_REQUIRED",
-      `Cannot ${action} without confirmation: there is no terminal to ask on. ` +
+      `Cannot ${action}: it needs a confirmation, and there is no terminal to ask on. ` +
         `Pass --yes to go ahead unattended. Nothing was changed.`,
       { data: { ids: [...ids] } },
     );
@@ -103,9 +103,12 @@ export function confirmOrRefuse(
 
 /**
  * The one error boundary: a missing permission becomes `PERMISSION_DENIED`
- * naming its flag; a `LockstepError` prints `lockstep: <message> [CODE]` (or
- * `{"ok": false, "error": {code, message, data}}` with `--json`); anything
- * else is unexpected and keeps its stack. Returns the exit code.
+ * naming its flag, and an operating-system error (a folder this user may not
+ * write, a full disk, a missing path) the operator error that names the path,
+ * the user and the fix (`explainPermission`); a `LockstepError` prints
+ * `lockstep: <message> [CODE]` (or `{"ok": false, "error": {code, message,
+ * data}}` with `--json`); anything else is unexpected (a bug) and keeps its
+ * stack. Returns the exit code.
  */
 export function fail(error: unknown, json: boolean): number {
   const explained = explainPermission(error, "run lockstep");

@@ -1,23 +1,29 @@
 /**
  * `lockstep start`: the startup gate around the application's own command.
- * Runs it (stdio inherited, SIGINT, SIGTERM and SIGHUP passed on, its exit
- * code returned) only when `check` says it may run.
+ * Optionally waits for the databases to accept connections (`--wait`), then
+ * runs the command (stdio inherited, SIGINT, SIGTERM and SIGHUP passed on,
+ * its exit code returned) only when `check` says it may run.
  *
  * @module
  */
-import { check, type CheckReport, gate, LockstepError, update } from "../mod.ts";
-import { command, usage } from "./command.ts";
+import { check, type CheckReport, explainPermission, gate, LockstepError, update } from "../mod.ts";
+import { command, seconds, usage } from "./command.ts";
 import { printError } from "./output.ts";
 
 export default command({
   name: "start",
   summary: "run check, then the application if it may run",
-  usage: ["start [--install|--ignore] -- COMMAND [ARGS...]"],
+  usage: ["start [--install|--ignore] [--wait SECONDS] -- COMMAND [ARGS...]"],
   options: {
     install: { type: "boolean", help: "run update first when bundles or migrations are pending" },
     ignore: {
       type: "boolean",
       help: "start even when bundles or migrations are pending (never when blocked)",
+    },
+    wait: {
+      type: "string",
+      value: "SECONDS",
+      help: "first wait up to SECONDS for the databases to accept connections (default: 0)",
     },
   },
   positionals: [
@@ -29,8 +35,10 @@ export default command({
     if (values.install && values.ignore) {
       throw usage("start takes --install or --ignore, not both", "start");
     }
+    let waitMs = values.wait === undefined ? 0 : seconds(values.wait, "wait") * 1000;
     if (values.install) {
-      const first = await check(config);
+      const first = await check(config, { waitMs });
+      waitMs = 0;
       if (!first.ok && first.exitCode !== 5) {
         await update(config, {
           onStep: (s) => printError(`lockstep update: ${s.step}: ${s.detail}`),
@@ -43,7 +51,7 @@ export default command({
     // gate() makes the decision, as it does for Deno applications.
     let report: CheckReport;
     try {
-      report = await gate(config, { ignore: values.ignore });
+      report = await gate(config, { ignore: values.ignore, waitMs });
     } catch (error) {
       if (!(error instanceof LockstepError) || error.code !== "GATE_REFUSED") throw error;
       report = error.data.report as CheckReport;
@@ -65,12 +73,7 @@ export default command({
  * signal ended it).
  */
 async function runApplication(command: string, args: readonly string[]): Promise<number> {
-  const child = new Deno.Command(command, {
-    args: [...args],
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
+  const child = spawn(command, args);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   const forward = signals.map((signal) => {
     const handler = () => {
@@ -88,5 +91,33 @@ async function runApplication(command: string, args: readonly string[]): Promise
     return status.code;
   } finally {
     for (const remove of forward) remove();
+  }
+}
+
+/** Starts the command; one that is not there or may not be run is `COMMAND_NOT_FOUND`. */
+function spawn(command: string, args: readonly string[]): Deno.ChildProcess {
+  try {
+    return new Deno.Command(command, {
+      args: [...args],
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw explainPermission(error, `start "${command}"`);
+    }
+    const missing = error instanceof Deno.errors.NotFound;
+    if (!missing && !(error instanceof Deno.errors.PermissionDenied)) throw error;
+    const state = missing
+      ? `no such program${command.includes("/") ? "" : " on the PATH"}`
+      : "it is not an executable program for the user running lockstep";
+    throw new LockstepError(
+      "COMMAND_NOT_FOUND",
+      `Cannot start "${command}": ${state}. Name the application's program after "--" ` +
+        `(its full path, or one on the PATH), install it, or make it executable (chmod +x). ` +
+        `Nothing was changed.`,
+      { cause: error, data: { command } },
+    );
   }
 }

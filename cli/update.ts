@@ -46,11 +46,13 @@ export default command({
     else if (!result.confirmed) print("Nothing was changed.");
     else if (!result.changed) print("Nothing to update: code and databases are current.");
     else {
-      print(
-        `Updated ${config.app} ${result.from ?? "(none)"} → ${result.to ?? "(none)"}: ` +
-          `${result.installed.length} bundle(s), ${result.applied.length} migration(s). ` +
-          `Backup taken first: ${result.backup}.`,
-      );
+      // The version changes only when a bundle was installed: "1.6.0 → 1.6.0" says nothing.
+      const what = result.installed.length === 0
+        ? `Migrated ${config.app} ${result.to ?? "(no version)"}: ` +
+          `${result.applied.length} migration(s) applied.`
+        : `Updated ${config.app} ${result.from ?? "(none)"} → ${result.to ?? "(none)"}: ` +
+          `${result.installed.length} bundle(s), ${result.applied.length} migration(s).`;
+      print(`${what}${result.backup === null ? "" : ` Backup taken first: ${result.backup}.`}`);
     }
     return result.confirmed ? 0 : 1;
   },

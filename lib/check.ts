@@ -9,9 +9,11 @@ import { type ErrorCode, isLockstepError } from "./errors.ts";
 import { readCodeVersion } from "./host.ts";
 import { type MigrationStatus, statusWith } from "./migrations/status.ts";
 import { Connections } from "./migrations/connections.ts";
+import { unadopted } from "./migrations/adopt.ts";
 import { type SchemaState, schemaStates } from "./migrations/schema.ts";
 import { unmetRequirements } from "./bundles/manifest.ts";
 import { VERSION } from "./version.ts";
+import { waitForDatabases } from "./wait.ts";
 import { chain, readPending } from "./bundles/pending.ts";
 import { describeJournal, readJournal } from "./journal.ts";
 import { readState, type State } from "./state.ts";
@@ -21,6 +23,7 @@ import {
   asProblem,
   bundlesPending,
   databaseAhead,
+  databaseNotAdopted,
   errorProblem,
   EXIT_BY_SEVERITY,
   journalOpen,
@@ -74,6 +77,16 @@ export interface CheckReport {
   } | null;
   /** Every problem found, most severe first. */
   readonly problems: readonly CheckProblem[];
+}
+
+/** Options for {@link check}. */
+export interface CheckOptions {
+  /**
+   * First wait up to this long, in ms, for every database to accept
+   * connections (a server starting with the host), then check. Default 0:
+   * check at once.
+   */
+  waitMs?: number;
 }
 
 /** The runtime the installed version needs, and what this host has. */
@@ -143,7 +156,8 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
 
 /**
  * Reports whether the application may run: bundles pending, an interrupted
- * install, migrations pending, the database ahead of the code, changed
+ * install, migrations pending (and a database to adopt: tables but nothing
+ * applied), the database ahead of the code, changed
  * applied migrations, a broken migration graph, schema drift, unmet
  * prerequisites; and maintenance mode and the newest backup's age.
  *
@@ -151,7 +165,9 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
  * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. It takes no lock and writes nothing.
  *
- * @throws {LockstepError} `DATABASE_UNREACHABLE`, `PERMISSION_DENIED`.
+ * @throws {LockstepError} `DATABASE_UNREACHABLE` (also when `waitMs` ran out), `PERMISSION_DENIED`,
+ * `CONFIG_INVALID` (a `passwordEnv` that is not set), `FILE_INVALID` (a `state.json` that is not
+ * lockstep's). Operating-system errors are thrown as Deno raised them.
  * @example
  * ```ts ignore
  * const report = await check(config);
@@ -159,7 +175,9 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  * Deno.exit(report.exitCode);
  * ```
  */
-export async function check(config: Config): Promise<CheckReport> {
+export async function check(config: Config, options: CheckOptions = {}): Promise<CheckReport> {
+  const { waitMs = 0 } = options;
+  if (waitMs > 0) await waitForDatabases(config, waitMs);
   const problems: CheckProblem[] = [];
   const codeVersion = await readCodeVersion(config);
   const journal = await readJournal(config);
@@ -184,7 +202,12 @@ export async function check(config: Config): Promise<CheckReport> {
     if (!isLockstepError(error) || !GRAPH_CODES.has(error.code)) throw error;
     problems.push(errorProblem(error, "blocked"));
   }
-  if (migrations) problems.push(...migrationProblems(migrations));
+  if (migrations) {
+    problems.push(...migrationProblems(migrations));
+    for (const { database, tables } of await unadopted(connections, migrations)) {
+      problems.push(asProblem(databaseNotAdopted(database, tables)));
+    }
+  }
   const schema = await schemaStates(connections);
   problems.push(...schemaProblems(schema, migrations));
   const prerequisites = prerequisitesOf(state);

@@ -1,11 +1,14 @@
 /**
- * `lockstep.json` → {@link Config}: a pure resolver. It never reads the
- * environment itself; the caller passes a lookup for the `passwordEnv` names.
+ * `lockstep.json` → {@link Config}: {@link resolveConfig}, a pure resolver
+ * (section by section: paths, databases, packages, backup, trust, limits),
+ * and {@link loadConfig}, which reads the file and, by default, the
+ * `passwordEnv` variables that `--allow-env=NAME` grants.
  *
  * @module
  */
 import { dirname, resolve } from "node:path";
 import { explainPermission, LockstepError } from "./errors.ts";
+import { boolean, type Fail, integer, object, onlyKeys, string, strings } from "./config_fields.ts";
 import { redact } from "./redact.ts";
 import type { DatabaseConfig } from "./sql/dialect.ts";
 import { dialectForUrl, DIALECTS } from "./sql/dialects.ts";
@@ -64,11 +67,33 @@ export interface Config {
   readonly limits: Limits;
 }
 
-/** Reads an environment variable by name; `cli.ts` passes one backed by `Deno.env`. */
+/**
+ * Reads an environment variable by name: its value, or `undefined` when it
+ * is not set. A lookup may throw `Deno.errors.NotCapable` for a variable it
+ * may not read (as `Deno.env.get` does without `--allow-env=NAME`): the
+ * database then says its password variable is not granted, rather than unset.
+ */
 export type EnvLookup = (name: string) => string | undefined;
 
 const NAME = /^[A-Za-z0-9_-]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const KEY_ID = /^[A-Za-z0-9._-]+$/;
+const TOP_KEYS = [
+  "$schema",
+  "app",
+  "root",
+  "versionFile",
+  "updates",
+  "pending",
+  "installed",
+  "backups",
+  "databases",
+  "packages",
+  "protect",
+  "backup",
+  "trust",
+  "limits",
+];
 const DEFAULT_LIMITS: Limits = {
   manifestBytes: 1024 * 1024,
   entries: 100_000,
@@ -94,13 +119,31 @@ export function resolveConfig(
 ): Config {
   const path = resolve(file);
   const dir = dirname(path);
-  const fail = (what: string): never => {
+  const fail: Fail = (what) => {
     throw new LockstepError(
       "CONFIG_INVALID",
       `Cannot use config "${path}": ${what}. Nothing was changed.`,
       { data: { file: path } },
     );
   };
+  const top = topLevel(text, fail);
+  const app = string(top.app, "app", fail);
+  if (!NAME.test(app)) fail(`"app" must be letters, digits, "_" or "-", not "${app}"`);
+  const databases = readDatabases(top.databases, dir, env, fail);
+  return {
+    file: path,
+    app,
+    ...readPaths(top, dir, fail),
+    databases,
+    packages: readPackages(top.packages, dir, databases, fail),
+    protect: strings(top.protect ?? [], "protect", fail),
+    backup: readBackup(top.backup, fail),
+    trust: readTrust(top.trust, fail),
+    limits: readLimits(top.limits, fail),
+  };
+}
+
+function topLevel(text: string, fail: Fail): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -108,98 +151,42 @@ export function resolveConfig(
     return fail(`it is not valid JSON (${(error as Error).message})`);
   }
   const top = object(raw, "the top level", fail);
-  onlyKeys(top, "the top level", [
-    "$schema",
-    "app",
-    "root",
-    "versionFile",
-    "updates",
-    "pending",
-    "installed",
-    "backups",
-    "databases",
-    "packages",
-    "protect",
-    "backup",
-    "trust",
-    "limits",
-  ], fail);
+  onlyKeys(top, "the top level", TOP_KEYS, fail);
+  return top;
+}
 
-  const app = string(top.app, "app", fail);
-  if (!NAME.test(app)) fail(`"app" must be letters, digits, "_" or "-", not "${app}"`);
-  const at = (value: unknown, key: string, fallback: string) =>
-    resolve(dir, value === undefined ? fallback : string(value, key, fail));
-  const root = at(top.root, "root", ".");
-  const updates = at(top.updates, "updates", "updates");
-  const versionFile = resolve(
-    root,
-    top.versionFile === undefined ? "VERSION" : string(top.versionFile, "versionFile", fail),
-  );
+type Paths = Pick<Config, "root" | "versionFile" | "updates" | "pending" | "installed" | "backups">;
 
-  const databases: Record<string, DatabaseConfig> = {};
-  const dbs = object(top.databases ?? {}, "databases", fail);
-  for (const [name, value] of Object.entries(dbs)) {
-    if (!NAME.test(name)) fail(`database name "${name}" must be letters, digits, "_" or "-"`);
-    databases[name] = database(name, value, dir, env, fail);
-  }
-
-  const packages: Record<string, PackageConfig> = {};
-  const pkgs = object(top.packages ?? {}, "packages", fail);
-  for (const [name, value] of Object.entries(pkgs)) {
-    const where = `packages.${name}`;
-    if (!NAME.test(name)) fail(`package name "${name}" must be letters, digits, "_" or "-"`);
-    const pkg = object(value, where, fail);
-    onlyKeys(pkg, where, ["migrations", "database"], fail);
-    const db = string(pkg.database, `${where}.database`, fail);
-    if (!(db in databases)) {
-      fail(`"${where}.database" names "${db}", which is not under "databases"`);
-    }
-    const migrations = resolve(dir, string(pkg.migrations, `${where}.migrations`, fail));
-    packages[name] = { name, migrations, database: db };
-  }
-
-  const backupRaw = object(top.backup ?? {}, "backup", fail);
-  onlyKeys(backupRaw, "backup", ["exclude", "keep"], fail);
-  const keep = backupRaw.keep === undefined ? 10 : integer(backupRaw.keep, "backup.keep", 1, fail);
-
-  const trustRaw = object(top.trust ?? {}, "trust", fail);
-  onlyKeys(trustRaw, "trust", ["keys", "requireSignature"], fail);
-  const keys = strings(trustRaw.keys ?? [], "trust.keys", fail);
-  const requireSignature = trustRaw.requireSignature === undefined
-    ? keys.length > 0
-    : boolean(trustRaw.requireSignature, "trust.requireSignature", fail);
-
-  const limitsRaw = object(top.limits ?? {}, "limits", fail);
-  onlyKeys(limitsRaw, "limits", Object.keys(DEFAULT_LIMITS), fail);
-  const limits = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
-    if (limitsRaw[key] !== undefined) {
-      limits[key] = integer(limitsRaw[key], `limits.${key}`, 1, fail);
-    }
-  }
-
+/** The folders and the version file, absolute; defaults under `root` and `updates`. */
+function readPaths(top: Record<string, unknown>, dir: string, fail: Fail): Paths {
+  const at = (key: string, base: string, fallback: string) =>
+    resolve(base, top[key] === undefined ? fallback : string(top[key], key, fail));
+  const root = at("root", dir, ".");
+  const updates = at("updates", dir, "updates");
   return {
-    file: path,
-    app,
     root,
-    versionFile,
+    versionFile: at("versionFile", root, "VERSION"),
     updates,
-    pending: top.pending === undefined
-      ? resolve(updates, "pending")
-      : at(top.pending, "pending", ""),
+    pending: top.pending === undefined ? resolve(updates, "pending") : at("pending", dir, ""),
     installed: top.installed === undefined
       ? resolve(updates, "installed")
-      : at(top.installed, "installed", ""),
-    backups: top.backups === undefined
-      ? resolve(updates, "backups")
-      : at(top.backups, "backups", ""),
-    databases,
-    packages,
-    protect: strings(top.protect ?? [], "protect", fail),
-    backup: { exclude: strings(backupRaw.exclude ?? [], "backup.exclude", fail), keep },
-    trust: { keys, requireSignature },
-    limits,
+      : at("installed", dir, ""),
+    backups: top.backups === undefined ? resolve(updates, "backups") : at("backups", dir, ""),
   };
+}
+
+function readDatabases(
+  value: unknown,
+  dir: string,
+  env: EnvLookup,
+  fail: Fail,
+): Record<string, DatabaseConfig> {
+  const databases: Record<string, DatabaseConfig> = {};
+  for (const [name, db] of Object.entries(object(value ?? {}, "databases", fail))) {
+    if (!NAME.test(name)) fail(`database name "${name}" must be letters, digits, "_" or "-"`);
+    databases[name] = database(name, db, dir, env, fail);
+  }
+  return databases;
 }
 
 function database(
@@ -207,7 +194,7 @@ function database(
   value: unknown,
   dir: string,
   env: EnvLookup,
-  fail: (what: string) => never,
+  fail: Fail,
 ): DatabaseConfig {
   const where = `databases.${name}`;
   const db = object(value, where, fail);
@@ -235,85 +222,142 @@ function database(
   if (db.passwordEnv === undefined) return out;
   const passwordEnv = string(db.passwordEnv, `${where}.passwordEnv`, fail);
   if (!ENV_NAME.test(passwordEnv)) fail(`"${where}.passwordEnv" is not a variable name`);
-  const password = env(passwordEnv);
-  return password === undefined ? { ...out, passwordEnv } : { ...out, passwordEnv, password };
+  return { ...out, passwordEnv, ...readPassword(env, passwordEnv) };
 }
 
-type Fail = (what: string) => never;
-
-function object(value: unknown, where: string, fail: Fail): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return fail(`${where === "the top level" ? where : `"${where}"`} must be an object`);
+/** The password, or why there is none: the variable is not set, or may not be read. */
+function readPassword(
+  env: EnvLookup,
+  name: string,
+): Pick<DatabaseConfig, "password" | "passwordMissing"> {
+  let password: string | undefined;
+  try {
+    password = env(name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) return { passwordMissing: "not granted" };
+    throw error;
   }
-  return value as Record<string, unknown>;
+  return password === undefined ? { passwordMissing: "unset" } : { password };
 }
 
-function onlyKeys(
-  value: Record<string, unknown>,
-  where: string,
-  known: readonly string[],
+function readPackages(
+  value: unknown,
+  dir: string,
+  databases: Readonly<Record<string, DatabaseConfig>>,
   fail: Fail,
-): void {
-  for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
-    const near = known.find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
-    const hint = near === undefined ? "" : ` (did you mean "${near}"?)`;
-    const place = where === "the top level" ? where : `"${where}"`;
-    fail(`unknown key "${key}" at ${place}${hint}`);
-  }
-}
-
-function string(value: unknown, key: string, fail: Fail): string {
-  if (typeof value !== "string" || value === "") return fail(`"${key}" must be a non-empty string`);
-  return value;
-}
-
-function strings(value: unknown, key: string, fail: Fail): string[] {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && v !== "")) {
-    return fail(`"${key}" must be a list of non-empty strings`);
-  }
-  return value as string[];
-}
-
-function boolean(value: unknown, key: string, fail: Fail): boolean {
-  if (typeof value !== "boolean") return fail(`"${key}" must be true or false`);
-  return value;
-}
-
-function integer(value: unknown, key: string, min: number, fail: Fail): number {
-  if (!Number.isSafeInteger(value) || (value as number) < min) {
-    return fail(`"${key}" must be a whole number of at least ${min}`);
-  }
-  return value as number;
-}
-
-/** Levenshtein distance, for "did you mean" hints on unknown keys. */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + cost);
+): Record<string, PackageConfig> {
+  const packages: Record<string, PackageConfig> = {};
+  for (const [name, raw] of Object.entries(object(value ?? {}, "packages", fail))) {
+    const where = `packages.${name}`;
+    if (!NAME.test(name)) fail(`package name "${name}" must be letters, digits, "_" or "-"`);
+    const pkg = object(raw, where, fail);
+    onlyKeys(pkg, where, ["migrations", "database"], fail);
+    const db = string(pkg.database, `${where}.database`, fail);
+    if (!(db in databases)) {
+      fail(`"${where}.database" names "${db}", which is not under "databases"`);
     }
-    row = next;
+    const migrations = resolve(dir, string(pkg.migrations, `${where}.migrations`, fail));
+    packages[name] = { name, migrations, database: db };
   }
-  return row[b.length]!;
+  return packages;
+}
+
+function readBackup(value: unknown, fail: Fail): Config["backup"] {
+  const backup = object(value ?? {}, "backup", fail);
+  onlyKeys(backup, "backup", ["exclude", "keep"], fail);
+  return {
+    exclude: strings(backup.exclude ?? [], "backup.exclude", fail),
+    keep: backup.keep === undefined ? 10 : integer(backup.keep, "backup.keep", 1, fail),
+  };
+}
+
+function readTrust(value: unknown, fail: Fail): Config["trust"] {
+  const trust = object(value ?? {}, "trust", fail);
+  onlyKeys(trust, "trust", ["keys", "requireSignature"], fail);
+  const keys = strings(trust.keys ?? [], "trust.keys", fail);
+  const ids = new Map<string, number>();
+  keys.forEach((entry, index) => {
+    const id = trustKeyId(entry, index, fail);
+    const other = ids.get(id);
+    if (other !== undefined) {
+      fail(`"trust.keys" entries ${other + 1} and ${index + 1} both name key "${id}": keep one`);
+    }
+    ids.set(id, index);
+  });
+  const requireSignature = trust.requireSignature === undefined
+    ? keys.length > 0
+    : boolean(trust.requireSignature, "trust.requireSignature", fail);
+  return { keys, requireSignature };
 }
 
 /**
- * Reads and resolves the config file at `path`.
+ * The key id of a `trust.keys` entry, `<key id>:<base64 of the raw 32-byte
+ * Ed25519 public key>`; a malformed entry is a config error naming it, so it
+ * never leaves every signed bundle unusable at install time.
+ */
+function trustKeyId(entry: string, index: number, fail: Fail): string {
+  const colon = entry.indexOf(":");
+  const id = colon > 0 ? entry.slice(0, colon) : "";
+  const shown = entry.length > 60 ? `${entry.slice(0, 57)}...` : entry;
+  const bad = (why: string): never =>
+    fail(
+      `"trust.keys" entry ${index + 1} ("${shown}") ${why}: write it as "<key id>:<base64 of ` +
+        `the 32-byte Ed25519 public key>", the line "lockstep keygen" printed`,
+    );
+  if (!KEY_ID.test(id)) return bad(`has no key id (letters, digits, ".", "_" or "-") before ":"`);
+  let bytes: number;
+  try {
+    bytes = atob(entry.slice(colon + 1)).length;
+  } catch {
+    return bad("holds no valid base64 after the key id");
+  }
+  if (bytes !== 32) bad(`holds a ${bytes}-byte key, not 32 bytes`);
+  return id;
+}
+
+function readLimits(value: unknown, fail: Fail): Limits {
+  const raw = object(value ?? {}, "limits", fail);
+  onlyKeys(raw, "limits", Object.keys(DEFAULT_LIMITS), fail);
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
+    if (raw[key] !== undefined) limits[key] = integer(raw[key], `limits.${key}`, 1, fail);
+  }
+  return limits;
+}
+
+/**
+ * The environment lookup {@link loadConfig} uses by default: `Deno.env.get`,
+ * asked only for a variable that `--allow-env=NAME` (or `--allow-env`)
+ * grants. It never prompts: for a variable not granted it throws
+ * `Deno.errors.NotCapable`, so the message can say "grant --allow-env=NAME"
+ * rather than "not set".
+ */
+export function grantedEnv(name: string): string | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    throw new Deno.errors.NotCapable(`Requires env access to "${name}"`);
+  }
+  return Deno.env.get(name);
+}
+
+/**
+ * Reads and resolves the config file at `path`. By default it also reads
+ * each database's `passwordEnv` variable, where `--allow-env=NAME` grants it
+ * (it never prompts), so a program that calls `gate()` or `migrate()` gets
+ * the same passwords as the command line; pass `env` to look them up
+ * elsewhere (a secrets store), or `() => undefined` to read none.
  *
- * Permissions: `--allow-read` on the config file; `env` decides which variables are read (the CLI
- * reads only those granted with `--allow-env=NAME`).
+ * Permissions: `--allow-read` on the config file; `--allow-env=NAME` for each `passwordEnv` the
+ * program should read (a variable not granted is reported when its database is opened, naming the
+ * flag).
  *
- * @throws {LockstepError} `CONFIG_NOT_FOUND` when there is no file, `CONFIG_INVALID`.
+ * @throws {LockstepError} `CONFIG_NOT_FOUND` when there is no file, `CONFIG_INVALID`,
+ * `PERMISSION_DENIED` (no `--allow-read` on it), `ACCESS_DENIED`.
  * @example
  * ```ts ignore
- * const config = await loadConfig("/srv/shop/lockstep.json");
+ * const config = await loadConfig("/srv/shop/lockstep.json"); // reads CLIENTS_PGPASSWORD if granted
  * ```
  */
-export async function loadConfig(path: string, env: EnvLookup = () => undefined): Promise<Config> {
+export async function loadConfig(path: string, env: EnvLookup = grantedEnv): Promise<Config> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { describeOsError, saysDiskFull } from "./os_errors.ts";
 
 /** Every error code lockstep raises; the README lists each with its meaning. */
 export const ERROR_CODES = [
@@ -12,11 +13,15 @@ export const ERROR_CODES = [
   "USAGE",
   "CONFIRMATION_REQUIRED",
   "PERMISSION_DENIED",
+  "ACCESS_DENIED",
+  "IO_FAILED",
   "PATH_UNSAFE",
   "FILE_NOT_FOUND",
   "FILE_INVALID",
   "DATABASE_UNREACHABLE",
   "DATABASE_AHEAD",
+  "DATABASE_NOT_ADOPTED",
+  "COMMAND_NOT_FOUND",
   "LOCK_HELD",
   "LOCK_LOST",
   "MIGRATION_FILE_INVALID",
@@ -126,6 +131,8 @@ export interface ErrorDataMap {
   };
   /** Pending migration ids, in order. */
   MIGRATIONS_PENDING: { readonly pending: readonly string[] };
+  /** The database that has tables but no migration applied, and those tables. */
+  DATABASE_NOT_ADOPTED: { readonly database: string; readonly tables: readonly string[] };
   /** Applicable bundle files, in version order, and whether any is a security release. */
   BUNDLES_PENDING: { readonly bundles: readonly string[]; readonly security: boolean };
   /** The maintenance flag as it is. */
@@ -254,9 +261,15 @@ export function exitCodeFor(error: unknown): number {
 
 /**
  * Turns a Deno permission failure into a `PERMISSION_DENIED` error naming the
- * flag it needs; returns any other error unchanged.
+ * flag it needs, and an operating-system error into an operator error naming
+ * the path, the user and the fix: `ACCESS_DENIED` (a folder this user may not
+ * write, a read-only file system), `DISK_FULL`, `FILE_NOT_FOUND` or
+ * `IO_FAILED`. Returns any other error unchanged. The path is the one the
+ * error names, or `path` when given (the file a temp file stands for); the
+ * message then starts "Cannot <action>".
  *
- * Permissions: none.
+ * Permissions: none (it names the owner of the path only where `--allow-read` is granted, and the
+ * user's uid only where `--allow-sys=uid` is).
  *
  * @throws Nothing: it returns the error to throw.
  * @example
@@ -264,7 +277,13 @@ export function exitCodeFor(error: unknown): number {
  * catch (error) { throw explainPermission(error, "read the config"); }
  * ```
  */
-export function explainPermission(error: unknown, action: string): unknown {
+export function explainPermission(error: unknown, action: string, path?: string): unknown {
+  // Already worded (a failed migration may quote "disk is full"): keep it as it is.
+  if (error instanceof LockstepError) return error;
+  const os = describeOsError(error, action, path);
+  if (os !== undefined) {
+    return new LockstepError(os.code, os.message, { cause: error, data: os.data });
+  }
   if (!(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)) {
     return error;
   }
@@ -293,7 +312,9 @@ export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** True when `error` says the disk (or the user's quota) is full. */
+/** True when `error` says the disk (or the user's quota) is full; SQLite's own wording included. */
 export function isDiskFull(error: unknown): boolean {
-  return /No space left on device|ENOSPC|os error 28|Disk quota exceeded/i.test(messageOf(error));
+  if (error instanceof LockstepError && error.code === "DISK_FULL") return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" || saysDiskFull(messageOf(error));
 }

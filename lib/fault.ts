@@ -5,9 +5,11 @@
  * install, restore, migrate and update can be interrupted and recovered.
  *
  * It is internal: no public option reaches it, and `mod.ts` does not export
- * it. It is the one place in `lib/` that reads the environment, and only
- * `LOCKSTEP_FAULT`, and only when `--allow-env=LOCKSTEP_FAULT` is granted:
- * a process without that grant can never be made to exit here.
+ * it. Beside `loadConfig()`'s default lookup of `passwordEnv` variables
+ * (`grantedEnv` in `config.ts`), it is the one place in `lib/` that reads the
+ * environment, and only `LOCKSTEP_FAULT`, and only when
+ * `--allow-env=LOCKSTEP_FAULT` is granted: a process without that grant can
+ * never be made to exit here.
  *
  * @module
  */

@@ -7,7 +7,7 @@
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
-import { LockstepError } from "./errors.ts";
+import { explainPermission, LockstepError } from "./errors.ts";
 
 /**
  * The reason `path` is not a canonical relative path (no `..`, `.` or empty
@@ -63,7 +63,12 @@ function unsafe(action: string, path: string, reason: string): LockstepError {
 
 /**
  * Replaces `path` with `data` atomically: a temp file beside it, written,
- * fsync'ed, then renamed over it; the folder is fsync'ed after.
+ * fsync'ed, then renamed over it; the folder is fsync'ed after. On failure
+ * the temp file is removed and `path` is as it was.
+ *
+ * @throws {LockstepError} an operating-system error worded for `path` (not
+ * the temp file): `DISK_FULL`, `ACCESS_DENIED` (naming the user and the
+ * folder's owner), `IO_FAILED`; `PERMISSION_DENIED` for a Deno flag.
  */
 export async function writeFileAtomic(
   path: string,
@@ -72,21 +77,22 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const { mode = 0o644 } = options;
   const folder = dirname(path);
-  await Deno.mkdir(folder, { recursive: true });
   const temp = join(folder, `.${path.slice(folder.length + 1)}.lockstep-${crypto.randomUUID()}`);
-  const file = await Deno.open(temp, { write: true, createNew: true, mode });
+  let file: Deno.FsFile | undefined;
   try {
-    await writeAll(file, data);
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  try {
+    await Deno.mkdir(folder, { recursive: true });
+    file = await Deno.open(temp, { write: true, createNew: true, mode });
+    try {
+      await writeAll(file, data);
+      await file.sync();
+    } finally {
+      file.close();
+    }
     await Deno.chmod(temp, mode);
     await Deno.rename(temp, path);
   } catch (error) {
-    await Deno.remove(temp).catch(() => undefined);
-    throw error;
+    if (file !== undefined) await Deno.remove(temp).catch(() => undefined);
+    throw explainPermission(error, `write "${path}"`, path);
   }
   await syncFolder(folder);
 }
@@ -114,8 +120,15 @@ export interface RootFiles {
   readText(path: string): Promise<string | undefined>;
   /** Replaces (or creates) a text file atomically. */
   writeText(path: string, text: string): Promise<void>;
-  /** Reads and parses a JSON file; `undefined` when it does not exist. */
-  readJson<T = unknown>(path: string): Promise<T | undefined>;
+  /**
+   * Reads and parses a JSON file.
+   *
+   * @throws {LockstepError} `FILE_NOT_FOUND` naming the file when it does not
+   * exist (pass a default to get that instead), `FILE_INVALID` when it is not JSON.
+   */
+  readJson<T = unknown>(path: string): Promise<T>;
+  /** Reads and parses a JSON file, or returns `fallback` when it does not exist. */
+  readJson<T>(path: string, fallback: T): Promise<T>;
   /** Writes `value` as pretty JSON with a final newline, atomically. */
   writeJson(path: string, value: unknown): Promise<void>;
   /** Removes a file; no error when it is already gone. */
@@ -133,21 +146,28 @@ export interface UndoableFiles extends RootFiles {
 /** A file as it was before a migration first changed it (`null`: it did not exist). */
 export type FileBefore = { readonly data: Uint8Array; readonly mode: number } | null;
 
-/**
- * Opens `root` for a migration: confined, atomic, and undoable.
- * `onRemember` hears of each file's first state before the file is first
- * changed (to make the undo survive a crash).
- */
-export function undoableFiles(
-  root: string,
-  options: { onRemember?: (path: string, before: FileBefore) => Promise<void> } = {},
-): UndoableFiles {
-  const before = new Map<string, FileBefore>();
-  const order: string[] = [];
-  const action = "change file";
+/** Hears of each file's first state before the file is first changed. */
+export type OnRemember = (path: string, before: FileBefore) => Promise<void>;
 
-  async function remember(path: string, absolute: string): Promise<void> {
-    if (before.has(path)) return;
+/** Each changed file's first state (`null`: it did not exist), to put it back. */
+class UndoLog {
+  readonly #before = new Map<string, FileBefore>();
+  readonly #order: string[] = [];
+
+  constructor(readonly root: string, readonly onRemember?: OnRemember) {}
+
+  get changed(): readonly string[] {
+    return [...this.#order];
+  }
+
+  /** The mode the file had (new files get 0644). */
+  modeOf(path: string): number {
+    return this.#before.get(path)?.mode ?? 0o644;
+  }
+
+  /** Remembers the file at `absolute` as it is, the first time `path` changes. */
+  async remember(path: string, absolute: string): Promise<void> {
+    if (this.#before.has(path)) return;
     let was: FileBefore;
     try {
       const [data, info] = await Promise.all([Deno.readFile(absolute), Deno.stat(absolute)]);
@@ -156,72 +176,96 @@ export function undoableFiles(
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       was = null;
     }
-    await options.onRemember?.(path, was);
-    before.set(path, was);
-    order.push(path);
+    await this.onRemember?.(path, was);
+    this.#before.set(path, was);
+    this.#order.push(path);
   }
 
-  async function readText(path: string): Promise<string | undefined> {
-    const absolute = await confined(root, path, "read file");
-    try {
-      return await Deno.readTextFile(absolute);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
+  async undo(): Promise<void> {
+    for (const path of [...this.#order].reverse()) {
+      const absolute = join(resolve(this.root), ...path.split("/"));
+      const was = this.#before.get(path);
+      if (was === null || was === undefined) await removeIfThere(absolute);
+      else await writeFileAtomic(absolute, was.data, { mode: was.mode });
     }
+    this.#before.clear();
+    this.#order.length = 0;
   }
+}
 
+/**
+ * Opens `root` for a migration: confined, atomic, and undoable.
+ * `onRemember` hears of each file's first state before the file is first
+ * changed (to make the undo survive a crash).
+ */
+export function undoableFiles(
+  root: string,
+  options: { onRemember?: OnRemember } = {},
+): UndoableFiles {
+  const log = new UndoLog(root, options.onRemember);
+  const readText = (path: string) => readTextUnder(root, path);
   async function writeText(path: string, text: string): Promise<void> {
-    const absolute = await confined(root, path, action);
-    await remember(path, absolute);
-    const mode = before.get(path)?.mode ?? 0o644;
-    await writeFileAtomic(absolute, new TextEncoder().encode(text), { mode });
+    const absolute = await confined(root, path, "change file");
+    await log.remember(path, absolute);
+    await writeFileAtomic(absolute, new TextEncoder().encode(text), { mode: log.modeOf(path) });
   }
-
   return {
     root: resolve(root),
     get changed() {
-      return [...order];
+      return log.changed;
     },
     readText,
     writeText,
-    async readJson<T>(path: string): Promise<T | undefined> {
-      const text = await readText(path);
-      if (text === undefined) return undefined;
-      try {
-        return JSON.parse(text) as T;
-      } catch (error) {
-        throw new LockstepError(
-          "FILE_INVALID",
-          `Cannot read JSON file "${path}": ${(error as Error).message}`,
-          { cause: error, data: { path } },
-        );
-      }
-    },
+    readJson: (path: string, ...fallback: unknown[]) =>
+      readJsonUnder(root, path, fallback) as Promise<never>,
     writeJson: (path, value) => writeText(path, JSON.stringify(value, null, 2) + "\n"),
     async remove(path: string): Promise<void> {
       const absolute = await confined(root, path, "remove file");
-      await remember(path, absolute);
-      await Deno.remove(absolute).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
+      await log.remember(path, absolute);
+      await removeIfThere(absolute);
     },
-    async undo(): Promise<void> {
-      for (const path of [...order].reverse()) {
-        const absolute = join(resolve(root), ...path.split("/"));
-        const was = before.get(path);
-        if (was === null || was === undefined) {
-          await Deno.remove(absolute).catch((error) => {
-            if (!(error instanceof Deno.errors.NotFound)) throw error;
-          });
-        } else {
-          await writeFileAtomic(absolute, was.data, { mode: was.mode });
-        }
-      }
-      before.clear();
-      order.length = 0;
-    },
+    undo: () => log.undo(),
   };
+}
+
+async function readTextUnder(root: string, path: string): Promise<string | undefined> {
+  const absolute = await confined(root, path, "read file");
+  try {
+    return await Deno.readTextFile(absolute);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** `readJson(path)` and `readJson(path, fallback)`: a missing file is an error unless a fallback is given. */
+async function readJsonUnder(root: string, path: string, fallback: unknown[]): Promise<unknown> {
+  const text = await readTextUnder(root, path);
+  if (text === undefined) {
+    if (fallback.length > 0) return fallback[0];
+    throw new LockstepError(
+      "FILE_NOT_FOUND",
+      `Cannot read JSON file "${path}": it does not exist under the app root ` +
+        `(${resolve(root)}). Create it, or give the migration a default for a missing file: ` +
+        `ctx.files.readJson(${JSON.stringify(path)}, {}).`,
+      { data: { path } },
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new LockstepError(
+      "FILE_INVALID",
+      `Cannot read JSON file "${path}": ${(error as Error).message}`,
+      { cause: error, data: { path } },
+    );
+  }
+}
+
+async function removeIfThere(path: string): Promise<void> {
+  await Deno.remove(path).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
 }
 
 /** Already-compressed formats are stored in zips: deflating them costs time and gains nothing. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "./config.ts";
-import { lockstepError } from "./errors.ts";
+import { explainPermission, lockstepError } from "./errors.ts";
 import { check, type CheckReport } from "./check.ts";
 
 /** Options for {@link gate}. */
@@ -15,6 +15,12 @@ export interface GateOptions {
    * but never when check says blocked (5). Default `false`.
    */
   ignore?: boolean;
+  /**
+   * First wait up to this long, in ms, for every database to accept
+   * connections (dbmate's `wait`: the database server may start with the
+   * host). Default 0: check at once.
+   */
+  waitMs?: number;
 }
 
 /**
@@ -25,18 +31,30 @@ export interface GateOptions {
  * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
  *
  * @throws {LockstepError} `GATE_REFUSED` with `data.exitCode` (3, 4 or 5) and
- * `data.report` when it must not; `DATABASE_UNREACHABLE` and
- * `PERMISSION_DENIED` from check.
+ * `data.report` when it must not; `DATABASE_UNREACHABLE` (a database that
+ * does not answer, also after `waitMs`); `PERMISSION_DENIED` (a Deno flag
+ * not granted: the message names it); `CONFIG_INVALID` (a `passwordEnv`
+ * variable that is not set, a URL without a user); `FILE_INVALID`
+ * (`state.json` is not lockstep's); `ACCESS_DENIED`, `FILE_NOT_FOUND` and
+ * `IO_FAILED` (the operating system refused to read a file or folder:
+ * the message names the path and the user).
  *
  * @example
  * ```ts ignore
  * const config = await loadConfig("/srv/shop/lockstep.json");
- * await gate(config); // throws before the app serves anything
+ * await gate(config, { waitMs: 30_000 }); // throws before the app serves anything
  * ```
  */
 export async function gate(config: Config, options: GateOptions = {}): Promise<CheckReport> {
-  const report = await check(config);
-  if (report.ok || (options.ignore === true && report.exitCode !== 5)) return report;
+  const { ignore = false, waitMs = 0 } = options;
+  let report: CheckReport;
+  try {
+    report = await check(config, { waitMs });
+  } catch (error) {
+    // The application prints what it catches: give it the operator's message, not Deno's.
+    throw explainPermission(error, `check ${config.app} before it starts`);
+  }
+  if (report.ok || (ignore && report.exitCode !== 5)) return report;
   const reasons = report.problems.filter((p) => p.severity !== "warning").map((p) => p.message);
   throw lockstepError(
     "GATE_REFUSED",

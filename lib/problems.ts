@@ -260,6 +260,38 @@ export function bundlesPending(
   };
 }
 
+/** What adopting a database takes; said by `check` and by a `migrate` that met an existing object. */
+const ADOPT = `if its schema already is what the migrations make, adopt it with "lockstep stamp ` +
+  `--all" (or "lockstep stamp ID" up to the migration it matches) instead of migrating; a ` +
+  `package's baseline.sql gives new, empty databases that schema in one step (see the README, ` +
+  `"Adopting a database")`;
+
+/** A database with tables but no migration applied: it was made before lockstep managed it. */
+export function databaseNotAdopted(
+  database: string,
+  tables: readonly string[],
+): Finding<"DATABASE_NOT_ADOPTED"> {
+  return {
+    code: "DATABASE_NOT_ADOPTED",
+    severity: "migrations",
+    statement: `database "${database}" has ${tables.length} table(s) (${
+      listed(tables)
+    }) but no migration applied, so "lockstep migrate" may fail on objects that already exist`,
+    fix: ADOPT,
+    data: { database, tables: [...tables] },
+  };
+}
+
+/**
+ * The advice a failed migration gets when the database said an object
+ * already exists ("relation … already exists", "table … already exists"):
+ * `""` for any other failure.
+ */
+export function alreadyExistsAdvice(reason: string): string {
+  if (!/already exists/i.test(reason)) return "";
+  return `The database already has what this migration creates: ${ADOPT}.`;
+}
+
 /** Migrations are pending. */
 export function migrationsPending(
   pending: readonly string[],

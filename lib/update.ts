@@ -9,6 +9,7 @@
  * | `maintenance` | on, with the target version                      | (left on with the reason)      |
  * | `install`     | every applicable bundle, in version order        | `rollback`: each bundle through its kept journal, state.json, bundles back to `pending/` |
  * | `migrate`     | every pending migration                          | `restore`: only the databases on which migrations committed, from the backup |
+ * | `prune`       | after success, when backups exceed `backup.keep` | (none: a failure is reported)  |
  *
  * Undos run only when a step changed something: a bundle refused before the
  * first write, or migrations that rolled back whole (one transaction per
@@ -22,6 +23,7 @@ import type { Config } from "./config.ts";
 import { isLockstepError, LockstepError, lockstepError, messageOf } from "./errors.ts";
 import type { FlowFailure, Step, StepResult } from "./flow.ts";
 import { guard, type SafetyOptions, type TakenBackup } from "./guard.ts";
+import { pruneAfter } from "./backup/prune.ts";
 import { describeInstalled, installWithin } from "./bundles/install.ts";
 import { preflightRelease } from "./bundles/preflight.ts";
 import { check, type CheckReport } from "./check.ts";
@@ -46,7 +48,8 @@ export type UpdateStep =
   | "install"
   | "migrate"
   | "rollback"
-  | "restore";
+  | "restore"
+  | "prune";
 
 /** One finished step, with its duration. */
 export type UpdateStepResult = StepResult<UpdateStep>;
@@ -79,6 +82,8 @@ export interface UpdateResult {
   readonly installed: readonly string[];
   /** Migration ids applied, in order. */
   readonly applied: readonly string[];
+  /** Backups removed after success, down to `backup.keep` (never the one this update took). */
+  readonly pruned: readonly string[];
   /** Each step, in order, with its duration. */
   readonly steps: readonly UpdateStepResult[];
 }
@@ -133,6 +138,15 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
   }, options);
   await discardKept(config);
   const from = done.plan.codeVersion;
+  const steps = done.steps as UpdateStepResult[];
+  // The final step: reported only when there are backups past backup.keep.
+  const started = performance.now();
+  const pruned = done.status === "done" ? await pruneAfter(config, done.backup?.id ?? null) : null;
+  if (pruned !== null) {
+    const durationMs = Math.round(performance.now() - started);
+    steps.push({ step: "prune", durationMs, detail: pruned.detail });
+    options.onStep?.(steps.at(-1)!);
+  }
   return {
     changed: done.status === "done",
     confirmed: done.status !== "declined",
@@ -141,7 +155,8 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     backup: done.backup?.id ?? null,
     installed: run.installed,
     applied: run.applied,
-    steps: done.steps as UpdateStepResult[],
+    pruned: pruned?.removed ?? [],
+    steps,
   };
 }
 

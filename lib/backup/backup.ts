@@ -237,14 +237,24 @@ function freeId(config: Config, created: Date, label: string | undefined): strin
   }
 }
 
+/** What interrupted backups left in the backups folder (none when there is no folder). */
+export function leftovers(config: Pick<Config, "backups">): string[] {
+  try {
+    return Array.from(Deno.readDirSync(config.backups))
+      .filter((entry) => entry.name.startsWith(PARTIAL))
+      .map((entry) => entry.name)
+      .sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
 /** Removes what an interrupted backup left (the caller holds the operation lock). */
 export async function removeLeftovers(config: Config): Promise<string[]> {
-  const removed: string[] = [];
-  for await (const entry of Deno.readDir(config.backups)) {
-    if (entry.name.startsWith(PARTIAL)) {
-      await Deno.remove(join(config.backups, entry.name), { recursive: true });
-      removed.push(entry.name);
-    }
+  const removed = leftovers(config);
+  for (const name of removed) {
+    await Deno.remove(join(config.backups, name), { recursive: true });
   }
   return removed;
 }

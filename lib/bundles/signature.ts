@@ -87,6 +87,10 @@ export async function keygen(
         },
       );
     }
+    // It was not there before (createNew): a key file cut short by a full disk goes again.
+    await Deno.remove(path).catch((gone) => {
+      if (!(gone instanceof Deno.errors.NotFound)) throw gone;
+    });
     throw error;
   }
   await Deno.chmod(path, 0o600);

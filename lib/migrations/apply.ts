@@ -17,6 +17,7 @@ import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
 import type { Connections } from "./connections.ts";
 import type { Migration, MigrationContext } from "./types.ts";
 import { recordSchema } from "./schema.ts";
+import { tracedSql } from "./located.ts";
 
 /** A migration as `migrate` shows it before running. */
 export interface PlannedMigration {
@@ -174,7 +175,8 @@ export function context(
   },
 ): MigrationContext {
   return {
-    sql,
+    // A failing call names the migration's line (see located.ts).
+    sql: tracedSql(sql),
     files,
     log: (message) => hooks.onLog(String(message)),
     progress: (done, total) => hooks.onProgress(done, total),

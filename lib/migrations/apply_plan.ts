@@ -10,7 +10,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { isLockstepError, LockstepError, lockstepError, messageOf } from "../errors.ts";
+import { isLockstepError, LockstepError, lockstepError } from "../errors.ts";
 import { fault } from "../fault.ts";
 import { type UndoableFiles, undoableFiles } from "../files.ts";
 import type { Flow } from "../flow.ts";
@@ -18,7 +18,6 @@ import { hostName, readCodeVersion } from "../host.ts";
 import { stopIfAborted } from "../interrupt.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { databaseAhead, migrationChanged, refusal } from "../problems.ts";
-import { redact } from "../redact.ts";
 import type { Database, Lock, Sql } from "../sql/driver.ts";
 import {
   applyAndCommit,
@@ -33,6 +32,7 @@ import {
 import { Connections, releaseAll } from "./connections.ts";
 import type { Discovered } from "./discover.ts";
 import { FileJournal, openMigrationFiles, recoverMigrationFiles } from "./file_journal.ts";
+import { explainFailure } from "./located.ts";
 import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import { acceptDrift, recordSchema, type SchemaState } from "./schema.ts";
@@ -347,7 +347,7 @@ async function migrationFailed(
   const undone = await run.files.undo().then(() => own?.undo()).then(() => undefined, (e) => e);
   if (undone === undefined) await run.journal.forget([...run.pending, id]);
   const files = changedFiles > 0 && undone === undefined;
-  const reason = redact(messageOf(error));
+  const { reason, advice } = explainFailure(error, step, config.file);
   await recordFailure(await run.connections.get(database), id, reason, run.stamp);
   const whole = [...run.whole];
   const outcome = [
@@ -367,7 +367,7 @@ async function migrationFailed(
   return lockstepError(
     "MIGRATION_FAILED",
     `Cannot apply migration "${id}" to database "${database}": ${reason}. ${outcome} ` +
-      `${run.committed.length} migration(s) committed earlier in this run stay applied.`,
+      `${run.committed.length} migration(s) committed earlier in this run stay applied.${advice}`,
     {
       cause: undone === undefined ? error : new AggregateError([error, undone]),
       data: { id, database, applied: [...run.committed] },

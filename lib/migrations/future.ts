@@ -10,7 +10,9 @@
  *
  * A TypeScript migration is imported from the scratch folder: one that
  * imports application modules by a relative path outside its migrations
- * folder cannot load there, and is refused with that reason.
+ * folder cannot load there, and is refused with that reason. The scratch
+ * folder is under the updates folder: without write access there (the
+ * read-only `install --dry-run` and `bundle inspect`) the plan is not judged.
  *
  * @module
  */
@@ -30,6 +32,8 @@ import { readLedgers } from "./status.ts";
 /**
  * Refuses `action` (`install 1.5.0`) when the migrations after `bundles`
  * (in install order) could not run against the databases as they are.
+ * Returns whether it judged (see the module documentation: not without
+ * write access to the updates folder).
  *
  * @throws {LockstepError} `DATABASE_AHEAD`, `MIGRATION_CHANGED`,
  * `SCHEMA_DRIFT`, and the discovery and planning errors (`MIGRATION_CYCLE`,
@@ -40,7 +44,9 @@ export async function judgeFuture(
   config: Config,
   bundles: readonly { readonly path: string; readonly manifest: Manifest }[],
   action: string,
-): Promise<void> {
+): Promise<boolean> {
+  const writable = Deno.permissions.querySync({ name: "write", path: config.updates });
+  if (writable.state !== "granted") return false;
   const scratch = join(workFolder(config), `preflight-${crypto.randomUUID()}`);
   try {
     const packages = await layOut(config, bundles, scratch);
@@ -54,6 +60,7 @@ export async function judgeFuture(
     if (future.changed.length > 0) throw refusal(migrationChanged(future.changed), action);
     const drifted = (await schemaStates(connections)).filter((s) => s.changes.length > 0);
     if (drifted.length > 0) throw refusal(schemaDrift(drifted), action);
+    return true;
   } catch (error) {
     if (!isLockstepError(error)) throw error;
     // Name the files where they will be, not in the scratch folder.

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Config, PackageConfig } from "../config.ts";
-import { LockstepError } from "../errors.ts";
+import { explainPermission, LockstepError } from "../errors.ts";
 import { discover } from "./discover.ts";
 import { heads } from "./plan.ts";
 
@@ -112,23 +112,32 @@ function sqlTemplate(info: string): string {
 `;
 }
 
+/** lockstep's `mod.ts`, as this copy of lockstep was loaded (a file, or the URL it runs from). */
+const MOD_URL = new URL("../../mod.ts", import.meta.url).href;
+
 function tsTemplate(info: string): string {
   return `// A lockstep migration. Keep it self-contained: import nothing from the
 // application, whose code will have moved on by the time this runs again.
+// The type import below is erased when the migration runs; it lets
+// "deno check" check this file against lockstep's types.
+import type { MigrationContext } from "${MOD_URL}";
+
 export default {
   info: ${JSON.stringify(info)},
-  dependsOn: [],
-  async up(ctx) {
+  dependsOn: [] as string[],
+  async up(ctx: MigrationContext): Promise<void> {
     // await ctx.sql.exec("create table ...");
-    // const settings = await ctx.files.readJson("config/settings.json");
+    // const settings = await ctx.files.readJson("config/settings.json", {});
   },
 };
 `;
 }
 
+/** Writes a new file; one that cannot be written whole (a full disk) is removed again. */
 async function create(path: string, text: string): Promise<string> {
+  let file: Deno.FsFile;
   try {
-    await Deno.writeTextFile(path, text, { createNew: true });
+    file = await Deno.open(path, { write: true, createNew: true });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
       throw new LockstepError("MIGRATION_EXISTS", `Cannot create "${path}": it exists already.`, {
@@ -137,6 +146,15 @@ async function create(path: string, text: string): Promise<string> {
       });
     }
     throw error;
+  }
+  try {
+    using opened = file;
+    const bytes = new TextEncoder().encode(text);
+    for (let done = 0; done < bytes.length;) done += await opened.write(bytes.subarray(done));
+  } catch (error) {
+    // A half-written migration would break every later discovery: take it back.
+    await Deno.remove(path);
+    throw explainPermission(error, `write "${path}"`);
   }
   return path;
 }

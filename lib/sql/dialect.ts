@@ -60,6 +60,8 @@ export interface DatabaseConfig {
   readonly password?: string;
   /** PostgreSQL: the environment variable that holds the password. */
   readonly passwordEnv?: string;
+  /** PostgreSQL: why `password` is missing although `passwordEnv` is set. */
+  readonly passwordMissing?: "unset" | "not granted";
   /** PostgreSQL: the schemas lockstep manages (default `["public"]`). */
   readonly schemas: readonly string[];
 }

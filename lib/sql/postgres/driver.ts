@@ -46,10 +46,15 @@ export async function openPostgres(
 ): Promise<Database> {
   const { readOnly = false, onNotice } = options;
   if (db.passwordEnv !== undefined && db.password === undefined) {
+    const granted = db.passwordMissing !== "not granted";
     throw new LockstepError(
-      "CONFIG_INVALID",
-      `Cannot connect to database "${db.name}": its password variable ${db.passwordEnv} is not ` +
-        `set, or not readable (grant --allow-env=${db.passwordEnv}).`,
+      granted ? "CONFIG_INVALID" : "PERMISSION_DENIED",
+      `Cannot connect to database "${db.name}": ` +
+        (granted
+          ? `its password variable ${db.passwordEnv} is not set. Set it in the environment ` +
+            `lockstep runs in, or remove "passwordEnv" if the server needs no password.`
+          : `lockstep may not read its password variable ${db.passwordEnv}. Grant it with ` +
+            `--allow-env=${db.passwordEnv} (see the README's permission table).`),
       { data: { database: db.name, passwordEnv: db.passwordEnv } },
     );
   }
@@ -64,7 +69,7 @@ export async function openPostgres(
     await client`select 1`;
   } catch (error) {
     await client.end({ timeout: 0 });
-    throw unreachable(db.name, display, error);
+    throw netNotGranted(db) ?? unreachable(db.name, display, error);
   }
   return new PostgresDatabase(db.name, display, client, make);
 }
@@ -185,6 +190,24 @@ class PostgresDatabase implements Database {
 async function queryOn(client: Client, text: string, params: readonly unknown[]): Promise<Row[]> {
   const rows = await client.unsafe(text, params as never[]);
   return Array.from(rows) as Row[];
+}
+
+/**
+ * After a failed connection: `PERMISSION_DENIED` naming the exact flag when
+ * `--allow-net` does not grant the URL's host and port as written (postgres.js
+ * then only says "getaddrinfo EPERM"), else `undefined`.
+ */
+function netNotGranted(db: DatabaseConfig): LockstepError | undefined {
+  const url = new URL(db.url);
+  const host = `${decodeURIComponent(url.hostname) || "localhost"}:${url.port || 5432}`;
+  if (Deno.permissions.querySync({ name: "net", host }).state === "granted") return undefined;
+  return new LockstepError(
+    "PERMISSION_DENIED",
+    `Cannot connect to database "${db.name}" (${redact(db.url)}): Deno may not connect to ` +
+      `"${host}". Grant it with --allow-net=${host}: the host exactly as the URL writes it ` +
+      `(--allow-net=127.0.0.1:PORT does not grant "localhost", nor the reverse).`,
+    { data: { database: db.name, permission: `--allow-net=${host}` } },
+  );
 }
 
 function unreachable(name: string, display: string, error: unknown): unknown {

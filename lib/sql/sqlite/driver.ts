@@ -8,6 +8,7 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { dirname } from "node:path";
 import { LockstepError, messageOf } from "../../errors.ts";
+import { accessDeniedMessage } from "../../os_errors.ts";
 import type { Connector } from "../dialect.ts";
 import { type Database, inTransaction, type Lock, type Row, type Sql } from "../driver.ts";
 
@@ -83,7 +84,7 @@ class SqliteDatabase implements Database {
   readonly #db: DatabaseSync;
   #inTransaction = false;
 
-  constructor(readonly name: string, path: string, db: DatabaseSync) {
+  constructor(readonly name: string, readonly path: string, db: DatabaseSync) {
     this.display = `sqlite:${path}`;
     this.#db = db;
   }
@@ -92,18 +93,25 @@ class SqliteDatabase implements Database {
   query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     return Promise.try(() =>
       this.#db.prepare(toSqlitePlaceholders(text)).all(...params.map(toSqlite)) as T[]
-    );
+    ).catch((error) => Promise.reject(unwritable(error, this.name, this.path)));
   }
 
   exec(text: string): Promise<void> {
-    return Promise.try(() => this.#db.exec(text));
+    return Promise.try(() => this.#db.exec(text))
+      .catch((error) => Promise.reject(unwritable(error, this.name, this.path)));
   }
 
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     if (this.#inTransaction) {
       throw new TypeError(`Cannot begin a transaction on "${this.name}": one is already open`);
     }
-    const run = (text: string) => this.#db.exec(text);
+    const run = (text: string) => {
+      try {
+        this.#db.exec(text);
+      } catch (error) {
+        throw unwritable(error, this.name, this.path);
+      }
+    };
     return inTransaction({
       begin: () => {
         try {
@@ -152,6 +160,23 @@ export function toSqlitePlaceholders(text: string): string {
   return text.replace(
     /('(?:[^']|'')*'|"(?:[^"]|"")*")|\$(\d+)/g,
     (all, quoted, n) => quoted === undefined ? `?${n}` : all,
+  );
+}
+
+/**
+ * SQLite opens a file it may not write read-only, and says so only at the
+ * first write ("attempt to write a readonly database"), or cannot make its
+ * journal beside it ("unable to open database file"): `ACCESS_DENIED`
+ * naming the file, its folder and the fix. Any other error as it is.
+ */
+function unwritable(error: unknown, name: string, path: string): unknown {
+  const said = messageOf(error);
+  if (!/readonly database|unable to open database file/i.test(said)) return error;
+  const reason = `SQLite may not write it or its folder (it says "${said}")`;
+  return new LockstepError(
+    "ACCESS_DENIED",
+    accessDeniedMessage(`write database "${name}" (sqlite:${path})`, reason, path),
+    { cause: error, data: { database: name, path } },
   );
 }
 

@@ -24,6 +24,14 @@ export const sqliteUrls: UrlSyntax = {
   parseUrl(url: string, base: string, fail: (problem: string) => never): ParsedUrl {
     const file = url.slice(PREFIX.length).replace(/^\/\/(?=\/)/, "");
     if (file === "") fail(`names no file ("sqlite:PATH")`);
+    if (file.startsWith("//")) {
+      // sqlite://data/x.db would name a host "data": SQLite URLs have none.
+      const path = file.slice(2);
+      fail(
+        `"${url}" reads "${path.split("/")[0]}" as a host: use sqlite:PATH ("sqlite:${path}" ` +
+          `for a file relative to the config's folder, "sqlite:/${path}" for an absolute one)`,
+      );
+    }
     const path = isAbsolute(file) ? file : resolve(base, file);
     return { url: `${PREFIX}${path}`, path };
   },

@@ -5,7 +5,7 @@ export default {
   info: "orders: structured shipping settings",
   dependsOn: ["core/20260215090000_user_names"],
   async up(ctx) {
-    const settings = await ctx.files.readJson("config/settings.json") ?? {};
+    const settings = await ctx.files.readJson("config/settings.json", {});
     const method = settings.shipping ?? "standard";
     delete settings.shipping;
     settings.orders = { shipping: { default: method, methods: [method] } };
