@@ -114,5 +114,17 @@ export { update } from "./lib/update.ts";
 export type { UpdateOptions, UpdateResult, UpdateStep, UpdateStepResult } from "./lib/update.ts";
 export { gate } from "./lib/gate.ts";
 export { log } from "./lib/log.ts";
+export { report } from "./lib/report/data.ts";
+export type { ReportOptions } from "./lib/report/data.ts";
+export { renderReport, writeReportHtml } from "./lib/report/html.ts";
+export { reportHandler } from "./lib/report/handler.ts";
+export type { ReportHandlerOptions } from "./lib/report/handler.ts";
+export type {
+  DatabaseReport,
+  Finding as ReportFinding,
+  FindingLevel,
+  ReportData,
+  WaitingBundle,
+} from "./lib/report/types.ts";
 export type { LogEntry, LogOptions } from "./lib/log.ts";
 export type { GateOptions } from "./lib/gate.ts";

@@ -20,6 +20,7 @@ import maintenance from "./maintenance.ts";
 import migrate from "./migrate.ts";
 import newCommand from "./new.ts";
 import recover from "./recover.ts";
+import report from "./report.ts";
 import restore from "./restore.ts";
 import stamp from "./stamp.ts";
 import start from "./start.ts";
@@ -34,6 +35,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   stamp,
   newCommand,
   log,
+  report,
   backup,
   backups,
   backupVerify,

@@ -32,12 +32,16 @@ Deno.test("mod.ts exports exactly the pinned public API", () => {
     "pruneBackups",
     "recover",
     "redact",
+    "renderReport",
+    "report",
+    "reportHandler",
     "resolveConfig",
     "restore",
     "stamp",
     "status",
     "update",
     "verifyBackup",
+    "writeReportHtml",
   ]);
 });
 

@@ -52,6 +52,7 @@ const CASES: readonly Case[] = [
   { row: "check", start: "migrated", args: () => ["check"], flags: withDb(read) },
   { row: "status", start: "migrated", args: () => ["status"], flags: withDb(read) },
   { row: "log", start: "migrated", args: () => ["log"], flags: withDb(read) },
+  { row: "report", start: "migrated", args: () => ["report"], flags: withDb(read) },
   {
     row: "migrate --dry-run",
     start: "fresh",

@@ -1,0 +1,130 @@
+/**
+ * The shapes of the operator report (`schema/report.schema.json` describes
+ * the same as JSON).
+ *
+ * @module
+ */
+import type { CheckReport } from "../check.ts";
+import type { LogEntry } from "../log.ts";
+import type { MaintenanceState } from "../maintenance.ts";
+import type { DriftChange } from "../migrations/schema.ts";
+import type { Installed } from "../state.ts";
+
+/** How a finding stands, as Site Health words it. */
+export type FindingLevel = "good" | "attention" | "critical";
+
+/** One thing the administrator should know, and the command that resolves it. */
+export interface Finding {
+  /** `good`, `attention` or `critical`. */
+  readonly level: FindingLevel;
+  /** A stable code (an error or problem code, or `OK_*` for good news). */
+  readonly code: string;
+  /** One line. */
+  readonly label: string;
+  /** What it means, in a sentence or two. */
+  readonly description: string;
+  /** The exact command that resolves it, when there is one. */
+  readonly command: string | null;
+}
+
+/** A pending bundle, as the report shows it. */
+export interface WaitingBundle {
+  /** Its file name in `pending/`. */
+  readonly file: string;
+  /** Its version, when the manifest reads. */
+  readonly version: string | null;
+  /** A security release. */
+  readonly security: boolean;
+  /** Release notes (untrusted text). */
+  readonly notes: string;
+  /** What it changes in the databases, line by line (untrusted text). */
+  readonly database: readonly string[];
+  /** When it was released, per its manifest. */
+  readonly released: string | null;
+  /** The zip's size in bytes. */
+  readonly size: number;
+  /** The key id that signed it, or `null` when unsigned or not verified. */
+  readonly signedBy: string | null;
+  /** True when `install` would install it now. */
+  readonly applies: boolean;
+  /** Why it does not apply or cannot be used. */
+  readonly problem: { readonly code: string; readonly message: string } | null;
+}
+
+/** One database, as the report shows it. */
+export interface DatabaseReport {
+  /** Its configured name. */
+  readonly name: string;
+  /** `sqlite` or `postgres`. */
+  readonly dialect: string;
+  /** Its URL, credentials masked. */
+  readonly url: string;
+  /** False for a SQLite file not created yet. */
+  readonly exists: boolean;
+  /** Migrations recorded in its ledger. */
+  readonly applied: number;
+  /** Pending migrations on it, in order, with what each does. */
+  readonly pending: readonly { readonly id: string; readonly package: string }[];
+  /** Ledger ids the code does not know (the database is ahead). */
+  readonly ahead: readonly string[];
+  /** Applied migrations whose file changed. */
+  readonly changed: readonly string[];
+  /** Whether its schema record is current, and every change made outside migrations. */
+  readonly schema: {
+    readonly record: "current" | "stale" | "unrecorded" | "none";
+    readonly drift: readonly DriftChange[];
+  };
+}
+
+/** The report: see the module documentation. */
+export interface ReportData {
+  /** Format of this document: 1. */
+  readonly format: 1;
+  /** The application. */
+  readonly app: string;
+  /** When the report was made (ISO 8601, UTC). */
+  readonly generated: string;
+  /** lockstep's version. */
+  readonly lockstep: string;
+  /** The decision, in words, with check's exit code and maintenance mode. */
+  readonly verdict: {
+    readonly exitCode: 0 | 3 | 4 | 5;
+    readonly state: "may run" | "updates pending" | "migrations pending" | "blocked";
+    readonly summary: string;
+    readonly maintenance: MaintenanceState;
+  };
+  /** What is installed. */
+  readonly installed: {
+    readonly version: string | null;
+    readonly highWater: string | null;
+    readonly history: readonly Installed[];
+    readonly prerequisites: CheckReport["prerequisites"];
+    /** Installed packs (filled once packs exist). */
+    readonly packs: readonly unknown[];
+  };
+  /** What waits to be installed. */
+  readonly waiting: {
+    readonly bundles: readonly WaitingBundle[];
+    /** Updates offered by the saved online feed (filled once the feed is configured). */
+    readonly feed: unknown | null;
+  };
+  /** Each database the packages use. */
+  readonly databases: readonly DatabaseReport[];
+  /** The safety net. */
+  readonly safety: {
+    readonly latestBackup: CheckReport["latestBackup"];
+    readonly backups: { readonly count: number; readonly valid: number; readonly bytes: number };
+    /** Free space where staging and backups go, against what the next update needs (bytes); `null` when not measured. */
+    readonly disk: {
+      readonly free: number | null;
+      readonly needed: number;
+      readonly folder: string;
+    };
+    /** Problems that block (an interrupted install, restore, undo or migration). */
+    readonly interrupted: readonly string[];
+    /** The newest events of the ledgers and the code's history. */
+    readonly events: readonly LogEntry[];
+  };
+  /** Every finding, most serious first. */
+  readonly findings: readonly Finding[];
+}
