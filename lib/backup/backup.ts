@@ -17,7 +17,7 @@ import { refuseOpenJournal } from "../journal.ts";
 import { hasLedger } from "../migrations/ledger.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { redact } from "../redact.ts";
-import type { DatabaseConfig } from "../sql/dialect.ts";
+import { type DatabaseConfig, ledgerTable } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import { openDatabase } from "../sql/open.ts";
 import { readState } from "../state.ts";
@@ -216,11 +216,11 @@ async function ledgerSnapshot(db: DatabaseConfig): Promise<BackupDatabase["ledge
     const packages: Record<string, string> = {};
     for (
       const row of await open.query<{ package: string; version: string }>(
-        "select package, version from lockstep_packages order by package",
+        `select package, version from ${ledgerTable(open, "lockstep_packages")} order by package`,
       )
     ) packages[row.package] = row.version;
     const [count] = await open.query<{ n: number | string }>(
-      "select count(*) as n from lockstep_migrations",
+      `select count(*) as n from ${ledgerTable(open, "lockstep_migrations")}`,
     );
     return { packages, migrations: Number(count?.n ?? 0) };
   } finally {

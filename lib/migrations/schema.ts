@@ -17,7 +17,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { TableItems } from "../sql/dialect.ts";
+import { ledgerTable, type TableItems } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import type { Connections } from "./connections.ts";
@@ -92,7 +92,9 @@ export async function readSchema(
 
 /** The recorded hash of each table in `lockstep_schema`. */
 async function recordedHashes(sql: Sql): Promise<Map<string, string>> {
-  const rows = await sql.query("select table_name, hash from lockstep_schema");
+  const rows = await sql.query(
+    `select table_name, hash from ${ledgerTable(sql, "lockstep_schema")}`,
+  );
   return new Map(rows.map((r) => [String(r.table_name), String(r.hash)]));
 }
 
@@ -111,7 +113,7 @@ async function readRecorded(
   const definitions = new Map<string, string>();
   if (differ.length > 0) {
     const rows = await sql.query(
-      `select table_name, definition from lockstep_schema
+      `select table_name, definition from ${ledgerTable(sql, "lockstep_schema")}
         where table_name in (select value from ${dialectOf(sql).jsonRows("$1", "text")})`,
       [JSON.stringify(differ)],
     );
@@ -124,9 +126,10 @@ async function readRecorded(
 
 /** Whether the record is current, stale or missing (see {@link SchemaState}). */
 export async function recordState(sql: Sql): Promise<SchemaState["record"]> {
+  const events = ledgerTable(sql, "lockstep_events");
   const [row] = await sql.query(
-    `select (select max(id) from lockstep_events where kind = 'schema-recorded') as recorded,
-            (select max(id) from lockstep_events
+    `select (select max(id) from ${events} where kind = 'schema-recorded') as recorded,
+            (select max(id) from ${events}
               where kind in ('applied', 'stamped', 'baseline')) as changed`,
   );
   if (row?.recorded === null || row?.recorded === undefined) return "unrecorded";
@@ -209,7 +212,7 @@ export async function recordSchema(
     .map(([name, table]) => [name, table.definition, table.hash]);
   if (gone.length > 0) {
     await sql.query(
-      `delete from lockstep_schema where table_name in (select value from ${
+      `delete from ${ledgerTable(sql, "lockstep_schema")} where table_name in (select value from ${
         dialect.jsonRows("$1", "text")
       })`,
       [JSON.stringify(gone)],
@@ -219,7 +222,9 @@ export async function recordSchema(
     // One statement for any number of tables: a first record may hold thousands.
     const [table, definition, hash] = [0, 1, 2].map((i) => dialect.jsonElement(i));
     await sql.query(
-      `insert into lockstep_schema (table_name, definition, hash, recorded_at)
+      `insert into ${
+        ledgerTable(sql, "lockstep_schema")
+      } (table_name, definition, hash, recorded_at)
        select ${table}, ${definition}, ${hash}, ${dialect.timestamp("$2")}
          from ${dialect.jsonRows("$1", "json")} where true
        on conflict (table_name) do update

@@ -39,7 +39,8 @@
  *   the database (`Cannot … database "main" (…): …`) and masks credentials
  *   (`redact()`).
  * - lockstep's own statements must not depend on the session state a
- *   migration leaves behind (`search_path` included).
+ *   migration leaves behind (`search_path` included): name ledger tables
+ *   with {@link ledgerTable}, and make `resetSession` put the session back.
  * - Stream backups and restores: memory stays flat whatever the size.
  *
  * @module
@@ -68,8 +69,13 @@ export interface DatabaseConfig {
 export interface OpenOptions {
   /** Open for reading only (`check`, `status`): default `false`. */
   readOnly?: boolean;
-  /** How long SQLite statements wait for another writer, in ms (default 5000). */
-  busyTimeoutMs?: number;
+  /**
+   * How long a statement waits for a lock another connection holds, in ms:
+   * PostgreSQL's `lock_timeout` for the session (a wait past it fails with
+   * `LOCK_HELD` naming the sessions that hold locks), SQLite's busy timeout.
+   * Default: SQLite 5000; PostgreSQL the server's setting.
+   */
+  lockTimeoutMs?: number;
   /** Receives PostgreSQL notices. */
   onNotice?: (message: string) => void;
 }
@@ -81,6 +87,23 @@ export const LEDGER_TABLES = [
   "lockstep_schema",
   "lockstep_events",
 ] as const;
+
+/** One of the ledger's tables. */
+export type LedgerTable = typeof LEDGER_TABLES[number];
+
+/**
+ * The ledger table `table` as lockstep's statements name it: qualified with
+ * the connection's {@link Sql.ledgerSchema}, so that no `search_path` (or a
+ * temporary table of the same name) changes which table it is.
+ */
+export function ledgerTable(sql: Pick<Sql, "ledgerSchema">, table: LedgerTable): string {
+  return `${quoteIdent(sql.ledgerSchema)}.${table}`;
+}
+
+/** Quotes an SQL identifier (the same on SQLite and PostgreSQL). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
 
 /** One applied (or stamped, or baselined) migration, as the ledger records it. */
 export interface MigrationRecord {
@@ -210,18 +233,32 @@ export interface Connector {
    * stays applied when a later one fails).
    */
   runWithoutTransaction(sql: Sql, script: string): Promise<void>;
+  /**
+   * Puts back the session state a migration may have changed (PostgreSQL:
+   * every setting, `search_path` and the role included), inside or outside
+   * a transaction, so that what runs next (lockstep's own statements, the
+   * next migration) starts from the session as lockstep opened it.
+   */
+  resetSession(sql: Sql): Promise<void>;
 }
 
 /** The dialect's side of the ledger (`lib/migrations/ledger.ts` holds the rest). */
 export interface LedgerSql {
-  /** DDL that creates every table of {@link LEDGER_TABLES} that is missing. */
+  /**
+   * DDL that creates every table of {@link LEDGER_TABLES} that is missing,
+   * in the schema `schema` (the connection's {@link Sql.ledgerSchema}),
+   * naming each table qualified.
+   */
+  ledgerDdlIn(schema: string): string;
+  /** {@link ledgerDdlIn} for the default ledger schema (SQLite `main`, PostgreSQL `public`). */
   readonly ledgerDdl: string;
-  /** True when the ledger exists. Reads only. */
+  /** True when the ledger exists in the connection's ledger schema. Reads only. */
   hasLedger(sql: Sql): Promise<boolean>;
   /**
    * Inserts the migration's row into `lockstep_migrations`, makes it its
    * package's version in `lockstep_packages`, and appends the event to
-   * `lockstep_events`, in as few round trips as the database allows.
+   * `lockstep_events`, in as few round trips as the database allows (every
+   * table named with {@link ledgerTable}).
    */
   recordMigration(sql: Sql, record: MigrationRecord): Promise<void>;
 }

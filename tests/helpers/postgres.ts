@@ -84,7 +84,8 @@ async function start(): Promise<string> {
   return `postgres://postgres@127.0.0.1:${port}/postgres`;
 }
 
-async function findBin(): Promise<string> {
+/** The folder of the PostgreSQL binaries the tests use (`initdb`, `pg_dump`, `psql`…). */
+export async function findBin(): Promise<string> {
   const fromEnv = Deno.env.get("LOCKSTEP_TEST_PG_BIN");
   if (fromEnv) return fromEnv;
   const root = "/usr/lib/postgresql";

@@ -1,8 +1,12 @@
 /**
  * The PostgreSQL driver, on postgres.js (loaded by `client.ts` only when a
  * PostgreSQL database is opened), and what a PostgreSQL connection does
- * differently: a repeatable-read snapshot, and a script without a
- * transaction sent statement by statement.
+ * differently: a repeatable-read snapshot, a script without a transaction
+ * sent statement by statement, and the session put back after a migration.
+ * A statement whose connection is gone fails with `DATABASE_UNREACHABLE`, one
+ * that waited past the session's `lock_timeout` with `LOCK_HELD` naming the
+ * sessions holding locks (`faults.ts`); a transaction whose connection closed
+ * sends nothing more on it.
  *
  * @module
  */
@@ -13,6 +17,14 @@ import type { Connector, DatabaseConfig, OpenOptions } from "../dialect.ts";
 import { type Database, type Lock, RollbackError, type Row, type Sql } from "../driver.ts";
 import { splitStatements } from "../split.ts";
 import { type ClientFactory, clientFactory } from "./client.ts";
+import {
+  ConnectionWatch,
+  isConnectionLoss,
+  isLockTimeout,
+  lockTimedOut,
+  lostConnection,
+  readLockHolders,
+} from "./faults.ts";
 
 // Two-key advisory lock: "lockstep" in ASCII, split into two int4 keys.
 const LOCK_KEYS = [0x6c6f636b, 0x73746570] as const;
@@ -32,6 +44,11 @@ export const postgresConnector: Connector = {
     // statements such as CREATE INDEX CONCURRENTLY refuse: send them one by one.
     for (const statement of splitStatements(script)) await sql.exec(statement);
   },
+  async resetSession(sql) {
+    // RESET ALL returns every setting (search_path, lock_timeout…) to the session's
+    // defaults, which include what lockstep sent when connecting; it leaves the role.
+    await sql.exec("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL");
+  },
 };
 
 /**
@@ -44,7 +61,7 @@ export async function openPostgres(
   db: DatabaseConfig,
   options: OpenOptions = {},
 ): Promise<Database> {
-  const { readOnly = false, onNotice } = options;
+  const { readOnly = false, onNotice, lockTimeoutMs } = options;
   if (db.passwordEnv !== undefined && db.password === undefined) {
     throw new LockstepError(
       "CONFIG_INVALID",
@@ -57,8 +74,10 @@ export async function openPostgres(
     readOnly,
     ...(db.password === undefined ? {} : { password: db.password }),
     ...(onNotice === undefined ? {} : { onNotice }),
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
   });
-  const client = make();
+  const watch = new ConnectionWatch();
+  const client = make(watch.onclose);
   const display = redact(db.url);
   try {
     await client`select 1`;
@@ -66,45 +85,76 @@ export async function openPostgres(
     await client.end({ timeout: 0 });
     throw unreachable(db.name, display, error);
   }
-  return new PostgresDatabase(db.name, display, client, make);
+  return new PostgresDatabase({
+    name: db.name,
+    display,
+    ledgerSchema: db.schemas[0] ?? "public",
+    lockTimeoutMs: lockTimeoutMs ?? null,
+  }, { client, make, watch });
+}
+
+/** What a connection is, for messages and lockstep's own statements. */
+interface Identity {
+  readonly name: string;
+  readonly display: string;
+  readonly ledgerSchema: string;
+  /** The session's lock_timeout as sent when connecting, or `null` (the server's). */
+  readonly lockTimeoutMs: number | null;
 }
 
 class PostgresDatabase implements Database {
   readonly dialect = "postgres" as const;
+  readonly name: string;
+  readonly display: string;
+  readonly ledgerSchema: string;
+  readonly #lockTimeoutMs: number | null;
   readonly #client: Client;
   readonly #makeClient: ClientFactory;
+  readonly #watch: ConnectionWatch;
   #lockClient: Client | undefined;
 
   constructor(
-    readonly name: string,
-    readonly display: string,
-    client: Client,
-    makeClient: ClientFactory,
+    identity: Identity,
+    parts: { client: Client; make: ClientFactory; watch: ConnectionWatch },
   ) {
-    this.#client = client;
-    this.#makeClient = makeClient;
+    this.name = identity.name;
+    this.display = identity.display;
+    this.ledgerSchema = identity.ledgerSchema;
+    this.#lockTimeoutMs = identity.lockTimeoutMs;
+    this.#client = parts.client;
+    this.#makeClient = parts.make;
+    this.#watch = parts.watch;
   }
 
   async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    return await queryOn(this.#client, text, params) as T[];
+    return await this.#explained(() => queryOn(this.#client, text, params)) as T[];
   }
 
   async exec(text: string): Promise<void> {
-    await this.#client.unsafe(text).simple();
+    await this.#explained(() => this.#client.unsafe(text).simple());
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     // postgres.js's begin() pins one connection: if it drops mid-transaction the
     // remaining statements fail instead of running, reconnected, outside it.
     let original: unknown = NO_ERROR;
+    const closes = this.#watch.closes;
+    // Nothing more is sent on a pinned connection that closed (see client.ts).
+    const pinned = <R>(run: () => Promise<R>) =>
+      this.#explained(() => {
+        if (this.#watch.closes === closes) return run();
+        const gone = { code: "CONNECTION_CLOSED", message: "it closed during the transaction" };
+        return Promise.reject(lostConnection(this.name, this.display, gone));
+      });
     try {
       return await this.#client.begin(async (client) => {
         const tx: Sql = {
           dialect: "postgres",
+          ledgerSchema: this.ledgerSchema,
           query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) =>
-            await queryOn(client as unknown as Client, text, params) as R[],
+            await pinned(() => queryOn(client as unknown as Client, text, params)) as R[],
           exec: async (text: string) => {
-            await client.unsafe(text).simple();
+            await pinned(() => client.unsafe(text).simple());
           },
         };
         try {
@@ -115,9 +165,43 @@ class PostgresDatabase implements Database {
         }
       }) as T;
     } catch (error) {
+      if (this.#watch.closes !== closes || isConnectionLoss(error)) {
+        // begin() failed with CONNECTION_CLOSED: say why the connection went.
+        const first = original === NO_ERROR ? error : original;
+        if (first instanceof LockstepError && first.data.connectionLost === true) throw first;
+        throw lostConnection(this.name, this.display, first);
+      }
       // begin() rolls back and rethrows; a failed rollback replaces the error: keep both.
       if (original !== NO_ERROR && error !== original) throw new RollbackError(original, error);
       throw error;
+    }
+  }
+
+  /**
+   * Runs a statement, turning a lost connection into `DATABASE_UNREACHABLE`
+   * and a lock wait past `lock_timeout` into `LOCK_HELD` with the sessions
+   * holding locks (read on a connection of their own: this one may be in an
+   * aborted transaction).
+   */
+  async #explained<R>(run: () => Promise<R>): Promise<R> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof LockstepError) throw error;
+      if (isConnectionLoss(error)) throw lostConnection(this.name, this.display, error);
+      if (isLockTimeout(error)) {
+        throw lockTimedOut(this.name, this.#lockTimeoutMs, await this.#lockHolders(), error);
+      }
+      throw error;
+    }
+  }
+
+  async #lockHolders() {
+    const client = this.#makeClient();
+    try {
+      return await readLockHolders(client);
+    } finally {
+      await client.end({ timeout: 1 });
     }
   }
 
