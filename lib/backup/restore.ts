@@ -27,7 +27,7 @@ import { protection } from "../bundles/pending.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import { openFilesZip } from "./archive.ts";
 import { findBackup, readBackupManifest } from "./list.ts";
-import type { BackupManifest, BackupProgress } from "./manifest.ts";
+import { type BackupManifest, type BackupProgress, notHeld } from "./manifest.ts";
 import { outsideBackup, walkTree } from "./tree.ts";
 import { verifyBackup } from "./verify.ts";
 
@@ -49,6 +49,12 @@ export interface RestorePlan {
   readonly unchanged: number;
   /** Databases that will be replaced by the backup's content. */
   readonly databases: readonly string[];
+  /**
+   * What a partial backup does not hold (`database: object`): the restore
+   * empties the managed schemas, so these are gone afterwards. Empty for a
+   * complete backup.
+   */
+  readonly partial: readonly string[];
 }
 
 /** Options for {@link restore}. */
@@ -263,6 +269,7 @@ async function planRestore(
     codeVersion: manifest.codeVersion,
     currentVersion: await readCodeVersion(config),
     databases: manifest.databases.map((d) => d.name),
+    partial: notHeld(manifest),
   };
   if (manifest.files === null) return { ...base, writes: [], removes: [], unchanged: 0 };
   const current = new Map(walkTree(config).files.map((f) => [f.path, f]));

@@ -171,6 +171,14 @@ export interface DumpOptions<T> {
   /** Use the database's own dump tool when it may be run (PostgreSQL: `pg_dump`). */
   readonly tool: boolean;
   /**
+   * Write the artifact even when it cannot carry every object (PostgreSQL's
+   * built-in dump), listing them in `skipped`; otherwise such a backup is
+   * refused with `BACKUP_INCOMPLETE`.
+   */
+  readonly partial: boolean;
+  /** How long a read waits for a table another session locked, in ms (default: no limit). */
+  readonly lockTimeoutMs?: number;
+  /**
    * Reads what the backup records beside the artifact (the ledger), from a
    * config that shows the database as backed up: the copy itself when it is
    * a database (SQLite), else the live database just before the dump.
@@ -288,7 +296,8 @@ export interface Dumper {
   /**
    * Writes `db`'s artifact into `folder` (owner-only, synced), streaming.
    *
-   * @throws {LockstepError} `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`.
+   * @throws {LockstepError} `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`,
+   * `BACKUP_INCOMPLETE` (objects it cannot carry, without `partial`), `LOCK_HELD`.
    */
   backup<T>(
     db: DatabaseConfig,
@@ -312,6 +321,21 @@ export interface Dumper {
    * `DATABASE_UNREACHABLE`, `PERMISSION_DENIED`.
    */
   restore(db: DatabaseConfig, path: string, format: ArtifactFormat): Promise<void>;
+  /**
+   * Restores the artifact at `path` into a scratch copy of `db` that it
+   * removes afterwards (PostgreSQL: a scratch database on the same server;
+   * SQLite: a file in `scratchFolder`), as {@link restore} would restore it;
+   * says why it did not restore, or `undefined`. The live database is only
+   * read.
+   *
+   * @throws {LockstepError} `PERMISSION_DENIED`, `DATABASE_UNREACHABLE`.
+   */
+  trialRestore(
+    db: DatabaseConfig,
+    path: string,
+    format: ArtifactFormat,
+    scratchFolder: string,
+  ): Promise<string | undefined>;
 }
 
 /** Everything that differs between databases: see the module documentation. */

@@ -110,9 +110,13 @@ export function clientOptions(url: string, settings: ClientSettings) {
  * One client of `db` for a dump or a restore (notices dropped): postgres.js
  * can hang a pooled connection after a COPY, so each gets its own and ends it.
  */
-export async function connect(db: DatabaseConfig): Promise<Client> {
+export async function connect(
+  db: DatabaseConfig,
+  options: { lockTimeoutMs?: number | undefined } = {},
+): Promise<Client> {
   const make = await clientFactory(db.url, {
     ...(db.password === undefined ? {} : { password: db.password }),
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
   });
   return make();
 }

@@ -70,11 +70,13 @@ export function lostConnection(database: string, display: string, cause: unknown
 /** The error for a statement that waited `waitedMs` (`null`: the server's lock_timeout) and gave up. */
 export function lockTimedOut(
   database: string,
-  waitedMs: number | null,
+  waitedMs: number | null | undefined,
   holders: readonly LockHolder[],
   cause: unknown,
 ): LockstepError {
-  const waited = waitedMs === null ? "its lock_timeout" : `${waitedMs} ms`;
+  const waited = waitedMs === null || waitedMs === undefined
+    ? "its lock_timeout"
+    : `${waitedMs} ms`;
   const reason = `a statement waited ${waited} for a lock that another session holds: ` +
     describeHolders(holders);
   return new LockstepError(
