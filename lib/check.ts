@@ -30,6 +30,7 @@ import {
   prerequisiteUnmet,
   type Problem,
   schemaDrift,
+  schemaUndetermined,
   schemaUnrecorded,
 } from "./problems.ts";
 
@@ -114,6 +115,10 @@ function schemaProblems(
       problems.push(asProblem(schemaDrift([state])));
       continue;
     }
+    if (state.record === "undetermined") {
+      problems.push(asProblem(schemaUndetermined(state.database, state.reason ?? "")));
+      continue;
+    }
     // A missing or stale record with migrations pending is recorded by the next migrate;
     // a database ahead of the code is reported as that.
     const packages = migrations?.packages.filter((p) => p.database === state.database) ?? [];
@@ -171,7 +176,7 @@ export async function check(config: Config): Promise<CheckReport> {
     problems.push(errorProblem(error, "blocked"));
   }
   if (migrations) problems.push(...migrationProblems(migrations));
-  const schema = await schemaStates(connections);
+  const schema = await schemaStates(connections, { undetermined: "report" });
   problems.push(...schemaProblems(schema, migrations));
   const prerequisites = prerequisitesOf(state);
   if (prerequisites.unmet.length > 0) {

@@ -236,11 +236,48 @@ export async function finishRestore(
     history: again ? history : [...history, restored],
   });
   fault("state");
+  const done: string[] = [];
   for (const db of manifest.databases) {
     onProgress?.({ phase: "database", database: db.name });
-    await dialectOf(db).restore(config.databases[db.name]!, join(folder, db.artifact), db.format);
+    try {
+      await dialectOf(db).restore(config.databases[db.name]!, join(folder, db.artifact), db.format);
+    } catch (error) {
+      throw databaseNotRestored(manifest.id, db.name, done, error);
+    }
+    done.push(db.name);
     fault("database");
   }
+}
+
+/**
+ * The error of a restore whose database phase failed: the files (and
+ * state.json) are back, this database holds what it held before (its restore
+ * is one transaction), the journal stays committed, and `recover` restores
+ * the databases again once the cause is fixed. The cause's code is kept.
+ */
+function databaseNotRestored(
+  backup: string,
+  database: string,
+  done: readonly string[],
+  error: unknown,
+): unknown {
+  if (!(error instanceof LockstepError)) return error;
+  const reason = typeof error.data.reason === "string" ? error.data.reason : error.message;
+  const others = done.length === 0
+    ? ""
+    : ` (${done.map((name) => `"${name}"`).join(", ")} ${
+      done.length === 1 ? "is" : "are"
+    } restored)`;
+  return new LockstepError(
+    error.code,
+    `Cannot restore database "${database}" from backup "${backup}": ${
+      reason.replace(/\.$/, "")
+    }. The files and state.json are restored${others}; database "${database}" was left as it ` +
+      `was before the restore (its restore runs in one transaction). Every changing command ` +
+      `refuses until this is finished: fix the cause, then run "lockstep recover", which ` +
+      `restores the databases again.`,
+    { cause: error, data: { ...error.data, backup, database, restored: [...done] } },
+  );
 }
 
 /**

@@ -145,7 +145,7 @@ export async function migrate(
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000 } = options;
-  await using connections = new Connections(config, { readOnly: dryRun });
+  await using connections = new Connections(config, { readOnly: dryRun, lockTimeoutMs });
   const base = { dryRun, estimateSeconds: 0, acceptedDrift: [], backup: null };
   const modes = (judged: MigratePlan) =>
     transactionModes(config, judged.byId, judged.first.pending, options.transaction);
@@ -200,7 +200,8 @@ export async function migrateWithin(
   options: Omit<MigrateOptions, "dryRun" | "confirm" | keyof SafetyOptions>,
   flow: Flow,
 ): Promise<MigrateResult> {
-  await using connections = new Connections(config, { readOnly: false });
+  const { lockTimeoutMs = 30_000 } = options;
+  await using connections = new Connections(config, { readOnly: false, lockTimeoutMs });
   const judged = await judge(config, connections, options);
   const applied: string[] = [];
   const acceptedDrift: SchemaState[] = [];
@@ -392,7 +393,8 @@ async function runAll(run: Run, flow: Flow): Promise<void> {
       }
     });
   } catch (error) {
-    if (failed === undefined || isLockstepError(error, "LOCK_HELD", "LOCK_LOST")) throw error;
+    // A lock or connection lost under a migration is still its failure: undo, record, say so.
+    if (failed === undefined) throw error;
     throw await migrationFailed(run, failed.id, failed.error, failed.files);
   }
   run.committed.push(...run.pending);
@@ -495,7 +497,9 @@ async function migrationFailed(
   const changedFiles = run.files.changed.length + (own?.changed.length ?? 0);
   const undone = await run.files.undo().then(() => own?.undo()).then(() => undefined, (e) => e);
   const files = changedFiles > 0 && undone === undefined;
-  const reason = redact(messageOf(error));
+  // A lock wait, a lost lock or a lost connection keeps its own code (and exit code).
+  const kept = isLockstepError(error, ...OWN_CODES) ? error : undefined;
+  const reason = redact(String(kept?.data.reason ?? messageOf(error)));
   await recordFailure(await run.connections.get(database), id, reason, run.stamp);
   const whole = [...run.whole];
   const outcome = [
@@ -513,15 +517,18 @@ async function migrationFailed(
       }: none of its migrations there stays applied.`,
   ].filter(Boolean).join(" ");
   return lockstepError(
-    "MIGRATION_FAILED",
+    (kept?.code ?? "MIGRATION_FAILED") as "MIGRATION_FAILED",
     `Cannot apply migration "${id}" to database "${database}": ${reason}. ${outcome} ` +
       `${run.committed.length} migration(s) committed earlier in this run stay applied.`,
     {
       cause: undone === undefined ? error : new AggregateError([error, undone]),
-      data: { id, database, applied: [...run.committed] },
+      data: { ...kept?.data, id, database, applied: [...run.committed] },
     },
   );
 }
+
+/** Failures of a migration that keep their own code: a lock waited for or lost, the connection lost. */
+const OWN_CODES = ["LOCK_HELD", "LOCK_LOST", "DATABASE_UNREACHABLE"] as const;
 
 /** Throws when the plan must not run: the database is ahead, or an applied file changed. */
 function refuseBlocked(result: Plan): Plan {

@@ -74,7 +74,7 @@ export async function stamp(
     );
   }
   const mark: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
-  await using connections = new Connections(config, { readOnly: false });
+  await using connections = new Connections(config, { readOnly: false, lockTimeoutMs });
   const locks = await connections.lockAll(lockTimeoutMs);
   try {
     for (const db of connections.used()) await ensureLedger(await connections.get(db.name));

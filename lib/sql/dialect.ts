@@ -173,9 +173,9 @@ export interface DumpOptions<T> {
   /**
    * Write the artifact even when it cannot carry every object (PostgreSQL's
    * built-in dump), listing them in `skipped`; otherwise such a backup is
-   * refused with `BACKUP_INCOMPLETE`.
+   * refused with `BACKUP_INCOMPLETE` (default `false`).
    */
-  readonly partial: boolean;
+  readonly partial?: boolean;
   /** How long a read waits for a table another session locked, in ms (default: no limit). */
   readonly lockTimeoutMs?: number;
   /**

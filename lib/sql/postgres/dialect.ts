@@ -24,7 +24,7 @@ const postgresDumper: Dumper = {
     const { dumpPostgres } = await import("./dump.ts");
     const dumped = await dumpPostgres(db, folder, options.stem, {
       pgDump: options.tool,
-      partial: options.partial,
+      partial: options.partial ?? false,
       ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
     });
     return { ...dumped, record };

@@ -108,7 +108,7 @@ class PostgresDatabase implements Database {
   readonly display: string;
   readonly ledgerSchema: string;
   readonly #lockTimeoutMs: number | null;
-  readonly #client: Client;
+  #client: Client;
   readonly #makeClient: ClientFactory;
   readonly #watch: ConnectionWatch;
   #lockClient: Client | undefined;
@@ -138,13 +138,16 @@ class PostgresDatabase implements Database {
     // postgres.js's begin() pins one connection: if it drops mid-transaction the
     // remaining statements fail instead of running, reconnected, outside it.
     let original: unknown = NO_ERROR;
+    let settled!: () => void;
+    const fnSettled = new Promise<void>((resolve) => (settled = resolve));
     const closes = this.#watch.closes;
+    const gone = () => this.#watch.closes !== closes;
     // Nothing more is sent on a pinned connection that closed (see client.ts).
     const pinned = <R>(run: () => Promise<R>) =>
       this.#explained(() => {
-        if (this.#watch.closes === closes) return run();
-        const gone = { code: "CONNECTION_CLOSED", message: "it closed during the transaction" };
-        return Promise.reject(lostConnection(this.name, this.display, gone));
+        if (!gone()) return run();
+        const closed = { code: "CONNECTION_CLOSED", message: "it closed during the transaction" };
+        return Promise.reject(lostConnection(this.name, this.display, closed));
       });
     try {
       return await this.#client.begin(async (client) => {
@@ -162,19 +165,36 @@ class PostgresDatabase implements Database {
         } catch (error) {
           original = error;
           throw error;
+        } finally {
+          settled();
         }
       }) as T;
     } catch (error) {
-      if (this.#watch.closes !== closes || isConnectionLoss(error)) {
-        // begin() failed with CONNECTION_CLOSED: say why the connection went.
+      if (gone() || isConnectionLoss(error)) {
+        // begin() fails with CONNECTION_CLOSED the moment the socket closes: let `fn` see its
+        // own statement fail first, so that its failure path runs before this one.
+        await settledWithin(fnSettled, 2000);
+        // postgres.js may leave the ROLLBACK it tried on the closed socket queued for the
+        // next connection (see client.ts): what follows gets a fresh client.
+        this.#renew();
         const first = original === NO_ERROR ? error : original;
         if (first instanceof LockstepError && first.data.connectionLost === true) throw first;
         throw lostConnection(this.name, this.display, first);
       }
+      // A statement after the failing one meets the aborted transaction (25P02): begin()
+      // then throws the first failure, which is the one to explain.
+      if (isAborted(original)) throw await this.#explain(error);
       // begin() rolls back and rethrows; a failed rollback replaces the error: keep both.
       if (original !== NO_ERROR && error !== original) throw new RollbackError(original, error);
       throw error;
     }
+  }
+
+  /** Replaces the client whose connection was lost under a transaction. */
+  #renew(): void {
+    const old = this.#client;
+    this.#client = this.#makeClient(this.#watch.onclose);
+    old.end({ timeout: 0 }).catch(() => undefined);
   }
 
   /**
@@ -187,13 +207,17 @@ class PostgresDatabase implements Database {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof LockstepError) throw error;
-      if (isConnectionLoss(error)) throw lostConnection(this.name, this.display, error);
-      if (isLockTimeout(error)) {
-        throw lockTimedOut(this.name, this.#lockTimeoutMs, await this.#lockHolders(), error);
-      }
-      throw error;
+      throw await this.#explain(error);
     }
+  }
+
+  async #explain(error: unknown): Promise<unknown> {
+    if (error instanceof LockstepError) return error;
+    if (isConnectionLoss(error)) return lostConnection(this.name, this.display, error);
+    if (isLockTimeout(error)) {
+      return lockTimedOut(this.name, this.#lockTimeoutMs, await this.#lockHolders(), error);
+    }
+    return error;
   }
 
   async #lockHolders() {
@@ -247,7 +271,12 @@ class PostgresDatabase implements Database {
             "LOCK_LOST",
             `Cannot go on migrating database "${name}": the connection holding the lock closed. ` +
               `Nothing more was applied; run migrate again.`,
-            { data: { database: name } },
+            {
+              data: {
+                database: name,
+                reason: "the connection holding the migration lock closed, so nothing more runs",
+              },
+            },
           );
         }
       },
@@ -269,6 +298,19 @@ class PostgresDatabase implements Database {
 async function queryOn(client: Client, text: string, params: readonly unknown[]): Promise<Row[]> {
   const rows = await client.unsafe(text, params as never[]);
   return Array.from(rows) as Row[];
+}
+
+/** Waits for `promise`, at most `ms`. */
+async function settledWithin(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/** PostgreSQL refusing a statement in a transaction that an earlier failure aborted. */
+function isAborted(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    (error as { code?: unknown }).code === "25P02";
 }
 
 function unreachable(name: string, display: string, error: unknown): unknown {

@@ -56,7 +56,10 @@ export function isLockTimeout(error: unknown): boolean {
 
 /** The error for a statement or transaction whose connection is gone. */
 export function lostConnection(database: string, display: string, cause: unknown): LockstepError {
-  const why = redact(messageOf(cause));
+  const code = (cause as { code?: unknown } | null)?.code;
+  const why = code === "CONNECTION_CLOSED" || code === "CONNECTION_DESTROYED"
+    ? "the server closed it"
+    : redact(messageOf(cause));
   const reason = `the connection was lost (${why})`;
   return new LockstepError(
     "DATABASE_UNREACHABLE",

@@ -84,22 +84,21 @@ async function restoreFailed(
   const complaint = (await stderr).trim();
   // pg_restore's own failure, not the kill above.
   if (status && !status.success && complaint !== "") {
+    const reason = `pg_restore failed: ${redact(complaint)}`;
     return new LockstepError(
       "BACKUP_TOOL_FAILED",
-      `Cannot restore database "${db.name}": pg_restore failed: ${
-        redact(complaint)
-      }. The database was left as it was.`,
-      { cause: error, data: { database: db.name, tool: "pg_restore" } },
+      `Cannot restore database "${db.name}": ${reason}. The database was left as it was.`,
+      { cause: error, data: { database: db.name, tool: "pg_restore", reason } },
     );
   }
   const explained = await explainDumpFailure(db, error, LOCK_TIMEOUT_MS);
   if (explained !== error) return explained;
+  const reason = `its dump does not run: ${redact(messageOf(error))}`;
   return new LockstepError(
     "BACKUP_INVALID",
-    `Cannot restore database "${db.name}": ${
-      redact(messageOf(error))
-    }. The database was left as it was (the restore ran in one transaction).`,
-    { cause: error, data: { database: db.name } },
+    `Cannot restore database "${db.name}": ${reason}. The database was left as it was (the ` +
+      `restore ran in one transaction).`,
+    { cause: error, data: { database: db.name, reason } },
   );
 }
 
