@@ -128,3 +128,35 @@ Deno.test("postgres: the ledger lives in the first managed schema, whatever the 
   ]);
   assertEquals((await cli(app, ["check"])).code, 0);
 });
+
+Deno.test("postgres: a ledger an earlier lockstep made on the search_path is found there", async () => {
+  await using app = await makeApp("postgres", {
+    packages: {
+      core: { files: { "20260101000000_app.sql": "create table app.items (id int);\n" } },
+    },
+  });
+  // As lockstep used to make it: unqualified, so on the search_path (public), whatever schemas said.
+  const db = app.dbs.main!;
+  await db.query("create schema app");
+  await db.query("create table app.items (id int)");
+  const { postgres } = await import("../lib/sql/postgres/dialect.ts");
+  const ddl = postgres.ledgerDdlIn("public");
+  const creates = ddl.slice(ddl.indexOf("end $lockstep$;") + "end $lockstep$;".length);
+  for (const statement of creates.split(";").map((t) => t.trim()).filter(Boolean)) {
+    await db.query(statement);
+  }
+  await db.query(
+    `insert into public.lockstep_migrations values ('core/20260101000000_app', 'core', 'v1:x',
+       now(), 1, 'applied', '1.0.0', null)`,
+  );
+  const config = JSON.parse(await Deno.readTextFile(app.configPath));
+  config.databases.main.schemas = ["app"];
+  await Deno.writeTextFile(app.configPath, JSON.stringify(config));
+  const status = await cli(app, ["status", "--json"]);
+  assertEquals(status.code, 0, status.stderr);
+  assertEquals(JSON.parse(status.stdout).pending, []);
+  const tables = await db.query(
+    "select count(*)::int as n from pg_tables where tablename = 'lockstep_migrations'",
+  );
+  assertEquals(tables[0]!.n, 1, "no second ledger was made");
+});

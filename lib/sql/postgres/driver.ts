@@ -79,8 +79,9 @@ export async function openPostgres(
   const watch = new ConnectionWatch();
   const client = make(watch.onclose);
   const display = redact(db.url);
+  let found;
   try {
-    await client`select 1`;
+    found = await client.unsafe(LEDGER_WHERE, [JSON.stringify(db.schemas)]);
   } catch (error) {
     await client.end({ timeout: 0 });
     throw unreachable(db.name, display, error);
@@ -88,10 +89,25 @@ export async function openPostgres(
   return new PostgresDatabase({
     name: db.name,
     display,
-    ledgerSchema: db.schemas[0] ?? "public",
+    ledgerSchema: String(found[0]?.schema ?? db.schemas[0] ?? "public"),
     lockTimeoutMs: lockTimeoutMs ?? null,
   }, { client, make, watch });
 }
+
+/**
+ * Where the ledger is: the first managed schema; or, for a database whose
+ * ledger an earlier lockstep made where the connection's search_path put it
+ * (before it named the schema), that schema, so that it is found again.
+ */
+const LEDGER_WHERE = `
+select n.nspname as schema from pg_catalog.pg_class c
+  join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+ where c.relname = 'lockstep_migrations' and c.relkind = 'r'
+   and (n.nspname in (select json_array_elements_text($1::text::json))
+        or n.nspname = any(pg_catalog.current_schemas(false)))
+ order by n.nspname = ($1::text::json->>0) desc,
+          array_position(pg_catalog.current_schemas(false), n.nspname::text)
+ limit 1`;
 
 /** What a connection is, for messages and lockstep's own statements. */
 interface Identity {
