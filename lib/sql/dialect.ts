@@ -42,6 +42,13 @@
  *   migration leaves behind (`search_path` included): name ledger tables
  *   with {@link ledgerTable}, and make `resetSession` put the session back.
  * - Stream backups and restores: memory stays flat whatever the size.
+ * - Bound every lock wait (`OpenOptions.lockTimeoutMs`): a wait past it is
+ *   `LOCK_HELD` naming who holds the lock when the database can tell; a
+ *   connection lost mid-statement is `DATABASE_UNREACHABLE`, never the
+ *   driver's own error.
+ * - A backup artifact carries every object of the managed schemas, or the
+ *   backup is refused naming what it cannot carry (`BACKUP_INCOMPLETE`)
+ *   unless a partial one was asked for; `trialRestore` proves it restores.
  *
  * @module
  */
