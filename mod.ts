@@ -97,7 +97,7 @@ export type {
 export { pruneBackups } from "./lib/backup/prune.ts";
 export type { PruneOptions, PruneResult } from "./lib/backup/prune.ts";
 export { verifyBackup } from "./lib/backup/verify.ts";
-export type { VerifyResult } from "./lib/backup/verify.ts";
+export type { VerifyOptions, VerifyResult } from "./lib/backup/verify.ts";
 export type { FilesProgress } from "./lib/backup/archive.ts";
 export type { PostgresFormat } from "./lib/sql/postgres/dump.ts";
 export type { Installed, State } from "./lib/state.ts";

@@ -11,11 +11,16 @@ import { megabytes, print, printJson, progress } from "./output.ts";
 export default command({
   name: "backup",
   summary: "back up the app root and every database",
-  usage: ["backup [--files-only|--db-only] [--label TEXT]"],
+  usage: ["backup [--files-only|--db-only] [--label TEXT] [--allow-partial]"],
   options: {
     "files-only": { type: "boolean", help: "back up the app root only" },
     "db-only": { type: "boolean", help: "back up the databases only" },
     label: { type: "string", value: "TEXT", help: "appended to the backup's id" },
+    "allow-partial": {
+      type: "boolean",
+      help: "write the built-in PostgreSQL dump without the objects it cannot carry (named, " +
+        "and the backup marked partial) instead of refusing; --allow-run=pg_dump carries all",
+    },
   },
   positionals: [],
   config: "required",
@@ -24,6 +29,7 @@ export default command({
       filesOnly: values["files-only"],
       dbOnly: values["db-only"],
       ...(values.label === undefined ? {} : { label: values.label }),
+      partial: values["allow-partial"],
       ...progress(values.json),
     });
     if (values.json) printJson({ ok: true, ...result });
@@ -45,7 +51,7 @@ function renderBackup(result: BackupManifest & { path: string }): void {
   for (const db of result.databases) {
     print(`  ${db.artifact}: database ${db.name} (${db.format}), ${megabytes(db.size)}`);
     for (const what of db.skipped) {
-      print(`    not in the built-in dump: ${what} (grant --allow-run=pg_dump for a full dump)`);
+      print(`    not in this PARTIAL backup: ${what} (--allow-run=pg_dump carries it)`);
     }
   }
 }

@@ -25,7 +25,7 @@ export default command({
       print(
         `${b.id}  ${b.created ?? "?"}  ${b.codeVersion ?? "-"}  ${megabytes(b.size)}  ${
           b.valid ? "valid" : `INVALID: ${b.problem}`
-        }`,
+        }${b.partial.length > 0 ? `  PARTIAL: without ${b.partial.join(", ")}` : ""}`,
       );
     }
     return 0;

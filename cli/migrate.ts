@@ -31,7 +31,8 @@ export default command({
       type: "string",
       value: "SECONDS",
       default: "30",
-      help: "how long to wait for another lockstep process's lock",
+      help: "how long to wait for a lock: another lockstep process's, and each statement's " +
+        "wait for a table another session locked (then exit 6, naming it)",
     },
     "accept-drift": {
       type: "boolean",

@@ -34,7 +34,11 @@ export default command({
           } → ${plan.codeVersion ?? "(none)"}; ${plan.writes.length} file(s) written, ` +
             `${plan.removes.length} removed; databases replaced: ${
               plan.databases.join(", ") || "none"
-            }: whatever was written to them since the backup is discarded)`,
+            }: whatever was written to them since the backup is discarded${
+              plan.partial.length > 0
+                ? `; a PARTIAL backup: ${plan.partial.join(", ")} will be gone`
+                : ""
+            })`,
           [...plan.writes, ...plan.removes.map((p) => `remove ${p}`)],
           { yes, json },
           () => {},

@@ -34,6 +34,7 @@ import {
   prerequisiteUnmet,
   type Problem,
   schemaDrift,
+  schemaUndetermined,
   schemaUnrecorded,
   undoOpen,
   versionFileMissing,
@@ -132,6 +133,10 @@ function schemaProblems(
       problems.push(asProblem(schemaDrift([state])));
       continue;
     }
+    if (state.record === "undetermined") {
+      problems.push(asProblem(schemaUndetermined(state.database, state.reason ?? "")));
+      continue;
+    }
     // A missing or stale record with migrations pending is recorded by the next migrate;
     // a database ahead of the code is reported as that.
     const packages = migrations?.packages.filter((p) => p.database === state.database) ?? [];
@@ -208,7 +213,7 @@ export async function check(config: Config, options: CheckOptions = {}): Promise
       problems.push(asProblem(databaseNotAdopted(database, tables)));
     }
   }
-  const schema = await schemaStates(connections);
+  const schema = await schemaStates(connections, { undetermined: "report" });
   problems.push(...schemaProblems(schema, migrations));
   const prerequisites = prerequisitesOf(state);
   if (prerequisites.unmet.length > 0) {

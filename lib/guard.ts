@@ -77,7 +77,10 @@ export interface Guarded<P, S extends string> {
   idle(plan: P): boolean;
   /** Asked with the plan; `false` stops with nothing changed. Default: go ahead. */
   readonly confirm?: ((plan: P) => Promise<boolean>) | undefined;
-  /** The backup's label (`before-migrate`) and how long it waits for the operation lock. */
+  /**
+   * The backup's label (`before-migrate`) and how long it waits for the
+   * operation lock and for a table lock an application session holds.
+   */
   readonly backup: { readonly label: string; readonly waitMs?: number };
   /** What maintenance says while the change runs (default: "being updated"). */
   maintenanceMessage?(plan: P): string;
@@ -161,6 +164,8 @@ export async function guard<P, S extends string>(
         taken = await backup(config, {
           label: spec.backup.label,
           lockTimeoutMs: spec.backup.waitMs ?? 0,
+          // A dump waits for an application's table lock no longer than the change would.
+          ...(spec.backup.waitMs === undefined ? {} : { tableLockTimeoutMs: spec.backup.waitMs }),
           ...(typeof options.backup === "object" ? options.backup : {}),
         });
         options.onBackup?.(taken);

@@ -95,11 +95,17 @@ export async function refuseOpenJournal(
 /** What the problem catalogue needs to word an open journal (`null`: only a staging folder). */
 export function describeJournal(
   journal: JournalFile | null,
-): { label: string | null; created: string | null; committed: boolean } {
+): {
+  label: string | null;
+  created: string | null;
+  committed: boolean;
+  kind: JournalFile["kind"] | null;
+} {
   return {
     label: journal?.label ?? null,
     created: journal?.created ?? null,
     committed: journal?.state === "committed",
+    kind: journal?.kind ?? null,
   };
 }
 

@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
 import { Connections } from "./migrations/connections.ts";
 import { hasLedger } from "./migrations/ledger.ts";
+import { ledgerTable } from "./sql/dialect.ts";
 import { readState } from "./state.ts";
 
 /** One line of the history. */
@@ -113,8 +114,8 @@ async function databaseEvents(
   if (db === null || !(await hasLedger(db))) return [];
   const rows = await db.query(
     `select e.at, e.kind, e.migration, e.message, e.code_version, e.host, m.duration_ms
-       from lockstep_events e
-       left join lockstep_migrations m
+       from ${ledgerTable(db, "lockstep_events")} e
+       left join ${ledgerTable(db, "lockstep_migrations")} m
          on m.id = e.migration and e.kind in ('applied', 'stamped', 'baseline')
       order by e.id desc
       limit $1`,

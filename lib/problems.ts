@@ -14,7 +14,7 @@
  */
 import { type ErrorCode, type ErrorData, lockstepError, type LockstepErrorOf } from "./errors.ts";
 import type { MaintenanceState } from "./maintenance.ts";
-import { describeDrift, type SchemaState } from "./migrations/schema.ts";
+import { describeDrift, describeUndetermined, type SchemaState } from "./migrations/schema.ts";
 
 /** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
 export type Severity = "blocked" | "migrations" | "bundles" | "warning";
@@ -85,18 +85,35 @@ function listed(ids: readonly string[], limit = 5): string {
   return `${ids.slice(0, limit).join(", ")}${ids.length > limit ? ", …" : ""}`;
 }
 
-/** An interrupted install or restore left its journal. */
+/**
+ * An interrupted install or restore left its journal. A committed restore's
+ * files are all back: what is left is its database phase (it was cut short,
+ * or a database's restore failed and rolled back).
+ */
 export function journalOpen(
-  journal: { label: string | null; created: string | null; committed: boolean },
+  journal: {
+    label: string | null;
+    created: string | null;
+    committed: boolean;
+    kind?: "install" | "restore" | null;
+  },
 ): Finding<"JOURNAL_OPEN"> {
   const what = `an interrupted ${journal.label ?? "install"}`;
+  const restore = journal.committed && journal.kind === "restore";
   return {
     code: "JOURNAL_OPEN",
     severity: "blocked",
-    statement: journal.committed
+    statement: restore
+      ? `${what} put every file back, but not every database: a database's restore was cut ` +
+        `short or failed (and rolled back), so the databases may not match the files`
+      : journal.committed
       ? `${what} had put its files in place but did not finish`
       : `${what} left a journal: the files may be half changed`,
-    fix: journal.committed ? `run "lockstep recover" to finish it` : `run "lockstep recover"`,
+    fix: restore
+      ? `run "lockstep recover": it restores the databases again (the files stay as they are)`
+      : journal.committed
+      ? `run "lockstep recover" to finish it`
+      : `run "lockstep recover"`,
     data: { label: journal.label, created: journal.created },
   };
 }
@@ -212,6 +229,23 @@ export function schemaUnrecorded(
     }), so drift cannot be detected`,
     fix: `once you have checked the schema, record it with "lockstep migrate --accept-drift"`,
     data: { database, record },
+  };
+}
+
+/**
+ * The drift of a database could not be read: an application session held a
+ * lock that the catalog read needed, past the read's short lock timeout.
+ */
+export function schemaUndetermined(
+  database: string,
+  reason: string,
+): Finding<"SCHEMA_UNDETERMINED"> {
+  return {
+    code: "SCHEMA_UNDETERMINED",
+    severity: "warning",
+    statement: describeUndetermined(database, reason),
+    fix: "end that session's transaction (or wait for it), then check again",
+    data: { database, reason },
   };
 }
 

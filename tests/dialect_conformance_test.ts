@@ -16,6 +16,7 @@ import { diffSchema, readSchema } from "../lib/migrations/schema.ts";
 import {
   type DatabaseConfig,
   LEDGER_TABLES,
+  ledgerTable,
   type MigrationRecord,
   type SqlDialect,
 } from "../lib/sql/dialect.ts";
@@ -43,6 +44,11 @@ const CASES: readonly [string, (subject: Subject) => void | Promise<void>][] = [
   ["backup() then restore() brings rows back and drops what was added since", roundTrip],
   ["checkArtifact() accepts a good artifact and names what is wrong with a damaged one", check],
   ["files() lists the files the database lives in (none for a server)", files],
+  ["ledger statements name ledgerSchema; resetSession() puts the session back", session],
+  [
+    "trialRestore() restores an artifact into a scratch copy, removed after, and names a bad one",
+    trial,
+  ],
 ];
 
 for (const backend of BACKENDS) {
@@ -254,4 +260,45 @@ function files({ dialect, config }: Subject): void {
     ? []
     : ["", "-wal", "-shm", "-journal"].map((suffix) => `${config.path}${suffix}`);
   assertEquals(dialect.files(config), expected);
+}
+
+async function session({ dialect, config, db }: Subject): Promise<void> {
+  assertEquals(db.ledgerSchema, config.schemas[0]);
+  await db.transaction((tx) => tx.exec(dialect.ledgerDdlIn(db.ledgerSchema)));
+  // What a migration may leave in the session (PostgreSQL: no schema on the search path).
+  const away = dialect.name === "postgres"
+    ? "select pg_catalog.set_config('search_path', '', false)"
+    : "pragma foreign_keys = on";
+  await db.transaction(async (tx) => {
+    await tx.exec(away);
+    assertEquals(await dialect.hasLedger(tx), true);
+    const table = ledgerTable(tx, "lockstep_migrations");
+    assertEquals(await tx.query(`select id from ${table}`), []);
+    await dialect.resetSession(tx);
+  });
+  await db.exec(away);
+  await dialect.resetSession(db);
+  // Unqualified names work again: the session is as lockstep opened it.
+  assertEquals(await count(db, "lockstep_migrations"), 0);
+}
+
+async function trial({ dialect, config, db, app }: Subject): Promise<void> {
+  await db.exec("create table items (id integer primary key, name text not null)");
+  await db.exec("insert into items (id, name) values (1, 'a')");
+  await using folder = await tempDir();
+  const made = await dialect.backup(config, folder.path, {
+    stem: "db-main",
+    tool: false,
+    record: () => Promise.resolve(null),
+  });
+  const path = join(folder.path, made.artifact);
+  const before = [...Deno.readDirSync(folder.path)].map((e) => e.name).sort();
+  assertEquals(await dialect.trialRestore(config, path, made.format, folder.path), undefined);
+  assertEquals([...Deno.readDirSync(folder.path)].map((e) => e.name).sort(), before);
+  assertEquals(await ids(db, "items"), [1], "the live database was only read");
+  await Deno.writeFile(path, new TextEncoder().encode("not an artifact"));
+  const problem = await dialect.trialRestore(config, path, made.format, folder.path);
+  assert(typeof problem === "string" && problem.length > 0, `a problem is named: ${problem}`);
+  assertEquals([...Deno.readDirSync(folder.path)].map((e) => e.name).sort(), before);
+  assert(app.dir.length > 0);
 }

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
-import { BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
+import { BACKENDS, makeApp } from "./helpers/app.ts";
 import { writeBundle } from "./helpers/bundles.ts";
 import { documentedFlags, runCli } from "./helpers/cli.ts";
 

@@ -17,7 +17,7 @@ import { refuseOpenJournal } from "../journal.ts";
 import { hasLedger } from "../migrations/ledger.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { redact } from "../redact.ts";
-import type { DatabaseConfig } from "../sql/dialect.ts";
+import { type DatabaseConfig, ledgerTable } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import { openDatabase } from "../sql/open.ts";
 import { readState } from "../state.ts";
@@ -44,6 +44,19 @@ export interface BackupOptions {
   pgDump?: boolean;
   /** How long to wait for another lockstep operation to finish, in ms (default 0: refuse at once). */
   lockTimeoutMs?: number;
+  /**
+   * How long a database dump waits for a table that an application session
+   * locked, in ms (default 30,000); past it the backup fails with `LOCK_HELD`
+   * naming the sessions holding locks.
+   */
+  tableLockTimeoutMs?: number;
+  /**
+   * Accept a partial backup: when PostgreSQL's built-in dump cannot carry
+   * some objects (and `pg_dump` may not run), write it without them, named in
+   * backup.json (`partial`, each database's `skipped`) and by `backups`.
+   * Default `false`: such a backup is refused with `BACKUP_INCOMPLETE`.
+   */
+  partial?: boolean;
 }
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
@@ -59,7 +72,9 @@ const PARTIAL = ".partial-";
  * archive (optional: else the built-in dump).
  *
  * @throws {LockstepError} `USAGE` (bad label, both only-flags), `JOURNAL_OPEN`,
- * `LOCK_HELD`, `DISK_FULL`, `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`.
+ * `LOCK_HELD` (another lockstep operation, or a table lock past `tableLockTimeoutMs`),
+ * `DISK_FULL`, `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`, `BACKUP_INCOMPLETE`
+ * (PostgreSQL's built-in dump cannot carry some objects, and `partial` was not given).
  * @example
  * ```ts ignore
  * const made = await backup(config, { label: "before-maintenance" });
@@ -87,7 +102,13 @@ export async function backup(
     const databases: BackupDatabase[] = [];
     for (const db of filesOnly ? [] : Object.values(config.databases)) {
       onProgress?.({ phase: "database", database: db.name });
-      databases.push(await backupDatabase(db, temp, options.pgDump !== false));
+      databases.push(
+        await backupDatabase(db, temp, {
+          tool: options.pgDump !== false,
+          partial: options.partial ?? false,
+          lockTimeoutMs: options.tableLockTimeoutMs ?? 30_000,
+        }),
+      );
     }
     const manifest: BackupManifest = {
       format: 1,
@@ -101,6 +122,7 @@ export async function backup(
       state,
       files,
       databases,
+      partial: databases.some((db) => db.skipped.length > 0),
     };
     await refuseUnreadable(temp, manifest, onProgress);
     const done = { ...manifest, durationMs: Math.round(performance.now() - started) };
@@ -191,12 +213,12 @@ async function publish(config: Config, folder: string, manifest: BackupManifest)
 async function backupDatabase(
   db: DatabaseConfig,
   folder: string,
-  pgDump: boolean,
+  how: { tool: boolean; partial: boolean; lockTimeoutMs: number },
 ): Promise<BackupDatabase> {
   const stem = `db-${db.name.replace(/[^A-Za-z0-9._-]/g, "_")}`;
   const { record, ...written } = await dialectOf(db).backup(db, folder, {
     stem,
-    tool: pgDump,
+    ...how,
     record: ledgerSnapshot,
   });
   return {
@@ -216,11 +238,11 @@ async function ledgerSnapshot(db: DatabaseConfig): Promise<BackupDatabase["ledge
     const packages: Record<string, string> = {};
     for (
       const row of await open.query<{ package: string; version: string }>(
-        "select package, version from lockstep_packages order by package",
+        `select package, version from ${ledgerTable(open, "lockstep_packages")} order by package`,
       )
     ) packages[row.package] = row.version;
     const [count] = await open.query<{ n: number | string }>(
-      "select count(*) as n from lockstep_migrations",
+      `select count(*) as n from ${ledgerTable(open, "lockstep_migrations")}`,
     );
     return { packages, migrations: Number(count?.n ?? 0) };
   } finally {

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import { LockstepError, messageOf } from "../errors.ts";
-import { artifactsOf, type BackupManifest, readManifest } from "./manifest.ts";
+import { artifactsOf, type BackupManifest, notHeld, readManifest } from "./manifest.ts";
 
 /** A backup as {@link listBackups} sees it. */
 export interface BackupInfo {
@@ -26,6 +26,8 @@ export interface BackupInfo {
   readonly size: number;
   /** True when backup.json reads and every artifact is there with its recorded size. */
   readonly valid: boolean;
+  /** What a partial backup does not hold (`database: object`); empty for a complete one. */
+  readonly partial: readonly string[];
   /** Why not valid. */
   readonly problem?: string;
   /** backup.json, when it reads. */
@@ -61,6 +63,7 @@ async function judge(config: Config, id: string): Promise<BackupInfo> {
       codeVersion: null,
       size: 0,
       valid: false,
+      partial: [],
       problem: error instanceof Deno.errors.NotFound
         ? "backup.json is missing"
         : `backup.json does not read (${messageOf(error)})`,
@@ -85,6 +88,7 @@ async function judge(config: Config, id: string): Promise<BackupInfo> {
     codeVersion: manifest.codeVersion,
     size,
     valid: problem === undefined,
+    partial: notHeld(manifest),
     ...(problem === undefined ? {} : { problem }),
     manifest,
   };

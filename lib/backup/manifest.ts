@@ -57,7 +57,11 @@ export interface BackupDatabase {
   readonly ledger:
     | { readonly packages: Record<string, string>; readonly migrations: number }
     | null;
-  /** Objects the built-in PostgreSQL dump does not carry (grant `--allow-run=pg_dump`). */
+  /**
+   * Objects the artifact does not carry: only in a partial backup, which the
+   * operator accepted (`backup --allow-partial`); a full dump needs
+   * `--allow-run=pg_dump`.
+   */
   readonly skipped: readonly string[];
 }
 
@@ -85,6 +89,19 @@ export interface BackupManifest {
   readonly files: BackupFiles | null;
   /** One entry per database (none for `--files-only`). */
   readonly databases: readonly BackupDatabase[];
+  /**
+   * True for a partial backup: a database artifact leaves objects out (each
+   * database's `skipped` names them), as the operator accepted. Missing in
+   * backups made before lockstep wrote it: {@link notHeld} reads `skipped`.
+   */
+  readonly partial?: boolean;
+}
+
+/** What a backup does not hold, as `database: object` (empty for a complete backup). */
+export function notHeld(manifest: BackupManifest): string[] {
+  return manifest.databases.flatMap((db) =>
+    (db.skipped ?? []).map((what) => `${db.name}: ${what}`)
+  );
 }
 
 /** Reads `backup.json` in `folder`, checking only that it is a format-1 manifest. */

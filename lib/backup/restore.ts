@@ -28,7 +28,7 @@ import { protection } from "../bundles/pending.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import { openFilesZip } from "./archive.ts";
 import { findBackup, readBackupManifest } from "./list.ts";
-import type { BackupManifest, BackupProgress } from "./manifest.ts";
+import { type BackupManifest, type BackupProgress, notHeld } from "./manifest.ts";
 import { outsideBackup, walkTree } from "./tree.ts";
 import { verifyBackup } from "./verify.ts";
 
@@ -50,6 +50,12 @@ export interface RestorePlan {
   readonly unchanged: number;
   /** Databases that will be replaced by the backup's content. */
   readonly databases: readonly string[];
+  /**
+   * What a partial backup does not hold (`database: object`): the restore
+   * empties the managed schemas, so these are gone afterwards. Empty for a
+   * complete backup.
+   */
+  readonly partial: readonly string[];
 }
 
 /** Options for {@link restore}. */
@@ -274,11 +280,48 @@ export async function finishRestore(
     history: again ? history : [...history, restored],
   });
   fault("state");
+  const done: string[] = [];
   for (const db of manifest.databases) {
     onProgress?.({ phase: "database", database: db.name });
-    await dialectOf(db).restore(config.databases[db.name]!, join(folder, db.artifact), db.format);
+    try {
+      await dialectOf(db).restore(config.databases[db.name]!, join(folder, db.artifact), db.format);
+    } catch (error) {
+      throw databaseNotRestored(manifest.id, db.name, done, error);
+    }
+    done.push(db.name);
     fault("database");
   }
+}
+
+/**
+ * The error of a restore whose database phase failed: the files (and
+ * state.json) are back, this database holds what it held before (its restore
+ * is one transaction), the journal stays committed, and `recover` restores
+ * the databases again once the cause is fixed. The cause's code is kept.
+ */
+function databaseNotRestored(
+  backup: string,
+  database: string,
+  done: readonly string[],
+  error: unknown,
+): unknown {
+  if (!(error instanceof LockstepError)) return error;
+  const reason = typeof error.data.reason === "string" ? error.data.reason : error.message;
+  const others = done.length === 0
+    ? ""
+    : ` (${done.map((name) => `"${name}"`).join(", ")} ${
+      done.length === 1 ? "is" : "are"
+    } restored)`;
+  return new LockstepError(
+    error.code,
+    `Cannot restore database "${database}" from backup "${backup}": ${
+      reason.replace(/\.$/, "")
+    }. The files and state.json are restored${others}; database "${database}" was left as it ` +
+      `was before the restore (its restore runs in one transaction). Every changing command ` +
+      `refuses until this is finished: fix the cause, then run "lockstep recover", which ` +
+      `restores the databases again.`,
+    { cause: error, data: { ...error.data, backup, database, restored: [...done] } },
+  );
 }
 
 /**
@@ -307,6 +350,7 @@ async function planRestore(
     codeVersion: manifest.codeVersion,
     currentVersion: await readCodeVersion(config),
     databases: manifest.databases.map((d) => d.name),
+    partial: notHeld(manifest),
   };
   if (manifest.files === null) return { ...base, writes: [], removes: [], unchanged: 0 };
   const current = new Map(walkTree(config).files.map((f) => [f.path, f]));

@@ -2,7 +2,9 @@
  * Verifying a backup: every artifact's SHA-256 and size against
  * backup.json, then each opened — files.zip's central directory (and every
  * entry inflated and CRC-checked), each database's artifact checked by its
- * dialect (SQLite's `quick_check`, a dump read to its end).
+ * dialect (SQLite's `quick_check`, a dump read to its end) — and, when asked,
+ * each database artifact restored for trial into a scratch database that is
+ * removed afterwards, so "valid" means "restores".
  *
  * @module
  */
@@ -18,6 +20,7 @@ import {
   type BackupDatabase,
   type BackupManifest,
   type BackupProgress,
+  notHeld,
   readManifest,
 } from "./manifest.ts";
 
@@ -31,6 +34,23 @@ export interface VerifyResult {
   readonly problems: readonly string[];
   /** backup.json, when it reads. */
   readonly manifest?: BackupManifest;
+  /** The databases restored for trial (`restore: true`), each restored and removed again. */
+  readonly restored: readonly string[];
+  /** What a partial backup does not hold (`database: object`); empty for a complete one. */
+  readonly partial: readonly string[];
+}
+
+/** Options for {@link verifyBackup}. */
+export interface VerifyOptions {
+  /** Receives progress. */
+  onProgress?: (event: BackupProgress) => void;
+  /**
+   * Also restore each database artifact for trial into a scratch database
+   * (PostgreSQL: `lockstep_verify_<random>` on the same server, made by a
+   * role that may create databases; SQLite: a scratch file in the backups
+   * folder), removed afterwards; a failure is a problem (default `false`).
+   */
+  restore?: boolean;
 }
 
 /**
@@ -101,33 +121,80 @@ async function checkFilesZip(
 /**
  * Re-hashes every artifact of backup `id` against backup.json and opens each
  * (every zip entry inflated and CRC-checked, SQLite's `quick_check`, dumps
- * read to the end).
+ * read to the end); with `restore`, also restores each database artifact for
+ * trial into a scratch database that it removes afterwards.
  *
  * Permissions: `--allow-read` on the backups folder; `--allow-run=pg_restore` (optional) also lists
- * a pg_dump archive.
+ * a pg_dump archive. `restore` adds what a restore of the databases needs (PostgreSQL:
+ * `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME`, `--allow-env=<passwordEnv>`,
+ * `--allow-run=pg_restore` for a pg_dump archive; SQLite: `--allow-write` on the backups folder).
  *
- * @throws {LockstepError} `BACKUP_NOT_FOUND`.
+ * @throws {LockstepError} `BACKUP_NOT_FOUND`; with `restore`, `PERMISSION_DENIED` and
+ * `DATABASE_UNREACHABLE`.
  * @example
  * ```ts ignore
- * const result = await verifyBackup(config, "20261101T120000Z-before-update");
+ * const result = await verifyBackup(config, "20261101T120000Z-before-update", { restore: true });
  * if (!result.ok) console.error(result.problems.join("\n"));
  * ```
  */
 export async function verifyBackup(
   config: Config,
   id: string,
-  options: { onProgress?: (event: BackupProgress) => void } = {},
+  options: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const path = await findBackup(config, id);
   let manifest: BackupManifest;
   try {
     manifest = await readManifest(path);
   } catch (error) {
-    return { id, ok: false, problems: [`backup.json does not read (${messageOf(error)})`] };
+    return {
+      id,
+      ok: false,
+      problems: [`backup.json does not read (${messageOf(error)})`],
+      restored: [],
+      partial: [],
+    };
   }
   const problems = await verifyArtifacts(path, manifest, true, options.onProgress);
   if (manifest.app !== config.app) {
     problems.unshift(`it was made for app "${manifest.app}", not "${config.app}"`);
   }
-  return { id, ok: problems.length === 0, problems, manifest };
+  const restored: string[] = [];
+  // A trial only of artifacts that passed: a damaged one is reported already.
+  if (options.restore === true && problems.length === 0) {
+    problems.push(...await trialRestores(config, path, manifest, restored, options.onProgress));
+  }
+  const partial = notHeld(manifest);
+  return { id, ok: problems.length === 0, problems, manifest, restored, partial };
+}
+
+/** Restores each database artifact of the backup in `folder` for trial; returns the problems. */
+async function trialRestores(
+  config: Config,
+  folder: string,
+  manifest: BackupManifest,
+  restored: string[],
+  onProgress: ((event: BackupProgress) => void) | undefined,
+): Promise<string[]> {
+  const problems: string[] = [];
+  for (const db of manifest.databases) {
+    if (db.format === "absent") continue;
+    const live = config.databases[db.name];
+    if (live === undefined || live.dialect !== db.dialect) {
+      problems.push(
+        `${db.artifact}: no trial restore: database "${db.name}" is not configured as ${db.dialect}`,
+      );
+      continue;
+    }
+    onProgress?.({ phase: "verify", artifact: `${db.artifact} (trial restore)` });
+    const problem = await dialectOf(db).trialRestore(
+      live,
+      join(folder, db.artifact),
+      db.format,
+      config.backups,
+    );
+    if (problem === undefined) restored.push(db.name);
+    else problems.push(`${db.artifact}: ${problem}`);
+  }
+  return problems;
 }

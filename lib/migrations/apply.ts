@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { type UndoableFiles, undoableFiles } from "../files.ts";
 import type { Database, Sql } from "../sql/driver.ts";
+import { ledgerTable } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import type { Discovered } from "./discover.ts";
 import type { BaselineStep } from "./baseline.ts";
@@ -161,7 +162,7 @@ function noDatabase(name: string): Sql {
         `Cannot query database "${name}": it does not exist yet.`,
       ),
     );
-  return { dialect: "sqlite", query: fail, exec: fail };
+  return { dialect: "sqlite", ledgerSchema: "main", query: fail, exec: fail };
 }
 
 /** The context a migration's hooks receive; `files` collects its file changes for undoing. */
@@ -251,8 +252,8 @@ function contextOf(sql: Sql, run: StepRun): MigrationContext {
 async function alreadyApplied(sql: Sql, step: MigrationStep, run: StepRun): Promise<boolean> {
   if (run.exclusive) return false;
   const id = step.records[0]!.id;
-  return (await sql.query("select 1 as found from lockstep_migrations where id = $1", [id]))
-    .length > 0;
+  const table = ledgerTable(sql, "lockstep_migrations");
+  return (await sql.query(`select 1 as found from ${table} where id = $1`, [id])).length > 0;
 }
 
 async function record(
@@ -279,14 +280,17 @@ export async function recordFailure(
 }
 
 async function body(migration: Migration, ctx: MigrationContext): Promise<void> {
+  const dialect = dialectOf(ctx.sql);
   if (migration.module) {
     await migration.module.pre?.(ctx);
     await migration.module.up(ctx);
     await migration.module.post?.(ctx);
-    return;
+  } else {
+    const text = migration.up ?? "";
+    if (text === "") return;
+    if (migration.transaction) await ctx.sql.exec(text);
+    else await dialect.runWithoutTransaction(ctx.sql, text);
   }
-  const text = migration.up ?? "";
-  if (text === "") return;
-  if (migration.transaction) await ctx.sql.exec(text);
-  else await dialectOf(ctx.sql).runWithoutTransaction(ctx.sql, text);
+  // What runs next (the ledger rows, the next migration) starts from lockstep's session.
+  await dialect.resetSession(ctx.sql);
 }

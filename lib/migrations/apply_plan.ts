@@ -33,6 +33,7 @@ import { Connections, releaseAll } from "./connections.ts";
 import type { Discovered } from "./discover.ts";
 import { FileJournal, openMigrationFiles, recoverMigrationFiles } from "./file_journal.ts";
 import { explainFailure } from "./located.ts";
+import { redact } from "../redact.ts";
 import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import { acceptDrift, recordSchema, type SchemaState } from "./schema.ts";
@@ -238,7 +239,8 @@ async function runAll(run: Run, flow: Flow): Promise<void> {
     });
   } catch (error) {
     if (isLockstepError(error, "INTERRUPTED")) throw await interrupted(run, error);
-    if (failed === undefined || isLockstepError(error, "LOCK_HELD", "LOCK_LOST")) throw error;
+    // A lock or connection lost under a migration is still its failure: undo, record, say so.
+    if (failed === undefined) throw error;
     throw await migrationFailed(run, failed.id, failed.error, failed.files);
   }
   run.committed.push(...run.pending);
@@ -347,7 +349,13 @@ async function migrationFailed(
   const undone = await run.files.undo().then(() => own?.undo()).then(() => undefined, (e) => e);
   if (undone === undefined) await run.journal.forget([...run.pending, id]);
   const files = changedFiles > 0 && undone === undefined;
-  const { reason, advice } = explainFailure(error, step, config.file);
+  // A lock wait, a lost lock or a lost connection keeps its own code (and exit code).
+  const kept = isLockstepError(error, ...OWN_CODES) ? error : undefined;
+  const explained = explainFailure(error, step, config.file);
+  const reason = kept?.data.reason === undefined
+    ? explained.reason
+    : redact(String(kept.data.reason));
+  const advice = explained.advice;
   await recordFailure(await run.connections.get(database), id, reason, run.stamp);
   const whole = [...run.whole];
   const outcome = [
@@ -365,12 +373,12 @@ async function migrationFailed(
       }: none of its migrations there stays applied.`,
   ].filter(Boolean).join(" ");
   return lockstepError(
-    "MIGRATION_FAILED",
+    (kept?.code ?? "MIGRATION_FAILED") as "MIGRATION_FAILED",
     `Cannot apply migration "${id}" to database "${database}": ${reason}. ${outcome} ` +
       `${run.committed.length} migration(s) committed earlier in this run stay applied.${advice}`,
     {
       cause: undone === undefined ? error : new AggregateError([error, undone]),
-      data: { id, database, applied: [...run.committed] },
+      data: { ...kept?.data, id, database, applied: [...run.committed] },
     },
   );
 }
@@ -390,6 +398,9 @@ async function interrupted(run: Run, error: LockstepError): Promise<LockstepErro
     { cause: error, data: { ...error.data, applied: [...run.committed] } },
   );
 }
+
+/** Failures of a migration that keep their own code: a lock waited for or lost, the connection lost. */
+const OWN_CODES = ["LOCK_HELD", "LOCK_LOST", "DATABASE_UNREACHABLE"] as const;
 
 /**
  * Puts back the files of migrations a crash interrupted (those the ledger

@@ -1,5 +1,8 @@
 /**
- * The databases one operation opens, locked and closed together.
+ * The databases one operation opens, locked and closed together, each with a
+ * bounded lock wait: a changing operation's `lockTimeoutMs` (`--lock-timeout`),
+ * and for read-only ones (`check`, `status`, `log`) a short one, so that a
+ * table an application session locked never stalls them.
  *
  * @module
  */
@@ -9,17 +12,30 @@ import type { Database, Lock } from "../sql/driver.ts";
 import { openDatabase } from "../sql/open.ts";
 import { LockstepError } from "../errors.ts";
 
+/** How long a read-only operation's statements wait for a lock, in ms (`check` must not hang). */
+export const READ_LOCK_TIMEOUT_MS = 5000;
+
 /** Databases opened for one operation, closed together. */
 export class Connections implements AsyncDisposable {
   readonly #open = new Map<string, Database>();
-  constructor(readonly config: Config, readonly options: { readOnly: boolean }) {}
+  constructor(
+    readonly config: Config,
+    /**
+     * `readOnly`: open for reading only; `lockTimeoutMs`: how long a statement
+     * waits for a lock another session holds (default: {@link READ_LOCK_TIMEOUT_MS}
+     * when reading only, else the database's own default).
+     */
+    readonly options: { readOnly: boolean; lockTimeoutMs?: number },
+  ) {}
 
   /** Opens (once) the database named `name`. */
   async get(name: string): Promise<Database> {
     const open = this.#open.get(name);
     if (open) return open;
+    const { readOnly, lockTimeoutMs = readOnly ? READ_LOCK_TIMEOUT_MS : undefined } = this.options;
     const db = await openDatabase(this.config.databases[name]!, {
-      readOnly: this.options.readOnly,
+      readOnly,
+      ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
     });
     this.#open.set(name, db);
     return db;

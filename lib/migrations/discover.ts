@@ -17,6 +17,7 @@ export const MIGRATION_FILE = /^(\d{14})_([A-Za-z0-9_-]+)\.(sql|ts)$/;
 const BASELINE_FILE = /^baseline\.(sql|ts)$/;
 const UTF8 = new TextDecoder();
 const DIRECTIVE = /^--\s*lockstep:([a-z-]+)(?:\s+(.*?))?\s*$/;
+const PSQL_RESTRICT = /^\\(un)?restrict\s+\S+\s*$/;
 const MODULE_KEYS = new Set([
   "info",
   "dependsOn",
@@ -156,6 +157,9 @@ export function parseSql(text: string, where: string): {
   const down: string[] = [];
   let section = up;
   for (const line of text.split(/\r?\n/)) {
+    // pg_dump (15.14 and later) brackets its output with psql's \restrict and \unrestrict
+    // lines: a dumped schema used as a migration or a baseline runs without them.
+    if (PSQL_RESTRICT.test(line)) continue;
     const match = DIRECTIVE.exec(line.trim());
     if (!match) {
       section.push(line);

@@ -3,10 +3,13 @@
  * (`lockstep_migrations`), each package's version (`lockstep_packages`), the
  * recorded schema (`lockstep_schema`) and an append-only event log
  * (`lockstep_events`). What differs between databases (the DDL, how a
- * migration's rows are written) is the dialect's `LedgerSql`.
+ * migration's rows are written) is the dialect's `LedgerSql`. Every statement
+ * names its table with `ledgerTable()` (schema-qualified), so what a
+ * migration does to the session's `search_path` never changes its meaning.
  *
  * @module
  */
+import { ledgerTable } from "../sql/dialect.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import type { LedgerRow } from "./types.ts";
@@ -14,7 +17,7 @@ import type { LedgerRow } from "./types.ts";
 /** Creates the ledger tables when missing (call with the migration lock held). */
 export async function ensureLedger(db: Database): Promise<void> {
   if (await hasLedger(db)) return;
-  await db.transaction((tx) => tx.exec(dialectOf(db).ledgerDdl));
+  await db.transaction((tx) => tx.exec(dialectOf(db).ledgerDdlIn(db.ledgerSchema)));
 }
 
 /** True when the database has a ledger. Reads only. */
@@ -32,7 +35,7 @@ export async function readLedger(db: Database): Promise<LedgerRow[]> {
 export async function readRows(sql: Sql, database: string): Promise<LedgerRow[]> {
   const rows = await sql.query(
     `select id, package, checksum, applied_at, duration_ms, action, code_version, host
-       from lockstep_migrations order by applied_at, id`,
+       from ${ledgerTable(sql, "lockstep_migrations")} order by applied_at, id`,
   );
   return rows.map((r) => ({
     id: String(r.id),
@@ -81,7 +84,10 @@ export async function acceptChecksum(
   checksum: string,
   stamp: Stamp,
 ): Promise<void> {
-  await sql.query("update lockstep_migrations set checksum = $1 where id = $2", [checksum, id]);
+  await sql.query(
+    `update ${ledgerTable(sql, "lockstep_migrations")} set checksum = $1 where id = $2`,
+    [checksum, id],
+  );
   await recordEvent(sql, {
     kind: "checksum-accepted",
     migration: id,
@@ -96,7 +102,8 @@ export async function recordEvent(
   stamp: Stamp,
 ): Promise<void> {
   await sql.query(
-    `insert into lockstep_events (at, kind, migration, message, code_version, host)
+    `insert into ${ledgerTable(sql, "lockstep_events")}
+       (at, kind, migration, message, code_version, host)
      values ($1, $2, $3, $4, $5, $6)`,
     [
       new Date().toISOString(),
@@ -115,7 +122,7 @@ export async function readEvents(
 ): Promise<{ at: string; kind: string; migration: string | null; message: string }[]> {
   if (!(await hasLedger(db))) return [];
   const rows = await db.query(
-    "select at, kind, migration, message from lockstep_events order by id",
+    `select at, kind, migration, message from ${ledgerTable(db, "lockstep_events")} order by id`,
   );
   return rows.map((r) => ({
     at: r.at instanceof Date ? r.at.toISOString() : String(r.at),

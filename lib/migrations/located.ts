@@ -34,6 +34,7 @@ export function tracedSql(sql: Sql): Sql {
   };
   return {
     dialect: sql.dialect,
+    ledgerSchema: sql.ledgerSchema,
     query: (text, params) => traced(() => sql.query(text, params)),
     exec: (text) => traced(() => sql.exec(text)),
   };

@@ -97,7 +97,7 @@ export async function migrate(
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000 } = options;
-  await using connections = new Connections(config, { readOnly: dryRun });
+  await using connections = new Connections(config, { readOnly: dryRun, lockTimeoutMs });
   const base = { dryRun, estimateSeconds: 0, acceptedDrift: [], backup: null };
   const modes = (judged: MigratePlan) =>
     transactionModes(config, judged.byId, judged.first.pending, options.transaction);
@@ -152,7 +152,8 @@ export async function migrateWithin(
   options: RunOptions,
   flow: Flow,
 ): Promise<MigrateResult> {
-  await using connections = new Connections(config, { readOnly: false });
+  const { lockTimeoutMs = 30_000 } = options;
+  await using connections = new Connections(config, { readOnly: false, lockTimeoutMs });
   const judged = await judge(config, connections, options);
   const applied: string[] = [];
   const acceptedDrift: SchemaState[] = [];

@@ -17,11 +17,12 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { TableItems } from "../sql/dialect.ts";
+import { ledgerTable, type TableItems } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import type { Connections } from "./connections.ts";
 import { hasLedger, recordEvent, type Stamp } from "./ledger.ts";
+import { isLockstepError, LockstepError, messageOf } from "../errors.ts";
 
 /** The parts of a table that drift is reported on. */
 export type ItemKind = "column" | "index" | "constraint" | "trigger";
@@ -57,16 +58,29 @@ export interface DriftChange {
 /**
  * How a database's live schema compares with its record: `current` (the
  * record describes what migrations produced; `changes` are drift),
- * `unrecorded` (never recorded) or `stale` (migrations ran after the last
- * record, in a run that did not finish: the next migrate records it).
+ * `unrecorded` (never recorded), `stale` (migrations ran after the last
+ * record, in a run that did not finish: the next migrate records it), or
+ * `undetermined` (`check` only: reading the schema waited too long for a
+ * lock another session holds; `reason` says which).
  */
 export interface SchemaState {
   /** The configured database name. */
   readonly database: string;
   /** See above; `changes` is empty unless this is `current`. */
-  readonly record: "current" | "stale" | "unrecorded";
+  readonly record: "current" | "stale" | "unrecorded" | "undetermined";
   /** Every difference, tables in name order. */
   readonly changes: readonly DriftChange[];
+  /** Why the drift is `undetermined`: the lock waited for and the sessions holding locks. */
+  readonly reason?: string;
+}
+
+/**
+ * The drift of `database` could not be read: `reason` says what its read
+ * waited for. Worded once, for `check`'s warning and `migrate`'s refusal.
+ */
+export function describeUndetermined(database: string, reason: string): string {
+  return `the schema drift of database "${database}" could not be determined: reading its ` +
+    `schema, ${reason}`;
 }
 
 const KINDS: readonly ItemKind[] = ["column", "index", "constraint", "trigger"];
@@ -92,7 +106,9 @@ export async function readSchema(
 
 /** The recorded hash of each table in `lockstep_schema`. */
 async function recordedHashes(sql: Sql): Promise<Map<string, string>> {
-  const rows = await sql.query("select table_name, hash from lockstep_schema");
+  const rows = await sql.query(
+    `select table_name, hash from ${ledgerTable(sql, "lockstep_schema")}`,
+  );
   return new Map(rows.map((r) => [String(r.table_name), String(r.hash)]));
 }
 
@@ -111,7 +127,7 @@ async function readRecorded(
   const definitions = new Map<string, string>();
   if (differ.length > 0) {
     const rows = await sql.query(
-      `select table_name, definition from lockstep_schema
+      `select table_name, definition from ${ledgerTable(sql, "lockstep_schema")}
         where table_name in (select value from ${dialectOf(sql).jsonRows("$1", "text")})`,
       [JSON.stringify(differ)],
     );
@@ -124,9 +140,10 @@ async function readRecorded(
 
 /** Whether the record is current, stale or missing (see {@link SchemaState}). */
 export async function recordState(sql: Sql): Promise<SchemaState["record"]> {
+  const events = ledgerTable(sql, "lockstep_events");
   const [row] = await sql.query(
-    `select (select max(id) from lockstep_events where kind = 'schema-recorded') as recorded,
-            (select max(id) from lockstep_events
+    `select (select max(id) from ${events} where kind = 'schema-recorded') as recorded,
+            (select max(id) from ${events}
               where kind in ('applied', 'stamped', 'baseline')) as changed`,
   );
   if (row?.recorded === null || row?.recorded === undefined) return "unrecorded";
@@ -152,18 +169,44 @@ export async function schemaState(
 
 /**
  * The schema state of every used database that has a ledger (a SQLite file
- * that does not exist yet has nothing to compare). Reads only.
+ * that does not exist yet has nothing to compare). Reads only, with the
+ * connections' lock timeout: when an application session holds a lock the
+ * read needs past it, `undetermined: "report"` (for `check`) reports the
+ * drift as `undetermined`, naming the session; by default the caller must not
+ * go on without knowing the drift, and it throws.
+ *
+ * @throws {LockstepError} `LOCK_HELD` (not with `undetermined: "report"`).
  */
-export async function schemaStates(connections: Connections): Promise<SchemaState[]> {
+export async function schemaStates(
+  connections: Connections,
+  options: { undetermined?: "report" | "refuse"; action?: string } = {},
+): Promise<SchemaState[]> {
+  const { undetermined = "refuse", action = "migrate" } = options;
   const states: SchemaState[] = [];
   for (const config of connections.used()) {
     const db = await connections.getExisting(config.name);
     if (db === null || !(await hasLedger(db))) continue;
-    // One snapshot, so that a migration committing meanwhile cannot make the
-    // record and the live schema disagree.
-    states.push(
-      await dialectOf(db).snapshot(db, (sql) => schemaState(sql, config.name, config.schemas)),
-    );
+    try {
+      // One snapshot, so that a migration committing meanwhile cannot make the
+      // record and the live schema disagree.
+      states.push(
+        await dialectOf(db).snapshot(db, (sql) => schemaState(sql, config.name, config.schemas)),
+      );
+    } catch (error) {
+      if (!isLockstepError(error, "LOCK_HELD")) throw error;
+      const reason = String(error.data.reason ?? messageOf(error));
+      if (undetermined === "report") {
+        states.push({ database: config.name, record: "undetermined", changes: [], reason });
+        continue;
+      }
+      throw new LockstepError(
+        "LOCK_HELD",
+        `Cannot ${action}: ${describeUndetermined(config.name, reason)}. End that session's ` +
+          `transaction (or wait for it), then run it again; --lock-timeout sets how long to ` +
+          `wait. Nothing was changed.`,
+        { cause: error, data: { ...error.data, database: config.name } },
+      );
+    }
   }
   return states;
 }
@@ -209,7 +252,7 @@ export async function recordSchema(
     .map(([name, table]) => [name, table.definition, table.hash]);
   if (gone.length > 0) {
     await sql.query(
-      `delete from lockstep_schema where table_name in (select value from ${
+      `delete from ${ledgerTable(sql, "lockstep_schema")} where table_name in (select value from ${
         dialect.jsonRows("$1", "text")
       })`,
       [JSON.stringify(gone)],
@@ -219,7 +262,9 @@ export async function recordSchema(
     // One statement for any number of tables: a first record may hold thousands.
     const [table, definition, hash] = [0, 1, 2].map((i) => dialect.jsonElement(i));
     await sql.query(
-      `insert into lockstep_schema (table_name, definition, hash, recorded_at)
+      `insert into ${
+        ledgerTable(sql, "lockstep_schema")
+      } (table_name, definition, hash, recorded_at)
        select ${table}, ${definition}, ${hash}, ${dialect.timestamp("$2")}
          from ${dialect.jsonRows("$1", "json")} where true
        on conflict (table_name) do update

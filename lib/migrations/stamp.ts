@@ -15,6 +15,7 @@ import { ancestors, dependencies, plan } from "./plan.ts";
 import { Connections, releaseAll } from "./connections.ts";
 import { readLedgers } from "./status.ts";
 import { recordSchema } from "./schema.ts";
+import { ledgerTable } from "../sql/dialect.ts";
 
 /** Options for {@link stamp}. */
 export interface StampOptions {
@@ -73,7 +74,7 @@ export async function stamp(
     );
   }
   const mark: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
-  await using connections = new Connections(config, { readOnly: false });
+  await using connections = new Connections(config, { readOnly: false, lockTimeoutMs });
   const locks = await connections.lockAll(lockTimeoutMs);
   try {
     for (const db of connections.used()) await ensureLedger(await connections.get(db.name));
@@ -105,9 +106,10 @@ export async function stamp(
       const database = databaseOf(id);
       const db = await connections.get(database);
       await db.transaction(async (tx) => {
-        const found = await tx.query("select 1 as found from lockstep_migrations where id = $1", [
-          id,
-        ]);
+        const found = await tx.query(
+          `select 1 as found from ${ledgerTable(tx, "lockstep_migrations")} where id = $1`,
+          [id],
+        );
         if (found.length === 0) {
           await recordMigration(tx, {
             id,

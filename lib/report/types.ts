@@ -71,7 +71,7 @@ export interface DatabaseReport {
   readonly changed: readonly string[];
   /** Whether its schema record is current, and every change made outside migrations. */
   readonly schema: {
-    readonly record: "current" | "stale" | "unrecorded" | "none";
+    readonly record: "current" | "stale" | "unrecorded" | "undetermined" | "none";
     readonly drift: readonly DriftChange[];
   };
 }

@@ -39,8 +39,16 @@
  *   the database (`Cannot … database "main" (…): …`) and masks credentials
  *   (`redact()`).
  * - lockstep's own statements must not depend on the session state a
- *   migration leaves behind (`search_path` included).
+ *   migration leaves behind (`search_path` included): name ledger tables
+ *   with {@link ledgerTable}, and make `resetSession` put the session back.
  * - Stream backups and restores: memory stays flat whatever the size.
+ * - Bound every lock wait (`OpenOptions.lockTimeoutMs`): a wait past it is
+ *   `LOCK_HELD` naming who holds the lock when the database can tell; a
+ *   connection lost mid-statement is `DATABASE_UNREACHABLE`, never the
+ *   driver's own error.
+ * - A backup artifact carries every object of the managed schemas, or the
+ *   backup is refused naming what it cannot carry (`BACKUP_INCOMPLETE`)
+ *   unless a partial one was asked for; `trialRestore` proves it restores.
  *
  * @module
  */
@@ -70,8 +78,13 @@ export interface DatabaseConfig {
 export interface OpenOptions {
   /** Open for reading only (`check`, `status`): default `false`. */
   readOnly?: boolean;
-  /** How long SQLite statements wait for another writer, in ms (default 5000). */
-  busyTimeoutMs?: number;
+  /**
+   * How long a statement waits for a lock another connection holds, in ms:
+   * PostgreSQL's `lock_timeout` for the session (a wait past it fails with
+   * `LOCK_HELD` naming the sessions that hold locks), SQLite's busy timeout.
+   * Default: SQLite 5000; PostgreSQL the server's setting.
+   */
+  lockTimeoutMs?: number;
   /** Receives PostgreSQL notices. */
   onNotice?: (message: string) => void;
 }
@@ -83,6 +96,23 @@ export const LEDGER_TABLES = [
   "lockstep_schema",
   "lockstep_events",
 ] as const;
+
+/** One of the ledger's tables. */
+export type LedgerTable = typeof LEDGER_TABLES[number];
+
+/**
+ * The ledger table `table` as lockstep's statements name it: qualified with
+ * the connection's {@link Sql.ledgerSchema}, so that no `search_path` (or a
+ * temporary table of the same name) changes which table it is.
+ */
+export function ledgerTable(sql: Pick<Sql, "ledgerSchema">, table: LedgerTable): string {
+  return `${quoteIdent(sql.ledgerSchema)}.${table}`;
+}
+
+/** Quotes an SQL identifier (the same on SQLite and PostgreSQL). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
 
 /** One applied (or stamped, or baselined) migration, as the ledger records it. */
 export interface MigrationRecord {
@@ -150,6 +180,14 @@ export interface DumpOptions<T> {
   /** Use the database's own dump tool when it may be run (PostgreSQL: `pg_dump`). */
   readonly tool: boolean;
   /**
+   * Write the artifact even when it cannot carry every object (PostgreSQL's
+   * built-in dump), listing them in `skipped`; otherwise such a backup is
+   * refused with `BACKUP_INCOMPLETE` (default `false`).
+   */
+  readonly partial?: boolean;
+  /** How long a read waits for a table another session locked, in ms (default: no limit). */
+  readonly lockTimeoutMs?: number;
+  /**
    * Reads what the backup records beside the artifact (the ledger), from a
    * config that shows the database as backed up: the copy itself when it is
    * a database (SQLite), else the live database just before the dump.
@@ -212,18 +250,32 @@ export interface Connector {
    * stays applied when a later one fails).
    */
   runWithoutTransaction(sql: Sql, script: string): Promise<void>;
+  /**
+   * Puts back the session state a migration may have changed (PostgreSQL:
+   * every setting, `search_path` and the role included), inside or outside
+   * a transaction, so that what runs next (lockstep's own statements, the
+   * next migration) starts from the session as lockstep opened it.
+   */
+  resetSession(sql: Sql): Promise<void>;
 }
 
 /** The dialect's side of the ledger (`lib/migrations/ledger.ts` holds the rest). */
 export interface LedgerSql {
-  /** DDL that creates every table of {@link LEDGER_TABLES} that is missing. */
+  /**
+   * DDL that creates every table of {@link LEDGER_TABLES} that is missing,
+   * in the schema `schema` (the connection's {@link Sql.ledgerSchema}),
+   * naming each table qualified.
+   */
+  ledgerDdlIn(schema: string): string;
+  /** {@link ledgerDdlIn} for the default ledger schema (SQLite `main`, PostgreSQL `public`). */
   readonly ledgerDdl: string;
-  /** True when the ledger exists. Reads only. */
+  /** True when the ledger exists in the connection's ledger schema. Reads only. */
   hasLedger(sql: Sql): Promise<boolean>;
   /**
    * Inserts the migration's row into `lockstep_migrations`, makes it its
    * package's version in `lockstep_packages`, and appends the event to
-   * `lockstep_events`, in as few round trips as the database allows.
+   * `lockstep_events`, in as few round trips as the database allows (every
+   * table named with {@link ledgerTable}).
    */
   recordMigration(sql: Sql, record: MigrationRecord): Promise<void>;
 }
@@ -253,7 +305,8 @@ export interface Dumper {
   /**
    * Writes `db`'s artifact into `folder` (owner-only, synced), streaming.
    *
-   * @throws {LockstepError} `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`.
+   * @throws {LockstepError} `DATABASE_UNREACHABLE`, `BACKUP_TOOL_FAILED`,
+   * `BACKUP_INCOMPLETE` (objects it cannot carry, without `partial`), `LOCK_HELD`.
    */
   backup<T>(
     db: DatabaseConfig,
@@ -277,6 +330,21 @@ export interface Dumper {
    * `DATABASE_UNREACHABLE`, `PERMISSION_DENIED`.
    */
   restore(db: DatabaseConfig, path: string, format: ArtifactFormat): Promise<void>;
+  /**
+   * Restores the artifact at `path` into a scratch copy of `db` that it
+   * removes afterwards (PostgreSQL: a scratch database on the same server;
+   * SQLite: a file in `scratchFolder`), as {@link restore} would restore it;
+   * says why it did not restore, or `undefined`. The live database is only
+   * read.
+   *
+   * @throws {LockstepError} `PERMISSION_DENIED`, `DATABASE_UNREACHABLE`.
+   */
+  trialRestore(
+    db: DatabaseConfig,
+    path: string,
+    format: ArtifactFormat,
+    scratchFolder: string,
+  ): Promise<string | undefined>;
 }
 
 /** Everything that differs between databases: see the module documentation. */

@@ -20,6 +20,13 @@ export type Dialect = "sqlite" | "postgres";
 export interface Sql {
   /** `"sqlite"` or `"postgres"`. */
   readonly dialect: Dialect;
+  /**
+   * The schema that holds lockstep's ledger tables: `main` on SQLite, the
+   * first managed schema on PostgreSQL. lockstep names its tables through it
+   * (`"public".lockstep_migrations`), so its own statements never depend on
+   * the `search_path` a migration leaves behind.
+   */
+  readonly ledgerSchema: string;
   /** Runs one statement with parameters and returns its rows. */
   query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs a script of one or more statements without parameters. */

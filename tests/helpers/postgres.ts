@@ -50,6 +50,56 @@ export async function freshDatabase(): Promise<TestDatabase> {
   };
 }
 
+/** A cluster of one test's own, that it may stop and start again (the shared one it must not). */
+export interface PrivateCluster extends AsyncDisposable {
+  /** Its superuser URL (database `postgres`). */
+  readonly url: string;
+  /** Runs `pg_ctl stop -m MODE` (default `fast`: every session is ended, as an operator would). */
+  stop(mode?: "fast" | "immediate"): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+}
+
+/** Starts a throwaway cluster for one test; disposing it stops it and removes its files. */
+export async function privateCluster(): Promise<PrivateCluster> {
+  const bin = await findBin();
+  const asRoot = Deno.uid() === 0;
+  const dir = await Deno.makeTempDir({ prefix: "lockstep-pg-own-" });
+  if (asRoot) {
+    const [uid, gid] = await Promise.all([
+      run(["id", "-u", "postgres"]),
+      run(["id", "-g", "postgres"]),
+    ]);
+    await Deno.chown(dir, Number(uid), Number(gid));
+  }
+  const as = (cmd: string[]) => asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
+  const data = `${dir}/data`;
+  const port = freePort();
+  const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off ` +
+    `-c synchronous_commit=off -c full_page_writes=off`;
+  const start = () =>
+    run(as([`${bin}/pg_ctl`, "-D", data, "-o", options, "-l", `${dir}/log`, "-w", "start"]));
+  const stop = (mode = "fast") => run(as([`${bin}/pg_ctl`, "-D", data, "-m", mode, "-w", "stop"]));
+  try {
+    await run(
+      as([`${bin}/initdb`, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
+    );
+    await start();
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true }).catch(() => undefined);
+    throw error;
+  }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: async (mode) => void await stop(mode),
+    start: async () => void await start(),
+    async [Symbol.asyncDispose]() {
+      await stop("immediate").catch(() => undefined);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
 async function start(): Promise<string> {
   const given = Deno.env.get("LOCKSTEP_TEST_POSTGRES_URL");
   if (given) return given;
@@ -84,7 +134,8 @@ async function start(): Promise<string> {
   return `postgres://postgres@127.0.0.1:${port}/postgres`;
 }
 
-async function findBin(): Promise<string> {
+/** The folder of the PostgreSQL binaries the tests use (`initdb`, `pg_dump`, `psql`…). */
+export async function findBin(): Promise<string> {
   const fromEnv = Deno.env.get("LOCKSTEP_TEST_PG_BIN");
   if (fromEnv) return fromEnv;
   const root = "/usr/lib/postgresql";
@@ -110,4 +161,54 @@ async function run(cmd: string[]): Promise<string> {
     throw new Error(`${cmd.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}${text}`);
   }
   return text;
+}
+
+/** A TCP proxy in front of the test server, whose connections a test can cut at once. */
+export interface CuttableProxy extends AsyncDisposable {
+  /** `url` with the proxy's host and port. */
+  readonly url: string;
+  /** Closes every connection through the proxy, both ways, as a network cut would. */
+  cut(): void;
+}
+
+/** Starts a proxy to the server of `url` on a free loopback port. */
+export function cuttableProxy(url: string): CuttableProxy {
+  const target = new URL(url);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+    await from.readable.pipeTo(to.writable).catch(() => undefined);
+  };
+  const serving = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({
+        hostname: target.hostname,
+        port: Number(target.port),
+      });
+      open.add(client).add(server);
+      pipe(client, server);
+      pipe(server, client);
+    }
+  })().catch(() => undefined);
+  const proxied = new URL(url);
+  proxied.port = String((listener.addr as Deno.NetAddr).port);
+  const cut = () => {
+    for (const conn of open) {
+      try {
+        conn.close();
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BadResource)) throw error;
+      }
+    }
+    open.clear();
+  };
+  return {
+    url: proxied.toString(),
+    cut,
+    async [Symbol.asyncDispose]() {
+      cut();
+      listener.close();
+      await serving;
+    },
+  };
 }

@@ -4,6 +4,17 @@
  * `PGAPPNAME`. The one place that loads postgres.js: a dynamic `import()`,
  * run the first time a PostgreSQL database is opened, dumped or restored.
  *
+ * postgres.js 3.4.9 has a bug that crashes the process when a connection
+ * dies under a transaction: the transaction's `ROLLBACK` is written, on the
+ * next turn of the event loop, to the socket that has been set to `null`
+ * (`TypeError: Cannot read properties of null (reading 'write')` from
+ * `nextWrite` in its `connection.js`). The transaction itself has already
+ * failed with `CONNECTION_CLOSED` by then, so nothing waits for that write:
+ * {@link clientFactory} installs, once, a global `error` listener that
+ * prevents exactly that error from ending the process (any other uncaught
+ * error still does), so the command's failure path runs instead of a stack
+ * trace.
+ *
  * @module
  */
 import type { Options, Sql as Client } from "../../deps/postgres.ts";
@@ -19,6 +30,12 @@ export interface ClientSettings {
   readOnly?: boolean;
   /** Receives server notices (default: dropped). */
   onNotice?: (message: string) => void;
+  /**
+   * The session's `lock_timeout`, in ms: how long a statement waits for a
+   * lock another session holds (default: the server's setting). `RESET ALL`
+   * returns to it, as it is sent when connecting.
+   */
+  lockTimeoutMs?: number;
 }
 
 /** Makes clients of one database; `onclose` is called when that client's connection closes. */
@@ -37,6 +54,7 @@ export async function clientFactory(
 ): Promise<ClientFactory> {
   const options = clientOptions(url, settings);
   const { default: postgres } = await import("../../deps/postgres.ts");
+  survivePostgresJsNullSocket();
   return (onclose) => postgres({ ...options, ...(onclose ? { onclose } : {}) } as Options<never>);
 }
 
@@ -81,6 +99,9 @@ export function clientOptions(url: string, settings: ClientSettings) {
     connection: {
       application_name: "lockstep",
       ...(settings.readOnly ? { default_transaction_read_only: true } : {}),
+      ...(settings.lockTimeoutMs === undefined
+        ? {}
+        : { lock_timeout: Math.max(1, Math.round(settings.lockTimeoutMs)) }),
     },
   } as const;
 }
@@ -89,9 +110,28 @@ export function clientOptions(url: string, settings: ClientSettings) {
  * One client of `db` for a dump or a restore (notices dropped): postgres.js
  * can hang a pooled connection after a COPY, so each gets its own and ends it.
  */
-export async function connect(db: DatabaseConfig): Promise<Client> {
+export async function connect(
+  db: DatabaseConfig,
+  options: { lockTimeoutMs?: number | undefined } = {},
+): Promise<Client> {
   const make = await clientFactory(db.url, {
     ...(db.password === undefined ? {} : { password: db.password }),
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
   });
   return make();
+}
+
+let surviving = false;
+
+/** The listener of the module documentation, installed once. */
+function survivePostgresJsNullSocket(): void {
+  if (surviving) return;
+  surviving = true;
+  globalThis.addEventListener("error", (event) => {
+    const error = event.error;
+    if (
+      error instanceof TypeError && /reading 'write'/.test(error.message) &&
+      /nextWrite/.test(error.stack ?? "") && /postgres/.test(error.stack ?? "")
+    ) event.preventDefault();
+  });
 }

@@ -22,7 +22,11 @@ const postgresDumper: Dumper = {
     // Read before the dump starts (a server has no copy to read it from afterwards).
     const record = await options.record(db);
     const { dumpPostgres } = await import("./dump.ts");
-    const dumped = await dumpPostgres(db, folder, options.stem, { pgDump: options.tool });
+    const dumped = await dumpPostgres(db, folder, options.stem, {
+      pgDump: options.tool,
+      partial: options.partial ?? false,
+      ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+    });
     return { ...dumped, record };
   },
   async checkArtifact(path, format) {
@@ -35,6 +39,10 @@ const postgresDumper: Dumper = {
   async restore(db, path, format) {
     const { restorePostgres } = await import("./restore.ts");
     await restorePostgres(db, path, postgresFormat(format));
+  },
+  async trialRestore(db, path, format) {
+    const { trialRestore } = await import("./trial.ts");
+    return await trialRestore(db, path, postgresFormat(format));
   },
 };
 

@@ -1,7 +1,9 @@
 /**
  * PostgreSQL backups: `pg_dump -Fc` of the managed schemas when
  * `--allow-run=pg_dump` is granted and `pg_dump` is installed, otherwise
- * lockstep's own dump (`builtin_dump.ts`).
+ * lockstep's own dump (`builtin_dump.ts`). Both wait for table locks only
+ * as long as asked (`--lock-wait-timeout`, `lock_timeout`), then fail with
+ * `LOCK_HELD` naming the sessions holding locks.
  *
  * @module
  */
@@ -11,6 +13,8 @@ import { hashingSink, type Written } from "../../hashing.ts";
 import { redact } from "../../redact.ts";
 import type { DatabaseConfig } from "../dialect.ts";
 import { builtInDump } from "./builtin_dump.ts";
+import { holdersOf } from "./dump_failure.ts";
+import { lockTimedOut } from "./faults.ts";
 import { pgToolAllowed, toolEnv } from "./tools.ts";
 
 /** How a PostgreSQL database was dumped. */
@@ -22,8 +26,18 @@ export interface PostgresDump extends Written {
   readonly artifact: string;
   /** How it was written. */
   readonly format: PostgresFormat;
-  /** Objects of kinds the built-in dump does not carry, as `kind name (schema s)`. */
+  /** Objects the built-in dump did not carry (a partial backup), as `kind schema.name`. */
   readonly skipped: readonly string[];
+}
+
+/** Options for {@link dumpPostgres}. */
+export interface PostgresDumpOptions {
+  /** Use pg_dump when it may be run (default `true`). */
+  readonly pgDump?: boolean;
+  /** Accept a built-in dump without the objects it cannot carry (default `false`: refuse). */
+  readonly partial?: boolean;
+  /** How long to wait for a table lock, in ms (default: no limit). */
+  readonly lockTimeoutMs?: number;
 }
 
 /**
@@ -38,21 +52,30 @@ export async function dumpPostgres(
   db: DatabaseConfig,
   folder: string,
   stem: string,
-  options: { pgDump?: boolean } = {},
+  options: PostgresDumpOptions = {},
 ): Promise<PostgresDump> {
+  const { lockTimeoutMs } = options;
   if (options.pgDump !== false && pgToolAllowed("pg_dump")) {
     const artifact = `${stem}.pgdump`;
-    const written = await runPgDump(db, join(folder, artifact));
+    const written = await runPgDump(db, join(folder, artifact), lockTimeoutMs);
     if (written !== undefined) return { ...written, artifact, format: "pg_dump", skipped: [] };
   }
   const artifact = `${stem}.sql.gz`;
-  const { skipped, ...written } = await builtInDump(db, join(folder, artifact));
+  const { skipped, ...written } = await builtInDump(db, join(folder, artifact), {
+    partial: options.partial ?? false,
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+  });
   return { ...written, artifact, format: "lockstep-sql", skipped };
 }
 
 /** Runs pg_dump into `out`; `undefined` when pg_dump is not installed. */
-async function runPgDump(db: DatabaseConfig, out: string): Promise<Written | undefined> {
+async function runPgDump(
+  db: DatabaseConfig,
+  out: string,
+  lockTimeoutMs: number | undefined,
+): Promise<Written | undefined> {
   const args = ["-Fc", "--no-password", `--dbname=${db.url}`];
+  if (lockTimeoutMs !== undefined) args.push(`--lock-wait-timeout=${Math.max(1, lockTimeoutMs)}`);
   for (const schema of db.schemas) args.push(`--schema=${schema}`);
   let child: Deno.ChildProcess;
   try {
@@ -74,6 +97,9 @@ async function runPgDump(db: DatabaseConfig, out: string): Promise<Written | und
     new Response(child.stderr).text(),
     child.status,
   ]);
+  if (!status.success && /LOCK TABLE .* IN ACCESS SHARE MODE|lock timeout/.test(stderr)) {
+    throw lockTimedOut(db.name, lockTimeoutMs ?? null, await holdersOf(db), redact(stderr.trim()));
+  }
   if (!status.success) {
     throw new LockstepError(
       "BACKUP_TOOL_FAILED",

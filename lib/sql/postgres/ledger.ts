@@ -1,14 +1,23 @@
 /**
- * The ledger on PostgreSQL: times are `timestamptz`, event ids an identity
- * column, and recording a migration is one round trip (three inserts in one
- * statement, through data-modifying `WITH`): it runs once per migration.
+ * The ledger on PostgreSQL, in the first managed schema: times are
+ * `timestamptz`, event ids an identity column, and recording a migration is
+ * one round trip (three inserts in one statement, through data-modifying
+ * `WITH`): it runs once per migration. Every table is named qualified, so a
+ * migration's `search_path` never changes which table a statement reaches.
  *
  * @module
  */
-import type { LedgerSql } from "../dialect.ts";
+import { type LedgerSql, ledgerTable, quoteIdent } from "../dialect.ts";
 
-const DDL = `
-create table if not exists lockstep_migrations (
+function ddl(schema: string): string {
+  const s = quoteIdent(schema);
+  const literal = `'${s.replaceAll("'", "''")}'`;
+  return `
+do $lockstep$ begin
+  -- The first managed schema may be made by a later migration: make it now.
+  if to_regnamespace(${literal}) is null then create schema ${s}; end if;
+end $lockstep$;
+create table if not exists ${s}.lockstep_migrations (
   id text primary key,
   package text not null,
   checksum text not null,
@@ -18,18 +27,18 @@ create table if not exists lockstep_migrations (
   code_version text,
   host text
 );
-create table if not exists lockstep_packages (
+create table if not exists ${s}.lockstep_packages (
   package text primary key,
   version text not null,
   updated_at timestamptz not null
 );
-create table if not exists lockstep_schema (
+create table if not exists ${s}.lockstep_schema (
   table_name text primary key,
   definition text not null,
   hash text not null,
   recorded_at timestamptz not null
 );
-create table if not exists lockstep_events (
+create table if not exists ${s}.lockstep_events (
   id bigint generated always as identity primary key,
   at timestamptz not null,
   kind text not null,
@@ -38,27 +47,33 @@ create table if not exists lockstep_events (
   code_version text,
   host text
 );`;
+}
 
 /** The PostgreSQL side of the ledger. */
 export const postgresLedger: LedgerSql = {
-  ledgerDdl: DDL,
+  ledgerDdlIn: ddl,
+  ledgerDdl: ddl("public"),
   async hasLedger(sql) {
     const [row] = await sql.query(
-      "select to_regclass('lockstep_migrations') is not null as present",
+      "select pg_catalog.to_regclass($1) is not null as present",
+      [ledgerTable(sql, "lockstep_migrations")],
     );
     return row?.present === true;
   },
   async recordMigration(sql, r) {
     await sql.query(
       `with m as (
-         insert into lockstep_migrations
+         insert into ${ledgerTable(sql, "lockstep_migrations")}
            (id, package, checksum, applied_at, duration_ms, action, code_version, host)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
        ), p as (
-         insert into lockstep_packages (package, version, updated_at) values ($2, $1, $4)
+         insert into ${
+        ledgerTable(sql, "lockstep_packages")
+      } (package, version, updated_at) values ($2, $1, $4)
          on conflict (package) do update set version = excluded.version, updated_at = excluded.updated_at
        )
-       insert into lockstep_events (at, kind, migration, message, code_version, host)
+       insert into ${ledgerTable(sql, "lockstep_events")}
+         (at, kind, migration, message, code_version, host)
        values ($4, $6, $1, $9, $7, $8)`,
       [
         r.id,

@@ -64,12 +64,9 @@ async function readPostgresTables(
   const [current] = await sql.query("select current_setting('search_path') as path");
   const path = String(current!.path);
   await sql.query("select set_config('search_path', 'pg_catalog', true)");
-  let rows;
-  try {
-    rows = await sql.query(TABLES, [JSON.stringify(schemas)]);
-  } finally {
-    await sql.query("select set_config('search_path', $1, true)", [path]);
-  }
+  // Put back only after success: a failed read aborts the transaction, which ends it anyway.
+  const rows = await sql.query(TABLES, [JSON.stringify(schemas)]);
+  await sql.query("select set_config('search_path', $1, true)", [path]);
   const tables = new Map<string, TableItems>();
   const pairs = (text: unknown) => JSON.parse(String(text)) as [string, string][];
   for (const row of rows) {

@@ -32,7 +32,44 @@ export const sqliteDumper: Dumper = {
   checkArtifact: (path) => Promise.resolve(checkSqlite(path)),
   refuseUnrestorable() {},
   restore: (db, path, format) => format === "absent" ? removeSqlite(db) : restoreSqlite(db, path),
+  trialRestore,
 };
+
+/**
+ * Restores a backed-up file into a scratch file in `scratchFolder` as
+ * {@link restoreSqlite} restores the live one, checks it
+ * (`PRAGMA integrity_check`) and removes it.
+ */
+async function trialRestore(
+  db: DatabaseConfig,
+  artifact: string,
+  format: string,
+  scratchFolder: string,
+): Promise<string | undefined> {
+  if (format === "absent") return undefined;
+  const scratch: DatabaseConfig = {
+    ...db,
+    path: join(scratchFolder, `.verify-${crypto.randomUUID()}.sqlite`),
+  };
+  try {
+    await restoreSqlite(scratch, artifact);
+    const copy = new DatabaseSync(scratch.path!, { readOnly: true });
+    try {
+      const rows = copy.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
+      const problems = rows.map((r) => r.integrity_check).filter((r) => r !== "ok");
+      return problems.length === 0
+        ? undefined
+        : `the restored copy fails integrity_check: ${problems.slice(0, 3).join("; ")}`;
+    } finally {
+      copy.close();
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return `it does not restore into a scratch file: ${messageOf(error)}`;
+  } finally {
+    await removeSqlite(scratch);
+  }
+}
 
 /**
  * Copies the live database to `out` (owner-only) in one step, so that a

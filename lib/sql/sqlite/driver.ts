@@ -22,7 +22,11 @@ export interface SqliteOptions {
 
 /** Opening SQLite databases, and what their connections do differently. */
 export const sqliteConnector: Connector = {
-  open: (db, options = {}) => openSqlite(db.name, db.path!, options),
+  open: (db, { readOnly = false, lockTimeoutMs } = {}) =>
+    openSqlite(db.name, db.path!, {
+      readOnly,
+      ...(lockTimeoutMs === undefined ? {} : { busyTimeoutMs: lockTimeoutMs }),
+    }),
   /**
    * A read transaction (`BEGIN`, not the driver's `BEGIN IMMEDIATE`), which
    * also works on a read-only connection.
@@ -37,6 +41,9 @@ export const sqliteConnector: Connector = {
   },
   // SQLite runs a script statement by statement, each in its own implicit transaction.
   runWithoutTransaction: (sql, script) => sql.exec(script),
+  // A SQLite connection has no session state that lockstep's statements depend on: they
+  // name the ledger as "main".lockstep_…, which neither ATTACH nor a temp table can shadow.
+  resetSession: () => Promise.resolve(),
 };
 
 /** True when a SQLite error means another connection holds the write lock. */
@@ -80,6 +87,7 @@ export async function openSqlite(
 
 class SqliteDatabase implements Database {
   readonly dialect = "sqlite" as const;
+  readonly ledgerSchema = "main";
   readonly display: string;
   readonly #db: DatabaseSync;
   #inTransaction = false;

@@ -1,14 +1,16 @@
 /**
- * The ledger on SQLite: times are ISO 8601 text, event ids an
- * autoincrement key, and recording a migration is three statements (SQLite
- * has no data-modifying `WITH`; in-process statements cost no round trip).
+ * The ledger on SQLite, in the `main` database: times are ISO 8601 text,
+ * event ids an autoincrement key, and recording a migration is three
+ * statements (SQLite has no data-modifying `WITH`; in-process statements cost
+ * no round trip). Tables are named `"main".…`, so an attached database or a
+ * temporary table of the same name never takes their place.
  *
  * @module
  */
-import type { LedgerSql } from "../dialect.ts";
+import { type LedgerSql, ledgerTable, quoteIdent } from "../dialect.ts";
 
-const DDL = `
-create table if not exists lockstep_migrations (
+const ddl = (schema: string) => `
+create table if not exists ${quoteIdent(schema)}.lockstep_migrations (
   id text primary key,
   package text not null,
   checksum text not null,
@@ -18,18 +20,18 @@ create table if not exists lockstep_migrations (
   code_version text,
   host text
 );
-create table if not exists lockstep_packages (
+create table if not exists ${quoteIdent(schema)}.lockstep_packages (
   package text primary key,
   version text not null,
   updated_at text not null
 );
-create table if not exists lockstep_schema (
+create table if not exists ${quoteIdent(schema)}.lockstep_schema (
   table_name text primary key,
   definition text not null,
   hash text not null,
   recorded_at text not null
 );
-create table if not exists lockstep_events (
+create table if not exists ${quoteIdent(schema)}.lockstep_events (
   id integer primary key autoincrement,
   at text not null,
   kind text not null,
@@ -41,27 +43,33 @@ create table if not exists lockstep_events (
 
 /** The SQLite side of the ledger. */
 export const sqliteLedger: LedgerSql = {
-  ledgerDdl: DDL,
+  ledgerDdlIn: ddl,
+  ledgerDdl: ddl("main"),
   async hasLedger(sql) {
     const [row] = await sql.query(
-      "select count(*) as present from sqlite_schema where type = 'table' and name = 'lockstep_migrations'",
+      `select count(*) as present from ${quoteIdent(sql.ledgerSchema)}.sqlite_schema
+        where type = 'table' and name = 'lockstep_migrations'`,
     );
     return Number(row?.present) > 0;
   },
   async recordMigration(sql, r) {
     await sql.query(
-      `insert into lockstep_migrations
+      `insert into ${ledgerTable(sql, "lockstep_migrations")}
          (id, package, checksum, applied_at, duration_ms, action, code_version, host)
        values ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [r.id, r.package, r.checksum, r.appliedAt, r.durationMs, r.action, r.codeVersion, r.host],
     );
     await sql.query(
-      `insert into lockstep_packages (package, version, updated_at) values ($1, $2, $3)
+      `insert into ${
+        ledgerTable(sql, "lockstep_packages")
+      } (package, version, updated_at) values ($1, $2, $3)
        on conflict (package) do update set version = excluded.version, updated_at = excluded.updated_at`,
       [r.package, r.id, r.appliedAt],
     );
     await sql.query(
-      `insert into lockstep_events (at, kind, migration, message, code_version, host)
+      `insert into ${
+        ledgerTable(sql, "lockstep_events")
+      } (at, kind, migration, message, code_version, host)
        values ($1, $2, $3, $4, $5, $6)`,
       [r.appliedAt, r.action, r.id, r.message, r.codeVersion, r.host],
     );
