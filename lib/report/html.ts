@@ -67,7 +67,14 @@ dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 footer { margin-top: 2rem; color: var(--muted); font-size: .8rem; }
 @media (max-width: 600px) { main { padding: .75rem; } .verdict h2 { font-size: 1.3rem; }
-  dl.facts { grid-template-columns: 1fr; } }
+  dl.facts { grid-template-columns: 1fr; } dl.facts dd { margin-bottom: .35rem; }
+  table.stack thead { display: none; }
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: auto; }
+  table.stack tr { border: 1px solid var(--line); border-radius: .375rem; margin: .5rem 0;
+    padding: .25rem .5rem; }
+  table.stack td { border: 0; padding: .2rem 0; max-width: none; }
+  table.stack td::before { content: attr(data-label); display: block; font-size: .75rem;
+    color: var(--muted); text-transform: uppercase; letter-spacing: .03em; } }
 @media print { .verdict, .finding, pre { background: none !important; }
   .b-critical, .b-security, .b-blocked { color: var(--bad); background: none; }
   h2.section { break-after: avoid; } table { page-break-inside: auto; } tr { break-inside: avoid; } }
@@ -115,7 +122,7 @@ export function renderReport(data: ReportData): string {
 <body>
 <main>
 <header class="top"><h1>${e(data.app)} <span class="meta">lockstep report</span></h1>
-<span class="meta">made ${e(data.generated)} by lockstep ${e(data.lockstep)}</span></header>
+<span class="meta">made ${e(when(data.generated))} by lockstep ${e(data.lockstep)}</span></header>
 ${verdict(data)}
 <h2 class="section" id="findings">What to do</h2>
 ${data.findings.map(finding).join("\n")}
@@ -137,7 +144,7 @@ function verdict(data: ReportData): string {
   const v = data.verdict;
   const m = v.maintenance;
   const maintenance = m.on
-    ? `<p><span class="badge b-attention">maintenance on</span> since ${e(m.since)} by ${
+    ? `<p><span class="badge b-attention">maintenance on</span> since ${e(when(m.since))} by ${
       e(m.by)
     }: ${e(m.message)}</p>`
     : `<p>Maintenance mode is off.</p>`;
@@ -202,13 +209,17 @@ function bundleTable(bundles: readonly WaitingBundle[]): string {
     const db = b.database.length === 0
       ? ""
       : `<ul>${b.database.map((line) => `<li>${e(line)}</li>`).join("")}</ul>`;
-    return `<tr data-file="${e(b.file)}"><td><code>${e(b.file)}</code></td><td>${
-      e(b.version ?? "?")
-    }</td><td>${badges}${why}</td><td>${e(b.released ?? "-")}</td><td>${
-      e(megabytes(b.size))
-    }</td><td>${e(b.signedBy ?? "unsigned")}</td><td class="notes">${e(b.notes)}${db}</td></tr>`;
+    const cell = (label: string, html: string, cls = "") =>
+      `<td data-label="${label}"${cls ? ` class="${cls}"` : ""}>${html}</td>`;
+    return `<tr data-file="${e(b.file)}">${cell("file", `<code>${e(b.file)}</code>`)}${
+      cell("version", e(b.version ?? "?"))
+    }${cell("status", `${badges}${why}`)}${cell("released", e(when(b.released)))}${
+      cell("size", e(size(b.size)))
+    }${cell("signed by", e(b.signedBy ?? "unsigned"))}${
+      cell("notes and database changes", `${e(b.notes)}${db}`, "notes")
+    }</tr>`;
   });
-  return `<div class="scroll"><table><thead><tr><th>file</th><th>version</th><th>status</th>` +
+  return `<div class="scroll"><table class="stack"><thead><tr><th>file</th><th>version</th><th>status</th>` +
     `<th>released</th><th>size</th><th>signed by</th><th>notes and database changes</th></tr>` +
     `</thead><tbody>${rows.join("")}</tbody></table></div>`;
 }
@@ -244,7 +255,7 @@ ${drift}
 function safety(data: ReportData): string {
   const s = data.safety;
   const latest = s.latestBackup
-    ? `${e(s.latestBackup.id)} (${e(s.latestBackup.created)})`
+    ? `${e(s.latestBackup.id)} (${e(when(s.latestBackup.created))})`
     : `<span class="badge b-attention">none</span>`;
   const disk = s.disk.free === null
     ? "not measured (grant --allow-sys=statfs)"
@@ -254,7 +265,7 @@ function safety(data: ReportData): string {
     s.events.map((
       ev,
     ) => [
-      ev.at,
+      when(ev.at),
       ev.source,
       ev.action,
       ev.id ?? "-",
@@ -291,7 +302,22 @@ function empty(text: string): string {
 }
 
 function megabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+  return size(bytes);
+}
+
+/** A size people read: bytes, KB, MB or GB. */
+function size(bytes: number): string {
+  if (bytes < 1e3) return `${bytes} bytes`;
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} KB`;
+  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 1e9).toFixed(2)} GB`;
+}
+
+/** `2026-11-29 21:28 UTC` from an ISO 8601 time; other text as it is. */
+function when(iso: string | null): string {
+  if (iso === null) return "-";
+  const match = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(:\d\d(\.\d+)?)?Z$/.exec(iso);
+  return match ? `${match[1]} ${match[2]} UTC` : iso;
 }
 
 /**
