@@ -13,6 +13,8 @@ import backups from "./backups.ts";
 import bundleCreate from "./bundle_create.ts";
 import bundleInspect from "./bundle_inspect.ts";
 import check from "./check.ts";
+import fleet from "./fleet.ts";
+import fleetForget from "./fleet_forget.ts";
 import install from "./install.ts";
 import keygen from "./keygen.ts";
 import log from "./log.ts";
@@ -45,6 +47,8 @@ export const COMMANDS: readonly AnyCommand[] = [
   recover,
   update,
   start,
+  fleet,
+  fleetForget,
   maintenance,
   keygen,
   bundleCreate,

@@ -6,6 +6,7 @@
  */
 import {
   describeDrift,
+  type HeldContract,
   migrate,
   type PlannedMigration,
   type SchemaState,
@@ -66,6 +67,7 @@ export default command({
     if (json) printJson({ ok: true, ...result });
     else if (result.dryRun) {
       renderPlan(result.planned, result.estimateSeconds, result.transactions);
+      renderHeld(result.held);
     } else if (!result.confirmed) print("Nothing was applied.");
     else {
       for (const state of result.acceptedDrift) {
@@ -74,9 +76,12 @@ export default command({
             (state.changes.length ? ` (accepted: ${describeDrift(state.changes)}).` : "."),
         );
       }
-      if (result.planned.length === 0) print("Nothing to migrate: every database is up to date.");
-      else print(`Applied ${result.applied.length} migration(s).`);
+      if (result.planned.length > 0) print(`Applied ${result.applied.length} migration(s).`);
+      else if (result.held.length === 0) {
+        print("Nothing to migrate: every database is up to date.");
+      }
     }
+    if (!json) renderHeld(result.held);
     return result.confirmed ? 0 : 1;
   },
 });
@@ -103,6 +108,19 @@ function confirmPlan(
     ...(pending.length ? [`apply ${pending.length} migration(s)`] : []),
   ];
   return confirmOrRefuse(actions.join(" and "), pending.map((m) => m.id), mode, ask);
+}
+
+/** The contract migrations a fleet holds back, and the hosts each waits for. */
+export function renderHeld(held: readonly HeldContract[]): void {
+  for (const contract of held) {
+    const hosts = contract.waitingFor.map((h) =>
+      `${h.host} (${h.codeVersion ?? "unversioned"}${h.state === "running" ? "" : `, ${h.state}`})`
+    );
+    print(
+      `Held: contract migration ${contract.id} waits for host(s) running older code: ` +
+        `${hosts.join(", ")}. It runs once they run ${contract.release ?? "this release"}.`,
+    );
+  }
 }
 
 function transactionMode(value: string | undefined): { transaction?: "run" | "per-migration" } {

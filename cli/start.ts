@@ -6,9 +6,19 @@
  *
  * @module
  */
-import { check, type CheckReport, explainPermission, gate, LockstepError, update } from "../mod.ts";
+import {
+  type CheckReport,
+  explainPermission,
+  gate,
+  joinFleet,
+  LockstepError,
+  update,
+} from "../mod.ts";
 import { command, seconds, usage } from "./command.ts";
 import { printError } from "./output.ts";
+
+/** How many times `start --install` updates before it lets the gate decide. */
+const INSTALL_ROUNDS = 5;
 
 export default command({
   name: "start",
@@ -36,36 +46,60 @@ export default command({
       throw usage("start takes --install or --ignore, not both", "start");
     }
     let waitMs = values.wait === undefined ? 0 : seconds(values.wait, "wait") * 1000;
-    if (values.install) {
-      const first = await check(config, { waitMs });
-      waitMs = 0;
-      if (!first.ok && first.exitCode !== 5) {
-        await update(config, {
-          onStep: (s) => printError(`lockstep update: ${s.step}: ${s.detail}`),
-        });
-      }
-    }
     const explain = (report: CheckReport) => {
       for (const p of report.problems) printError(`lockstep: [${p.severity}] ${p.message}`);
     };
-    // gate() makes the decision, as it does for Deno applications.
-    let report: CheckReport;
-    try {
-      report = await gate(config, { ignore: values.ignore, waitMs });
-    } catch (error) {
-      if (!(error instanceof LockstepError) || error.code !== "GATE_REFUSED") throw error;
-      report = error.data.report as CheckReport;
-      explain(report);
-      printError(`lockstep: not starting ${config.app} (check exit ${report.exitCode}).`);
-      return report.exitCode;
+    // gate() makes the decision, as it does for Deno applications. With --install, what it
+    // refuses for is updated and it decides again: in a fleet what is pending may change while
+    // this host updates (a contract migration held for another host is freed when it is done).
+    let report: CheckReport | undefined;
+    for (let round = 0; report === undefined; round++) {
+      try {
+        // The host joins its fleet below, for as long as the command runs.
+        report = await gate(config, { ignore: values.ignore, waitMs, register: false });
+      } catch (error) {
+        if (!(error instanceof LockstepError) || error.code !== "GATE_REFUSED") throw error;
+        const refused = error.data.report as CheckReport;
+        waitMs = 0;
+        const updatable = refused.exitCode !== 5 || installResolves(refused);
+        if (values.install && updatable && round < INSTALL_ROUNDS) {
+          // Even an update with nothing to do is worth another decision: it found check at 0.
+          await update(config, {
+            onStep: (s) => printError(`lockstep update: ${s.step}: ${s.detail}`),
+          });
+          continue;
+        }
+        explain(refused);
+        printError(`lockstep: not starting ${config.app} (check exit ${refused.exitCode}).`);
+        return refused.exitCode;
+      }
     }
     if (!report.ok) {
       explain(report);
       printError(`lockstep: starting ${config.app} anyway (--ignore).`);
     }
-    return await runApplication(args[0]!, args.slice(1));
+    const presence = await joinFleet(config);
+    for (const problem of presence.problems) {
+      printError(`lockstep: [warning] not in the fleet's registry: ${problem}`);
+    }
+    try {
+      return await runApplication(args[0]!, args.slice(1));
+    } finally {
+      await presence.leave();
+    }
   },
 });
+
+/**
+ * True when the only blocking problem is a database ahead of this code while
+ * a bundle applies: in a fleet, another host migrated for the release that
+ * bundle brings, so installing it is the way out.
+ */
+function installResolves(report: CheckReport): boolean {
+  const blocking = report.problems.filter((p) => p.severity === "blocked");
+  return blocking.every((p) => p.code === "DATABASE_AHEAD") &&
+    report.bundles.some((b) => b.applies);
+}
 
 /**
  * Runs the application's command with lockstep's stdio, passing SIGINT,

@@ -1,10 +1,12 @@
 /**
- * `lockstep status`: migrations per package and database, and the ones
- * ahead of the code or changed since they were applied.
+ * `lockstep status`: migrations per package and database, the ones ahead of
+ * the code or changed since they were applied, and in a fleet the hosts
+ * with their code versions and the contract migrations they hold back.
  *
  * @module
  */
-import { type MigrationStatus, status } from "../mod.ts";
+import { fleetStatus, type MigrationStatus, status } from "../mod.ts";
+import { renderFleet } from "./fleet.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -17,7 +19,10 @@ export default command({
   async run({ config, values }) {
     const state = await status(config);
     if (values.json) printJson({ ok: true, ...state });
-    else renderStatus(state);
+    else {
+      renderStatus(state);
+      if (config.fleet) renderFleet(await fleetStatus(config));
+    }
     return 0;
   },
 });
@@ -35,11 +40,27 @@ function renderStatus(state: MigrationStatus): void {
         (pkg.version ? `, at ${pkg.version}` : ""),
     );
     for (const id of pkg.pending) print(`  pending ${id}`);
+    for (const id of pkg.held) {
+      const waiting = state.contracts.find((c) => c.id === id);
+      print(
+        `  held ${id}` +
+          (waiting
+            ? `: contract migration, waits for ${
+              waiting.waitingFor.map((h) => `${h.host} (${h.codeVersion ?? "unversioned"})`).join(
+                ", ",
+              )
+            }`
+            : ": follows a held contract migration"),
+      );
+    }
   }
   for (const row of state.ahead) {
     print(`  AHEAD: ${row.id} (in ${row.database}) is unknown to this code`);
   }
   for (const changed of state.changed) {
     print(`  CHANGED: ${changed.id} differs from what was applied`);
+  }
+  for (const row of state.newer) {
+    print(`  NEWER: ${row.id} (in ${row.database}) is an expand migration of a newer release`);
   }
 }

@@ -22,15 +22,18 @@ import { newestBackup } from "./backup/list.ts";
 import {
   asProblem,
   bundlesPending,
+  contractWaiting,
   databaseAhead,
   databaseNotAdopted,
   errorProblem,
   EXIT_BY_SEVERITY,
+  fleetMixed,
   journalOpen,
   maintenanceOn,
   migrationChanged,
   migrationFilesOpen,
   migrationsPending,
+  newerReleaseExpanded,
   prerequisiteUnmet,
   type Problem,
   schemaDrift,
@@ -41,6 +44,7 @@ import {
 } from "./problems.ts";
 import { readUndoPlan } from "./undo.ts";
 import { openMigrationFiles } from "./migrations/file_journal.ts";
+import { mixedVersions } from "./fleet/registry.ts";
 
 export type { Severity } from "./problems.ts";
 
@@ -208,7 +212,7 @@ export async function check(config: Config, options: CheckOptions = {}): Promise
     problems.push(errorProblem(error, "blocked"));
   }
   if (migrations) {
-    problems.push(...migrationProblems(migrations));
+    problems.push(...migrationProblems(config, migrations, codeVersion));
     for (const { database, tables } of await unadopted(connections, migrations)) {
       problems.push(asProblem(databaseNotAdopted(database, tables)));
     }
@@ -287,9 +291,23 @@ function bundleProblems(bundles: readonly BundleStatus[]): CheckProblem[] {
   return problems;
 }
 
-function migrationProblems(state: MigrationStatus): CheckProblem[] {
+function migrationProblems(
+  config: Config,
+  state: MigrationStatus,
+  codeVersion: string | null,
+): CheckProblem[] {
   const problems: CheckProblem[] = [];
   if (state.ahead.length > 0) problems.push(asProblem(databaseAhead(state.ahead)));
+  if (state.newer.length > 0) {
+    problems.push(asProblem(newerReleaseExpanded(state.newer, codeVersion)));
+  }
+  if (state.contracts.length > 0) problems.push(asProblem(contractWaiting(state.contracts)));
+  const mixed = state.fleet && mixedVersions(state.fleet.hosts);
+  if (mixed && config.fleet && mixed.sinceSeconds > config.fleet.mixedAfterSeconds) {
+    problems.push(
+      asProblem(fleetMixed(mixed.versions, mixed.sinceSeconds, config.fleet.mixedAfterSeconds)),
+    );
+  }
   for (const changed of state.changed) problems.push(asProblem(migrationChanged([changed])));
   if (state.pending.length > 0) {
     problems.push(asProblem(migrationsPending(state.pending, state.packages)));

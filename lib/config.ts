@@ -12,6 +12,7 @@ import { boolean, type Fail, integer, object, onlyKeys, string, strings } from "
 import { redact } from "./redact.ts";
 import type { DatabaseConfig } from "./sql/dialect.ts";
 import { dialectForUrl, DIALECTS } from "./sql/dialects.ts";
+import { type FleetConfig, readFleet } from "./fleet/config.ts";
 
 /** A package of the application: one line of migrations on one database. */
 export interface PackageConfig {
@@ -65,6 +66,8 @@ export interface Config {
   readonly trust: { readonly keys: readonly string[]; readonly requireSignature: boolean };
   /** Bundle limits. */
   readonly limits: Limits;
+  /** The fleet this host belongs to (PostgreSQL databases shared by hosts), or `null`. */
+  readonly fleet: FleetConfig | null;
 }
 
 /**
@@ -93,6 +96,7 @@ const TOP_KEYS = [
   "backup",
   "trust",
   "limits",
+  "fleet",
 ];
 const DEFAULT_LIMITS: Limits = {
   manifestBytes: 1024 * 1024,
@@ -140,6 +144,7 @@ export function resolveConfig(
     backup: readBackup(top.backup, fail),
     trust: readTrust(top.trust, fail),
     limits: readLimits(top.limits, fail),
+    fleet: readFleet(top.fleet, fail),
   };
 }
 

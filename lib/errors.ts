@@ -79,6 +79,13 @@ export const ERROR_CODES = [
   "SCHEMA_UNRECORDED",
   "INTERRUPTED",
   "SCHEMA_UNDETERMINED",
+  "CONTRACT_WAITING",
+  "NEWER_RELEASE_EXPANDED",
+  "FLEET_MIXED_VERSIONS",
+  "FLEET_UNREGISTERED",
+  "FLEET_NOT_CONFIGURED",
+  "FLEET_HOST_UNKNOWN",
+  "FLEET_HOST_ACTIVE",
   "INTERNAL",
 ] as const;
 
@@ -101,6 +108,7 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
   "CONFIG_INVALID",
   "USAGE",
   "CONFIRMATION_REQUIRED",
+  "FLEET_NOT_CONFIGURED",
 ]);
 
 /**
@@ -170,6 +178,22 @@ export interface ErrorDataMap {
   UPDATE_BLOCKED: { readonly problems: readonly string[] };
   /** check's exit code (3, 4 or 5) and its whole report. */
   GATE_REFUSED: { readonly exitCode: 3 | 4 | 5; readonly report: unknown };
+  /** Each held contract migration with the hosts it waits for. */
+  CONTRACT_WAITING: { readonly contracts: readonly Readonly<Record<string, unknown>>[] };
+  /** The newer release's expand migrations in a shared database. */
+  NEWER_RELEASE_EXPANDED: {
+    readonly ids: readonly string[];
+    readonly releases: readonly string[];
+    readonly databases: readonly string[];
+  };
+  /** The code versions the running hosts run, and for how long they have differed. */
+  FLEET_MIXED_VERSIONS: {
+    readonly versions: readonly string[];
+    readonly sinceSeconds: number;
+    readonly limitSeconds: number;
+  };
+  /** Why this host could not register. */
+  FLEET_UNREGISTERED: { readonly reasons: readonly string[] };
 }
 
 /**

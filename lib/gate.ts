@@ -7,6 +7,8 @@
 import type { Config } from "./config.ts";
 import { explainPermission, lockstepError } from "./errors.ts";
 import { check, type CheckReport } from "./check.ts";
+import { joinFleet } from "./fleet/presence.ts";
+import { asProblem, fleetUnregistered } from "./problems.ts";
 
 /** Options for {@link gate}. */
 export interface GateOptions {
@@ -21,14 +23,25 @@ export interface GateOptions {
    * host). Default 0: check at once.
    */
   waitMs?: number;
+  /**
+   * In a fleet (`fleet` in lockstep.json): once the application may start,
+   * register this host as running its code in every shared database, and
+   * refresh it every `fleet.staleAfterSeconds / 3` while the process runs
+   * (a timer that never keeps the process alive). Default `true`.
+   */
+  register?: boolean;
 }
 
 /**
- * Runs `check` and returns its report when the application may start.
+ * Runs `check` and returns its report when the application may start; in a
+ * fleet it then registers the host as running (see {@link GateOptions.register}:
+ * a registration that fails is a `FLEET_UNREGISTERED` warning in the report,
+ * never a refusal).
  *
  * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
  * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
- * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`.
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. In a fleet without `fleet.host`,
+ * `--allow-write` on the updates folder lets the first start keep the host's generated id.
  *
  * @throws {LockstepError} `GATE_REFUSED` with `data.exitCode` (3, 4 or 5) and
  * `data.report` when it must not; `DATABASE_UNREACHABLE` (a database that
@@ -54,7 +67,12 @@ export async function gate(config: Config, options: GateOptions = {}): Promise<C
     // The application prints what it catches: give it the operator's message, not Deno's.
     throw explainPermission(error, `check ${config.app} before it starts`);
   }
-  if (report.ok || (ignore && report.exitCode !== 5)) return report;
+  if (report.ok || (ignore && report.exitCode !== 5)) {
+    if (options.register === false) return report;
+    const { problems } = await joinFleet(config);
+    if (problems.length === 0) return report;
+    return { ...report, problems: [...report.problems, asProblem(fleetUnregistered(problems))] };
+  }
   const reasons = report.problems.filter((p) => p.severity !== "warning").map((p) => p.message);
   throw lockstepError(
     "GATE_REFUSED",

@@ -35,6 +35,8 @@ import {
 import { MaintenanceScope } from "./maintenance.ts";
 import { stopIfAborted } from "./interrupt.ts";
 import { redact } from "./redact.ts";
+import { sharedDatabases } from "./fleet/registry.ts";
+import { describeSharedCover } from "./fleet/backup.ts";
 
 /**
  * The safety options every changing command takes (`migrate`, `install`,
@@ -163,13 +165,16 @@ export async function guard<P, S extends string>(
       run: async () => {
         taken = await backup(config, {
           label: spec.backup.label,
+          // In a fleet the host that migrates a shared database backs it up (lib/fleet/backup.ts).
+          ...(config.fleet ? { databases: localDatabases(config) } : {}),
           lockTimeoutMs: spec.backup.waitMs ?? 0,
           // A dump waits for an application's table lock no longer than the change would.
           ...(spec.backup.waitMs === undefined ? {} : { tableLockTimeoutMs: spec.backup.waitMs }),
           ...(typeof options.backup === "object" ? options.backup : {}),
         });
         options.onBackup?.(taken);
-        return `${taken.id} (${taken.path})`;
+        const cover = config.fleet ? await describeSharedCover(config) : "";
+        return `${taken.id} (${taken.path})${cover && `; ${cover}`}`;
       },
     });
   }
@@ -216,4 +221,10 @@ export async function guard<P, S extends string>(
 async function leave(scope: MaintenanceScope, flow: Flow, failure: string | undefined) {
   if (failure === undefined || !flow.hasChanged) await scope.leave();
   else await scope.leave(failure).catch(() => undefined);
+}
+
+/** The configured databases no other host shares. */
+function localDatabases(config: Config): string[] {
+  const shared = new Set(sharedDatabases(config).map((db) => db.name));
+  return Object.keys(config.databases).filter((name) => !shared.has(name));
 }

@@ -15,6 +15,7 @@
 import { type ErrorCode, type ErrorData, lockstepError, type LockstepErrorOf } from "./errors.ts";
 import type { MaintenanceState } from "./maintenance.ts";
 import { describeDrift, describeUndetermined, type SchemaState } from "./migrations/schema.ts";
+import type { HeldContract } from "./fleet/hold.ts";
 
 /** How much a problem matters: it decides `check`'s exit code (`warning` does not change it). */
 export type Severity = "blocked" | "migrations" | "bundles" | "warning";
@@ -349,4 +350,77 @@ export function errorProblem(
   data: Readonly<Record<string, unknown>> = error.data,
 ): Problem {
   return { code: error.code, severity, message: error.message, data };
+}
+
+/** In a fleet: contract migrations wait for running hosts whose older code they would break. */
+export function contractWaiting(contracts: readonly HeldContract[]): Finding<"CONTRACT_WAITING"> {
+  const hosts = [...new Set(contracts.flatMap((c) => c.waitingFor.map(describeHost)))];
+  const ids = contracts.map((c) => c.id);
+  const release = contracts[0]?.release ?? "this release";
+  return {
+    code: "CONTRACT_WAITING",
+    severity: "warning",
+    statement: `${ids.length} contract migration(s) of ${release} (${listed(ids)}) wait for ` +
+      `host(s) still running older code: ${listed(hosts)}; this code runs on the expanded schema`,
+    fix: `update those hosts; the next "lockstep migrate", "update" or "start --install" on any ` +
+      `host then applies them, once`,
+    data: { contracts: contracts.map((c) => ({ ...c })) },
+  };
+}
+
+/**
+ * In a fleet: the shared database has a newer release's expand migrations,
+ * which this (older) code survives.
+ */
+export function newerReleaseExpanded(
+  rows: readonly { id: string; database?: string | undefined; codeVersion?: string | null }[],
+  codeVersion: string | null,
+): Finding<"NEWER_RELEASE_EXPANDED"> {
+  const ids = rows.map((row) => row.id);
+  const releases = [...new Set(rows.flatMap((row) => row.codeVersion ?? []))].sort();
+  const newest = releases.at(-1) ?? "a newer release";
+  return {
+    code: "NEWER_RELEASE_EXPANDED",
+    severity: "warning",
+    statement: `another host migrated the shared database for ${newest}: it has ` +
+      `${ids.length} expand migration(s) this code (${codeVersion ?? "unversioned"}) does not ` +
+      `know (${listed(ids)}), which it keeps working with`,
+    fix: `install ${newest} on this host ("lockstep update", or "lockstep start --install")`,
+    data: { ids, releases, databases: [...new Set(rows.flatMap((row) => row.database ?? []))] },
+  };
+}
+
+/** In a fleet: the running hosts have run different code versions for longer than allowed. */
+export function fleetMixed(
+  versions: readonly string[],
+  sinceSeconds: number,
+  limitSeconds: number,
+): Finding<"FLEET_MIXED_VERSIONS"> {
+  return {
+    code: "FLEET_MIXED_VERSIONS",
+    severity: "warning",
+    statement: `the fleet's hosts have run different code versions (${versions.join(", ")}) ` +
+      `for ${Math.round(sinceSeconds / 60)} minute(s), longer than fleet.mixedAfterSeconds ` +
+      `(${limitSeconds})`,
+    fix: `update the hosts on older versions, or stop them ("lockstep status" lists them)`,
+    data: { versions: [...versions], sinceSeconds, limitSeconds },
+  };
+}
+
+/** In a fleet: this host is not in the registry, so contract migrations do not wait for it. */
+export function fleetUnregistered(reasons: readonly string[]): Finding<"FLEET_UNREGISTERED"> {
+  return {
+    code: "FLEET_UNREGISTERED",
+    severity: "warning",
+    statement: `this host is not in the fleet's registry (${reasons.join("; ")}), so contract ` +
+      `migrations other hosts run do not wait for it`,
+    fix: `set "fleet.host" in lockstep.json (or let lockstep write updates/state.json once), ` +
+      `and let it write the shared database`,
+    data: { reasons: [...reasons] },
+  };
+}
+
+function describeHost(host: { host: string; codeVersion: string | null; state: string }): string {
+  const state = host.state === "running" ? "" : `, ${host.state}`;
+  return `${host.host} (${host.codeVersion ?? "unversioned"}${state})`;
 }

@@ -32,6 +32,8 @@ export interface State {
   readonly history: readonly Installed[];
   /** `requires` of the version installed last (`check` verifies it on every start). */
   readonly requires: Readonly<Record<string, string>>;
+  /** This host's id in a fleet's registry, generated once (unless `fleet.host` names it). */
+  readonly hostId?: string;
 }
 
 const EMPTY: State = { installed: null, highWater: null, history: [], requires: {} };
@@ -61,6 +63,7 @@ export async function readState(config: Pick<Config, "updates">): Promise<State>
       highWater: typeof raw.highWater === "string" ? raw.highWater : null,
       history: Array.isArray(raw.history) ? raw.history : [],
       requires: requiresOf(raw.requires),
+      ...(typeof raw.hostId === "string" ? { hostId: raw.hostId } : {}),
     };
   } catch (error) {
     throw new LockstepError(

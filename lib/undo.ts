@@ -19,7 +19,8 @@
  */
 import { basename, join } from "node:path";
 import type { Config } from "./config.ts";
-import { LockstepError } from "./errors.ts";
+import { LockstepError, messageOf } from "./errors.ts";
+import { announce } from "./fleet/registry.ts";
 import { fault } from "./fault.ts";
 import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
 import { hashFile } from "./hashing.ts";
@@ -47,6 +48,17 @@ export interface UndoPlan {
   readonly backup: string | null;
   /** The databases to restore from it: those on which migrations committed. */
   readonly databases: readonly string[];
+  /**
+   * In a fleet: the backup each shared database comes back from (the one this
+   * run took before migrating it), by database.
+   */
+  readonly databaseBackups?: Readonly<Record<string, string>>;
+  /**
+   * In a fleet: shared databases on which migrations committed that are kept
+   * as they are, and why (another host runs on them, or no backup of them is
+   * here).
+   */
+  readonly kept?: readonly { readonly database: string; readonly reason: string }[];
 }
 
 /** The open undo plan, or `null`. Reads only. */
@@ -90,9 +102,12 @@ export async function undoCode(config: Config, plan: UndoPlan): Promise<string> 
   for (const kept of plan.journals.toReversed()) await rollBackRetained(config, kept);
   await writeState(config, plan.state);
   for (const { keptAs, file } of plan.bundles) await putBack(config, keptAs, file);
+  // The fleet must not count this host on the code it left: contract migrations wait for it.
+  const unsaid = await announce(config, "updating").catch((error) => [messageOf(error)]);
   fault("undo:code");
   return `code back at ${(await readCodeVersion(config)) ?? "(no version)"}; ` +
-    `${plan.bundles.length} bundle(s) back in pending/`;
+    `${plan.bundles.length} bundle(s) back in pending/` +
+    (unsaid.length > 0 ? `; the fleet's registry was not told (${unsaid.join("; ")})` : "");
 }
 
 /**
@@ -104,23 +119,25 @@ export async function undoCode(config: Config, plan: UndoPlan): Promise<string> 
  * backup), and the dialect's restore errors.
  */
 export async function undoDatabases(config: Config, plan: UndoPlan): Promise<string> {
-  if (plan.databases.length === 0) return "no database to restore";
-  if (plan.backup === null) {
-    throw new LockstepError(
-      "UPDATE_FAILED",
-      `Cannot restore database(s) ${quoted(plan.databases)}: the update took no backup.`,
-      { data: { databases: [...plan.databases] } },
-    );
-  }
-  const { path, manifest } = await readBackupManifest(config, plan.backup);
+  const kept = (plan.kept ?? []).map((k) => `database "${k.database}" kept: ${k.reason}`);
+  if (plan.databases.length === 0) return ["no database to restore", ...kept].join("; ");
   for (const name of plan.databases) {
+    const id = plan.databaseBackups?.[name] ?? plan.backup;
+    if (id === null) {
+      throw new LockstepError(
+        "UPDATE_FAILED",
+        `Cannot restore database "${name}": the update took no backup.`,
+        { data: { databases: [...plan.databases] } },
+      );
+    }
+    const { path, manifest } = await readBackupManifest(config, id);
     const entry = manifest.databases.find((db) => db.name === name);
     const target = config.databases[name];
     if (entry === undefined || target === undefined) {
       throw new LockstepError(
         "BACKUP_INVALID",
-        `Cannot restore database "${name}": backup ${plan.backup} does not hold it.`,
-        { data: { backup: plan.backup, database: name } },
+        `Cannot restore database "${name}": backup ${id} does not hold it.`,
+        { data: { backup: id, database: name } },
       );
     }
     const artifact = join(path, entry.artifact);
@@ -129,17 +146,21 @@ export async function undoDatabases(config: Config, plan: UndoPlan): Promise<str
       if (actual.sha256 !== entry.sha256) {
         throw new LockstepError(
           "BACKUP_INVALID",
-          `Cannot restore database "${name}" from backup ${plan.backup}: ${entry.artifact} ` +
+          `Cannot restore database "${name}" from backup ${id}: ${entry.artifact} ` +
             `no longer matches its recorded SHA-256.`,
-          { data: { backup: plan.backup, database: name } },
+          { data: { backup: id, database: name } },
         );
       }
     }
     await dialectOf(entry).restore(target, artifact, entry.format);
-    await noteRestore(config, name, plan.backup, manifest.created);
+    await noteRestore(config, name, id, manifest.created);
     fault("undo:database");
   }
-  return `database(s) ${quoted(plan.databases)} restored from backup ${plan.backup}`;
+  const from = [...new Set(plan.databases.map((n) => plan.databaseBackups?.[n] ?? plan.backup))];
+  return [
+    `database(s) ${quoted(plan.databases)} restored from backup ${from.join(", ")}`,
+    ...kept,
+  ].join("; ");
 }
 
 /** Runs (or finishes) a whole undo plan, then removes it. */

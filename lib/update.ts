@@ -30,6 +30,9 @@ import { check, type CheckReport } from "./check.ts";
 import { type MigrateEvent, migrateWithin } from "./migrations/migrate.ts";
 import { takeOperationLock } from "./oplock.ts";
 import { readState, type State } from "./state.ts";
+import { type SharedBackup } from "./fleet/backup.ts";
+import { announce, hostId, sharedDatabases } from "./fleet/registry.ts";
+import { sharedUndo } from "./fleet/undo.ts";
 import {
   discardKept,
   finishUndo,
@@ -108,6 +111,8 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
   using _lock = await takeOperationLock(config, "update");
   // Kept install journals of a run that died before it could fail: nothing needs them now.
   await discardKept(config);
+  // In a fleet the host's id is kept before state.json is saved for an undo.
+  if (config.fleet) await hostId(config);
   const run: UpdateRun = {
     config,
     options,
@@ -117,6 +122,7 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     journals: [],
     stateBefore: await readState(config),
     plan: null,
+    sharedBackups: [],
   };
   const done = await guard<CheckReport, UpdateStep>(config, {
     command: "update",
@@ -176,6 +182,8 @@ interface UpdateRun {
   readonly stateBefore: State;
   /** The undo, once a failure wrote it down. */
   plan: UndoPlan | null;
+  /** In a fleet: the shared databases' backups before this run migrated them. */
+  readonly sharedBackups: SharedBackup[];
 }
 
 /** Writes the undo down before it starts: the code if it changed, the databases migrations committed on. */
@@ -185,6 +193,16 @@ async function planUndo(
   taken: TakenBackup | null,
 ): Promise<void> {
   const code = changes.includes("code");
+  const changed = changes.filter((c) => c.startsWith("database:")).map((c) => c.slice(9));
+  const shared = new Set(sharedDatabases(run.config).map((db) => db.name));
+  const databases = changed.filter((name) => !shared.has(name));
+  const fleet = await sharedUndo(
+    run.config,
+    changed.filter((name) => shared.has(name)),
+    run.sharedBackups,
+    run.applied,
+  );
+  databases.push(...Object.keys(fleet.restore));
   run.plan = {
     label: `update ${run.config.app}`,
     created: new Date().toISOString(),
@@ -192,7 +210,9 @@ async function planUndo(
     journals: [...run.journals],
     bundles: [...run.kept],
     backup: taken?.id ?? null,
-    databases: changes.filter((c) => c.startsWith("database:")).map((c) => c.slice(9)),
+    databases,
+    ...(Object.keys(fleet.restore).length > 0 ? { databaseBackups: fleet.restore } : {}),
+    ...(fleet.kept.length > 0 ? { kept: fleet.kept } : {}),
   };
   await writeUndoPlan(run.config, run.plan);
 }
@@ -204,7 +224,12 @@ async function planUndo(
  */
 async function preflight(config: Config): Promise<CheckReport> {
   const report = await check(config);
-  const blocking = report.problems.filter((p) => p.severity === "blocked");
+  // A database ahead of this code may be one the bundles catch up with (in a fleet, another
+  // host migrated for their release): the preflight below judges the plan after them.
+  const catchingUp = report.bundles.some((b) => b.applies);
+  const blocking = report.problems.filter((p) =>
+    p.severity === "blocked" && !(catchingUp && p.code === "DATABASE_AHEAD")
+  );
   if (blocking.length > 0) {
     throw new LockstepError(
       "UPDATE_BLOCKED",
@@ -232,6 +257,7 @@ function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
   const install: Step<UpdateStep> = {
     name: "install",
     run: async (flow) => {
+      await announce(config, "updating");
       const result = await installWithin(
         config,
         options.signal ? { signal: options.signal } : {},
@@ -242,6 +268,8 @@ function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
         run.installed.push(b.version);
         if (b.keptAs) run.kept.push({ keptAs: b.keptAs, file: b.file });
       }
+      // The fleet sees this host on its new code before it migrates the shared database.
+      if (result.installed.length > 0) await announce(config, "updating");
       const refused = result.refused.filter((r) => applicable.some((a) => a.file === r.file));
       if (refused.length > 0) {
         const first = refused[0]!;
@@ -258,12 +286,24 @@ function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
     run: async (flow) => {
       const result = await migrateWithin(config, {
         yes: true,
+        backupShared: options.backup !== false,
+        applied: run.applied,
+        onSharedBackup: (made) => run.sharedBackups.push(made),
         lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
         ...(options.onMigrate ? { onProgress: options.onMigrate } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       }, flow);
-      run.applied.push(...result.applied);
-      return `${result.applied.length} migration(s) applied`;
+      return [
+        `${result.applied.length} migration(s) applied`,
+        ...run.sharedBackups.map((b) =>
+          b.takenHere
+            ? `shared database "${b.database}" backed up first: ${b.backup}`
+            : `shared database "${b.database}" covered by backup ${b.backup} on host ${b.host}`
+        ),
+        ...result.held.map((c) =>
+          `held: ${c.id} waits for ${c.waitingFor.map((h) => h.host).join(", ")}`
+        ),
+      ].join("; ");
     },
     undo: { name: "restore", run: async () => await undoDatabases(config, await undoPlan()) },
   };
@@ -302,6 +342,9 @@ function updateFailed(
           `${backupId}: writes made to them since ${taken?.created ?? "the backup"} are gone`,
         ]
         : []),
+      ...(plan?.kept ?? []).map((k) =>
+        `shared database "${k.database}" was kept as migrated (${k.reason})`
+      ),
     ];
     advice = `What it changed was undone: ${parts.join("; ") || "nothing else had changed"}. ` +
       `Maintenance mode stays on: ${next}, or run "lockstep maintenance off" to reopen on the ` +

@@ -131,28 +131,38 @@ async function ledger({ dialect, db }: Subject): Promise<void> {
   await db.transaction((tx) => tx.exec(dialect.ledgerDdl));
   await db.transaction((tx) => tx.exec(dialect.ledgerDdl));
   assertEquals(await dialect.hasLedger(db), true);
+  assertEquals(await dialect.hasLedgerTable(db, "lockstep_hosts"), false, "fleets only");
+  await db.exec(dialect.hostsDdlIn(db.ledgerSchema));
+  await db.exec(dialect.hostsDdlIn(db.ledgerSchema));
   for (const table of LEDGER_TABLES) assertEquals(await count(db, table), 0);
 }
 
 async function migrationRows({ dialect, db }: Subject): Promise<void> {
   await db.transaction((tx) => tx.exec(dialect.ledgerDdl));
-  const record = (id: string, appliedAt: string): MigrationRecord => ({
+  const record = (
+    id: string,
+    appliedAt: string,
+    phase: MigrationRecord["phase"] = "expand",
+  ): MigrationRecord => ({
     id,
     package: "core",
     checksum: `v1:${id.length}`,
     appliedAt,
     durationMs: 12,
     action: "applied",
+    phase,
     codeVersion: "1.0.0",
     host: "host-1",
     message: `applied ${id}`,
   });
   const first = record("core/20260101000000_users", "2026-01-01T00:00:00.000Z");
-  const second = record("core/20260201000000_orders", "2026-02-01T00:00:00.000Z");
+  const second = record("core/20260201000000_orders", "2026-02-01T00:00:00.000Z", "contract");
   await db.transaction((tx) => dialect.recordMigration(tx, first));
   await db.transaction((tx) => dialect.recordMigration(tx, second));
   const { message: _, ...row } = first;
-  assertEquals((await readRows(db, "main"))[0], { ...row, database: "main" });
+  const rows = await readRows(db, "main");
+  assertEquals(rows[0], { ...row, database: "main" });
+  assertEquals(rows.map((r) => r.phase), ["expand", "contract"]);
   assertEquals(
     (await db.query("select package, version from lockstep_packages")).map((r) => ({ ...r })),
     [{ package: "core", version: second.id }],

@@ -10,7 +10,7 @@
  */
 import { join } from "node:path";
 import { COMMANDS } from "../cli/commands.ts";
-import { backup, migrate } from "../mod.ts";
+import { backup, joinFleet, migrate } from "../mod.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { type Backend, BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
 import { pendingRelease, treeHash } from "./helpers/bundles.ts";
@@ -18,7 +18,7 @@ import { runCli } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 /** What a case starts from. */
-type Start = "fresh" | "migrated" | "backed-up" | "bundle-pending";
+type Start = "fresh" | "migrated" | "backed-up" | "bundle-pending" | "fleet";
 
 /** Paths a case's flags and arguments may name. */
 interface Places {
@@ -42,6 +42,8 @@ interface Case {
   readonly args: (at: Places) => string[];
   /** Exactly the documented flags, PostgreSQL's included where the row adds them. */
   readonly flags: (at: Places) => string[];
+  /** The backends it runs on (default both): a fleet shares only PostgreSQL databases. */
+  readonly backends?: readonly Backend[];
 }
 
 const read = (at: Places) => [`--allow-read=${at.app}`];
@@ -53,6 +55,14 @@ const CASES: readonly Case[] = [
   { row: "status", start: "migrated", args: () => ["status"], flags: withDb(read) },
   { row: "log", start: "migrated", args: () => ["log"], flags: withDb(read) },
   { row: "report", start: "migrated", args: () => ["report"], flags: withDb(read) },
+  { row: "fleet", start: "fleet", args: () => ["fleet"], flags: withDb(read) },
+  {
+    row: "fleet forget",
+    start: "fleet",
+    args: () => ["fleet", "forget", "web-9"],
+    flags: withDb(read),
+    backends: ["postgres"],
+  },
   {
     row: "migrate --dry-run",
     start: "fresh",
@@ -153,6 +163,7 @@ async function prepare(backend: Backend, start: Start, outside: string): Promise
   const app = await makeApp(backend, {
     packages: MIGRATIONS,
     files: { "app/main.ts": "console.log('1.0.0');\n" },
+    ...(start === "fleet" ? { extra: { fleet: { host: "web-1" } } } : {}),
   });
   for (const folder of ["keys", "out", "release/app"]) {
     await Deno.mkdir(join(outside, folder), { recursive: true });
@@ -162,6 +173,11 @@ async function prepare(backend: Backend, start: Start, outside: string): Promise
   if (start !== "fresh") await migrate(config, { backup: false, maintenance: false });
   // The built-in dump: a pg_dump backup would need --allow-run=pg_restore to restore.
   if (start === "backed-up") await backup(config, { pgDump: false });
+  if (start === "fleet") {
+    // A host that ran and stopped: one `fleet forget` may remove.
+    const other = { ...config, fleet: { ...config.fleet!, host: "web-9" } };
+    await (await joinFleet(other, { heartbeat: false })).leave();
+  }
   if (start === "bundle-pending") {
     await pendingRelease(app.dir, "1.1.0", { "app/main.ts": "console.log('1.1.0');\n" });
   }
@@ -187,7 +203,7 @@ async function snapshot(app: TestApp): Promise<unknown> {
 }
 
 for (const backend of BACKENDS) {
-  for (const c of CASES) {
+  for (const c of CASES.filter((c) => c.backends?.includes(backend) ?? true)) {
     Deno.test(`permissions: "${c.row}" runs with exactly the README's flags and fails clearly without each (${backend})`, async () => {
       await using outside = await tempDir();
       await using app = await prepare(backend, c.start, outside.path);

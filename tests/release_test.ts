@@ -175,7 +175,8 @@ Deno.test("update with nothing to do exits 0 without a backup; start --ignore ru
   assert(!(await Deno.stat(join(app.dir, "updates/backups")).catch(() => undefined)));
   // Blocked: the database is ahead of the code.
   await app.dbs.main!.query(
-    "insert into lockstep_migrations values ('core/29990101000000_future', 'core', 'v1:x', '2026', 1, 'applied', null, null)",
+    "insert into lockstep_migrations (id, package, checksum, applied_at, duration_ms, action) " +
+      "values ('core/29990101000000_future', 'core', 'v1:x', '2026', 1, 'applied')",
   );
   const blocked = await cli("start", "--ignore", ...appCommand);
   assertEquals(blocked.code, 5);

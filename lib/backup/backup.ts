@@ -33,6 +33,11 @@ export interface BackupOptions {
   filesOnly?: boolean;
   /** Only the databases (default `false`). */
   dbOnly?: boolean;
+  /**
+   * Only these databases (default: every configured one); in a fleet the
+   * shared ones are backed up by the host that migrates them.
+   */
+  databases?: readonly string[];
   /** Appended to the backup's id: letters, digits, `.`, `_` and `-`, at most 64. */
   label?: string;
   /** Receives progress; the library itself never prints. */
@@ -100,7 +105,10 @@ export async function backup(
     const codeVersion = await readCodeVersion(config);
     const files = dbOnly ? null : await backupFiles(config, temp, onProgress);
     const databases: BackupDatabase[] = [];
-    for (const db of filesOnly ? [] : Object.values(config.databases)) {
+    const wanted = (name: string) => options.databases?.includes(name) ?? true;
+    for (
+      const db of filesOnly ? [] : Object.values(config.databases).filter((d) => wanted(d.name))
+    ) {
       onProgress?.({ phase: "database", database: db.name });
       databases.push(
         await backupDatabase(db, temp, {

@@ -275,9 +275,12 @@ export async function finishRestore(
   // `recover` runs this again after a crash: the restore is in the history once.
   const last = history.at(-1);
   const again = last?.action === "restore" && last.bundle === manifest.id;
+  // The host keeps its fleet id whatever the backup's state.json says.
+  const hostId = (await readState(config)).hostId ?? manifest.state.hostId;
   await writeState(config, {
     ...manifest.state,
     history: again ? history : [...history, restored],
+    ...(hostId === undefined ? {} : { hostId }),
   });
   fault("state");
   const done: string[] = [];

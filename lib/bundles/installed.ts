@@ -25,6 +25,7 @@ export async function record(
   const state = await readState(config);
   const highWater = high === null || compare(done.version, high) > 0 ? done.version : high;
   const next: State = {
+    ...state,
     installed: done.version,
     highWater,
     history: [...state.history, {

@@ -16,7 +16,7 @@ import type { Discovered } from "./discover.ts";
 import type { BaselineStep } from "./baseline.ts";
 import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
 import type { Connections } from "./connections.ts";
-import type { Migration, MigrationContext } from "./types.ts";
+import type { Migration, MigrationContext, Phase } from "./types.ts";
 import { recordSchema } from "./schema.ts";
 import { tracedSql } from "./located.ts";
 
@@ -68,6 +68,7 @@ export interface MigrationStep {
     package: string;
     checksum: string;
     action: "applied" | "baseline";
+    phase: Phase;
   }[];
 }
 
@@ -80,7 +81,13 @@ export function stepsOf(
   for (const m of discovered.migrations) {
     steps.set(m.id, {
       migration: m,
-      records: [{ id: m.id, package: m.package, checksum: m.checksum, action: "applied" }],
+      records: [{
+        id: m.id,
+        package: m.package,
+        checksum: m.checksum,
+        action: "applied",
+        phase: m.phase ?? "expand",
+      }],
     });
   }
   for (const step of baselines) {
@@ -107,6 +114,7 @@ export function stepsOf(
       package: m.package,
       checksum: m.checksum,
       action: "baseline" as const,
+      phase: m.phase ?? "expand",
     }));
     steps.set(step.id, { migration, records });
   }

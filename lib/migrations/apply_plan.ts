@@ -14,7 +14,7 @@ import { isLockstepError, LockstepError, lockstepError } from "../errors.ts";
 import { fault } from "../fault.ts";
 import { type UndoableFiles, undoableFiles } from "../files.ts";
 import type { Flow } from "../flow.ts";
-import { hostName, readCodeVersion } from "../host.ts";
+import { readCodeVersion } from "../host.ts";
 import { stopIfAborted } from "../interrupt.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { databaseAhead, migrationChanged, refusal } from "../problems.ts";
@@ -38,6 +38,9 @@ import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import { acceptDrift, recordSchema, type SchemaState } from "./schema.ts";
 import { readLedgers } from "./status.ts";
+import { type HeldContract, planFor, readFleetFacts } from "../fleet/hold.ts";
+import { backUpShared, type SharedBackup } from "../fleet/backup.ts";
+import { ledgerHost, sharedDatabases } from "../fleet/registry.ts";
 
 /** How a migrate run applies its plan. */
 export interface RunOptions {
@@ -64,6 +67,11 @@ export interface RunOptions {
   onProgress?: (event: MigrateEvent) => void;
   /** Stop at the next safe point (between migrations) once it aborts. */
   signal?: AbortSignal;
+  /**
+   * In a fleet: each shared database's backup before this run migrated it,
+   * taken here or (for the same release) by an earlier run on any host.
+   */
+  onSharedBackup?: (backup: SharedBackup) => void;
 }
 
 /** Which databases run their pending migrations in one transaction, and which one by one. */
@@ -82,6 +90,8 @@ export interface MigratePlan {
   readonly pending: PlannedMigration[];
   /** What `acceptDrift` records: drift, or a record that is missing or stale. */
   readonly toAccept: readonly SchemaState[];
+  /** In a fleet: contract migrations held back for hosts with older code. */
+  readonly held: readonly HeldContract[];
 }
 
 /** What one run applies, and how: the state the loop below shares. */
@@ -118,15 +128,27 @@ export async function applyPlan(
   plan: MigratePlan & {
     options: Pick<
       RunOptions,
-      "yes" | "lockTimeoutMs" | "onProgress" | "acceptDrift" | "to" | "transaction" | "signal"
+      | "yes"
+      | "lockTimeoutMs"
+      | "onProgress"
+      | "acceptDrift"
+      | "to"
+      | "transaction"
+      | "signal"
+      | "onSharedBackup"
     >;
     applied: string[];
     acceptedDrift: SchemaState[];
     flow: Flow;
+    /** In a fleet: back up each shared database before migrating it (once per release). */
+    backupShared: boolean;
   },
 ): Promise<void> {
   const { options, flow } = plan;
-  const stamp: Stamp = { codeVersion: await readCodeVersion(config), host: hostName() };
+  const stamp: Stamp = {
+    codeVersion: await readCodeVersion(config),
+    host: await ledgerHost(config),
+  };
   // One lockstep at a time changes the app's files (ctx.files and their journal).
   using _files = await takeOperationLock(config, "migrate", options.lockTimeoutMs ?? 30_000);
   const locks = await connections.lockAll(options.lockTimeoutMs ?? 30_000);
@@ -142,15 +164,34 @@ export async function applyPlan(
         }
       }
     }
-    // Another process may have applied some while we waited: plan again under the locks.
+    // Another process may have applied some while we waited, and in a fleet hosts may have
+    // changed: plan again under the locks (a contract migration runs only if still free to).
+    const fleet = await readFleetFacts(config, connections, stamp.codeVersion);
+    const planning = planFor(config, fleet, plan.discovered.migrations);
     const again = refuseBlocked(
       planMigrations(plan.discovered.migrations, (await readLedgers(connections)).rows, {
         baselines: Object.values(plan.discovered.baselines),
         ...(options.to === undefined ? {} : { to: options.to }),
+        hold: planning.hold,
+        tolerate: planning.tolerate,
       }),
     );
     const confirmed = new Set(plan.first.pending);
     const todo = again.pending.filter((id) => confirmed.has(id));
+    if (plan.backupShared) {
+      // In a fleet the host that migrates a shared database backs it up, once per release.
+      const shared = new Set(sharedDatabases(config).map((db) => db.name));
+      const migrating = [...new Set(todo.map((id) => databaseOf(config, plan.byId, id)))]
+        .filter((name) => shared.has(name));
+      const taken = await backUpShared(
+        config,
+        connections,
+        migrating,
+        stamp,
+        options.lockTimeoutMs ?? 30_000,
+      );
+      for (const made of taken) options.onSharedBackup?.(made);
+    }
     const journal = new FileJournal(config);
     const run: Run = {
       config,
@@ -206,6 +247,14 @@ export function transactionModes(
  * commits them; a failure anywhere rolls them back, undoes the file changes
  * of their migrations and throws `MIGRATION_FAILED` saying what stays.
  */
+function databaseOf(
+  config: Config,
+  byId: ReadonlyMap<string, MigrationStep>,
+  id: string,
+): string {
+  return config.packages[byId.get(id)!.migration.package]!.database;
+}
+
 async function runAll(run: Run, flow: Flow): Promise<void> {
   const { config, connections, byId, todo } = run;
   const databaseOf = (id: string) => config.packages[byId.get(id)!.migration.package]!.database;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PackageConfig } from "../config.ts";
 import { explainPermission, LockstepError, messageOf } from "../errors.ts";
-import type { Baseline, Migration, MigrationModule } from "./types.ts";
+import type { Baseline, Migration, MigrationModule, Phase } from "./types.ts";
 
 /** `<14-digit timestamp>_<name>.sql|ts` */
 export const MIGRATION_FILE = /^(\d{14})_([A-Za-z0-9_-]+)\.(sql|ts)$/;
@@ -28,6 +28,7 @@ const MODULE_KEYS = new Set([
   "post",
   "down",
   "release",
+  "phase",
 ]);
 
 /** Every package's migrations and baselines. */
@@ -145,6 +146,7 @@ export function parseSql(text: string, where: string): {
   info: string;
   release?: string;
   baseline?: string;
+  phase?: Phase;
   up: string;
   down?: string;
 } {
@@ -153,6 +155,7 @@ export function parseSql(text: string, where: string): {
   let info = "";
   let release: string | undefined;
   let baseline: string | undefined;
+  let phase: Phase | undefined;
   const up: string[] = [];
   const down: string[] = [];
   let section = up;
@@ -175,11 +178,13 @@ export function parseSql(text: string, where: string): {
     else if (key === "info") info = need();
     else if (key === "release") release = need();
     else if (key === "baseline") baseline = need();
+    else if (key === "phase") phase = phaseOf(need(), where, `"-- lockstep:phase ${value}"`);
     else if (key === "down") section = down;
     else {
       throw invalid(
         where,
-        `unknown directive "-- lockstep:${key}" (known: depends-on, no-transaction, info, release, down)`,
+        `unknown directive "-- lockstep:${key}" ` +
+          `(known: depends-on, no-transaction, info, phase, release, down)`,
       );
     }
   }
@@ -190,6 +195,7 @@ export function parseSql(text: string, where: string): {
     up: up.join("\n").trim(),
     ...(release === undefined ? {} : { release }),
     ...(baseline === undefined ? {} : { baseline }),
+    ...(phase === "contract" ? { phase } : {}),
   };
   const downText = down.join("\n").trim();
   return section === down ? { ...result, down: downText } : result;
@@ -207,6 +213,7 @@ function readSql(base: FileFacts): Migration {
     info: parsed.info || base.stem.slice(15).replaceAll("_", " "),
     up: parsed.up,
     ...(parsed.release === undefined ? {} : { release: parsed.release }),
+    ...(parsed.phase === undefined ? {} : { phase: parsed.phase }),
     ...(parsed.down === undefined ? {} : { down: parsed.down }),
   };
 }
@@ -251,6 +258,9 @@ async function readModule(base: FileFacts): Promise<Migration> {
   if (module.transaction !== undefined && typeof module.transaction !== "boolean") {
     throw invalid(base.path, '"transaction" must be true or false');
   }
+  const phase = module.phase === undefined
+    ? "expand"
+    : phaseOf(module.phase, base.path, `"phase": ${JSON.stringify(module.phase)}`);
   return {
     ...base,
     kind: "ts",
@@ -260,7 +270,13 @@ async function readModule(base: FileFacts): Promise<Migration> {
     info: module.info,
     module: module as unknown as MigrationModule,
     ...(typeof module.release === "string" ? { release: module.release } : {}),
+    ...(phase === "contract" ? { phase } : {}),
   };
+}
+
+function phaseOf(value: unknown, path: string, written: string): Phase {
+  if (value === "expand" || value === "contract") return value;
+  throw invalid(path, `${written} is not a phase (use "expand", the default, or "contract")`);
 }
 
 async function readBaseline(pkg: string, path: string, kind: "sql" | "ts"): Promise<Baseline> {

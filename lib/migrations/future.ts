@@ -28,6 +28,7 @@ import { discover } from "./discover.ts";
 import { plan } from "./plan.ts";
 import { schemaStates } from "./schema.ts";
 import { readLedgers } from "./status.ts";
+import { planFor, readFleetFacts } from "../fleet/hold.ts";
 
 /**
  * Refuses `action` (`install 1.5.0`) when the migrations after `bundles`
@@ -53,8 +54,12 @@ export async function judgeFuture(
     const discovered = await discover(packages);
     await using connections = new Connections(config, { readOnly: true });
     const { rows } = await readLedgers(connections);
+    // In a fleet, the release installed last survives a newer release's expand migrations.
+    const release = bundles.at(-1)?.manifest.version ?? null;
+    const fleet = await readFleetFacts(config, connections, release);
     const future = plan(discovered.migrations, rows, {
       baselines: Object.values(discovered.baselines),
+      tolerate: planFor(config, fleet, discovered.migrations).tolerate,
     });
     if (future.ahead.length > 0) throw refusal(databaseAhead(future.ahead), action);
     if (future.changed.length > 0) throw refusal(migrationChanged(future.changed), action);

@@ -9,15 +9,27 @@
  *
  * @module
  */
-import { ledgerTable } from "../sql/dialect.ts";
+import { ledgerTable, PHASE_COLUMN } from "../sql/dialect.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import { dialectOf } from "../sql/dialects.ts";
-import type { LedgerRow } from "./types.ts";
+import type { LedgerRow, Phase } from "./types.ts";
 
-/** Creates the ledger tables when missing (call with the migration lock held). */
+/**
+ * Creates the ledger tables when missing, and brings a ledger an older
+ * lockstep made up to date (the `phase` column); call with the migration
+ * lock held. The host registry is made by the first host that registers.
+ */
 export async function ensureLedger(db: Database): Promise<void> {
-  if (await hasLedger(db)) return;
-  await db.transaction((tx) => tx.exec(dialectOf(db).ledgerDdlIn(db.ledgerSchema)));
+  const dialect = dialectOf(db);
+  if (!(await hasLedger(db))) {
+    await db.transaction((tx) => tx.exec(dialect.ledgerDdlIn(db.ledgerSchema)));
+    return;
+  }
+  if (!(await dialect.ledgerColumns(db, "lockstep_migrations")).has("phase")) {
+    await db.transaction((tx) =>
+      tx.exec(`alter table ${ledgerTable(db, "lockstep_migrations")} add column ${PHASE_COLUMN}`)
+    );
+  }
 }
 
 /** True when the database has a ledger. Reads only. */
@@ -31,11 +43,14 @@ export async function readLedger(db: Database): Promise<LedgerRow[]> {
   return await readRows(db, db.name);
 }
 
-/** The ledger rows, read inside a transaction or on a database known to have a ledger. */
+/**
+ * The ledger rows, read inside a transaction or on a database known to have
+ * a ledger. A ledger from before phases were recorded reads as `expand`.
+ */
 export async function readRows(sql: Sql, database: string): Promise<LedgerRow[]> {
+  // `*`: a ledger an older lockstep made has no phase column until the next migrate.
   const rows = await sql.query(
-    `select id, package, checksum, applied_at, duration_ms, action, code_version, host
-       from ${ledgerTable(sql, "lockstep_migrations")} order by applied_at, id`,
+    `select * from ${ledgerTable(sql, "lockstep_migrations")} order by applied_at, id`,
   );
   return rows.map((r) => ({
     id: String(r.id),
@@ -44,6 +59,7 @@ export async function readRows(sql: Sql, database: string): Promise<LedgerRow[]>
     appliedAt: r.applied_at instanceof Date ? r.applied_at.toISOString() : String(r.applied_at),
     durationMs: Number(r.duration_ms),
     action: r.action as LedgerRow["action"],
+    phase: r.phase === "contract" ? "contract" : "expand",
     codeVersion: r.code_version === null ? null : String(r.code_version),
     host: r.host === null ? null : String(r.host),
     database,
@@ -65,6 +81,7 @@ export async function recordMigration(
     checksum: string;
     durationMs: number;
     action: LedgerRow["action"];
+    phase: Phase;
   },
   stamp: Stamp,
 ): Promise<void> {

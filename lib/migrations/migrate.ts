@@ -26,6 +26,8 @@ import { discover } from "./discover.ts";
 import { plan as planMigrations } from "./plan.ts";
 import { type SchemaState, schemaStates } from "./schema.ts";
 import { readLedgers } from "./status.ts";
+import { readCodeVersion } from "../host.ts";
+import { type HeldContract, heldContracts, planFor, readFleetFacts } from "../fleet/hold.ts";
 
 export type { MigrateEvent, PlannedMigration } from "./apply.ts";
 export type { RunOptions, TransactionModes } from "./apply_plan.ts";
@@ -65,6 +67,11 @@ export interface MigrateResult {
   /** The backup taken before the first change, or `null`. */
   readonly backup: string | null;
   /**
+   * In a fleet: the contract migrations left pending because running hosts
+   * have older code, with those hosts (what depends on them waits too).
+   */
+  readonly held: readonly HeldContract[];
+  /**
    * How each database with pending migrations runs them: `whole` (one
    * transaction for the whole run) or `perMigration` (each commits alone).
    */
@@ -99,6 +106,7 @@ export async function migrate(
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000 } = options;
   await using connections = new Connections(config, { readOnly: dryRun, lockTimeoutMs });
   const base = { dryRun, estimateSeconds: 0, acceptedDrift: [], backup: null };
+  let held: readonly HeldContract[] = [];
   const modes = (judged: MigratePlan) =>
     transactionModes(config, judged.byId, judged.first.pending, options.transaction);
   if (dryRun) {
@@ -112,6 +120,7 @@ export async function migrate(
       confirmed: true,
       estimateSeconds,
       transactions: modes(judged),
+      held: judged.held,
     };
   }
   const applied: string[] = [];
@@ -119,14 +128,25 @@ export async function migrate(
   const confirm = options.confirm;
   const done = await guard(config, {
     command: "migrate",
-    preflight: () => judge(config, connections, options),
+    preflight: async () => {
+      const judged = await judge(config, connections, options);
+      held = judged.held;
+      return judged;
+    },
     idle,
     confirm: confirm && ((judged) => confirm(judged.pending, judged.toAccept)),
     backup: { label: "before-migrate", waitMs: lockTimeoutMs },
     steps: (judged) => [{
       name: "migrate",
       run: async (flow) => {
-        await applyPlan(config, connections, { ...judged, options, applied, acceptedDrift, flow });
+        await applyPlan(config, connections, {
+          ...judged,
+          options,
+          applied,
+          acceptedDrift,
+          flow,
+          backupShared: options.backup !== false,
+        });
         return `${applied.length} migration(s) applied`;
       },
     }],
@@ -139,6 +159,7 @@ export async function migrate(
     acceptedDrift,
     backup: done.backup?.id ?? null,
     transactions: done.status === "idle" ? { whole: [], perMigration: [] } : modes(done.plan),
+    held,
   };
 }
 
@@ -149,16 +170,28 @@ export async function migrate(
  */
 export async function migrateWithin(
   config: Config,
-  options: RunOptions,
+  options: RunOptions & {
+    /** In a fleet, back up each shared database before migrating it (default `true`). */
+    backupShared?: boolean;
+    /** Receives each id as it commits, also when a later migration fails. */
+    applied?: string[];
+  },
   flow: Flow,
 ): Promise<MigrateResult> {
   const { lockTimeoutMs = 30_000 } = options;
   await using connections = new Connections(config, { readOnly: false, lockTimeoutMs });
   const judged = await judge(config, connections, options);
-  const applied: string[] = [];
+  const applied: string[] = options.applied ?? [];
   const acceptedDrift: SchemaState[] = [];
   if (!idle(judged)) {
-    await applyPlan(config, connections, { ...judged, options, applied, acceptedDrift, flow });
+    await applyPlan(config, connections, {
+      ...judged,
+      options,
+      applied,
+      acceptedDrift,
+      flow,
+      backupShared: options.backupShared !== false,
+    });
   }
   return {
     planned: judged.pending,
@@ -169,6 +202,7 @@ export async function migrateWithin(
     acceptedDrift,
     backup: null,
     transactions: transactionModes(config, judged.byId, judged.first.pending, options.transaction),
+    held: judged.held,
   };
 }
 
@@ -191,17 +225,27 @@ async function judge(
   const { rows } = await readLedgers(connections);
   const baselines = Object.values(discovered.baselines);
   const to = options.to === undefined ? {} : { to: options.to };
-  const first = refuseBlocked(planMigrations(discovered.migrations, rows, { ...to, baselines }));
+  const fleet = await readFleetFacts(config, connections, await readCodeVersion(config));
+  const planning = planFor(config, fleet, discovered.migrations);
+  const first = refuseBlocked(
+    planMigrations(discovered.migrations, rows, {
+      ...to,
+      baselines,
+      hold: planning.hold,
+      tolerate: planning.tolerate,
+    }),
+  );
+  const held = heldContracts(first, planning);
   const byId = stepsOf(discovered, first.baselines);
   const pending = first.pending.map((id) => planned(byId.get(id)!.migration, config));
   const states = await schemaStates(connections);
   if (options.acceptDrift === true) {
     const toAccept = states.filter((s) => s.record !== "current" || s.changes.length);
-    return { discovered, first, byId, pending, toAccept };
+    return { discovered, first, byId, pending, toAccept, held };
   }
   const drifted = states.filter((s) => s.changes.length > 0);
   if (drifted.length > 0) {
     throw refusal(schemaDrift(drifted), dryRun ? "plan the migration" : "migrate");
   }
-  return { discovered, first, byId, pending, toAccept: [] };
+  return { discovered, first, byId, pending, toAccept: [], held };
 }

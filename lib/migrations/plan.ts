@@ -31,6 +31,17 @@ export interface Plan {
   readonly pending: readonly string[];
   /** Ledger rows for ids the code does not know: the database is ahead of the code. */
   readonly ahead: readonly AppliedRef[];
+  /**
+   * Ledger rows for ids the code does not know that `tolerate` accepted (in
+   * a fleet: a newer release's `expand` migrations, which this code survives).
+   */
+  readonly newer: readonly AppliedRef[];
+  /**
+   * Pending ids held back (`hold`: contract migrations a running host's
+   * older code would not survive) and every pending id that depends on one;
+   * none of them is in `pending`.
+   */
+  readonly held: readonly string[];
   /** Applied migrations whose file changed. */
   readonly changed: readonly ChangedMigration[];
   /** Baselines that run instead of the migrations they cover (their ids are in `pending`). */
@@ -124,7 +135,14 @@ export function order(
 export function plan(
   nodes: readonly MigrationNode[],
   appliedRows: readonly AppliedRef[],
-  options: { to?: string; baselines?: readonly BaselineRef[] } = {},
+  options: {
+    to?: string;
+    baselines?: readonly BaselineRef[];
+    /** Pending contract migrations to hold back, with what depends on them. */
+    hold?: ReadonlySet<string>;
+    /** Unknown ledger rows this code survives (`newer`, not `ahead`). Default: none. */
+    tolerate?: (row: AppliedRef) => boolean;
+  } = {},
 ): Plan {
   const graph = contractBaselines(nodes, dependencies(nodes), options.baselines ?? [], appliedRows);
   const deps = graph.deps;
@@ -132,7 +150,10 @@ export function plan(
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const known = new Set(nodes.map((n) => n.id));
   const appliedSet = new Map(appliedRows.map((row) => [row.id, row]));
-  const ahead = appliedRows.filter((row) => !known.has(row.id));
+  const unknown = appliedRows.filter((row) => !known.has(row.id));
+  const tolerate = options.tolerate ?? (() => false);
+  const ahead = unknown.filter((row) => !tolerate(row));
+  const newer = unknown.filter((row) => tolerate(row));
   const changed: ChangedMigration[] = [];
   for (const id of sequence) {
     const row = appliedSet.get(id);
@@ -162,11 +183,21 @@ export function plan(
     const step = graph.steps.find((s) => s.covers.includes(options.to!));
     wanted = ancestors(step?.id ?? options.to, deps);
   }
+  const pending = sequence.filter((id) => !appliedSet.has(id) && (wanted?.has(id) ?? true));
+  const held = new Set<string>();
+  if (options.hold !== undefined && options.hold.size > 0) {
+    // In order, so a migration's dependencies are judged before it.
+    for (const id of pending) {
+      if (options.hold.has(id) || deps.get(id)!.some((dep) => held.has(dep))) held.add(id);
+    }
+  }
   return {
     order: sequence,
     applied: sequence.filter((id) => appliedSet.has(id)),
-    pending: sequence.filter((id) => !appliedSet.has(id) && (wanted?.has(id) ?? true)),
+    pending: pending.filter((id) => !held.has(id)),
     ahead,
+    newer,
+    held: pending.filter((id) => held.has(id)),
     changed,
     baselines: graph.steps,
   };

@@ -117,6 +117,7 @@ export async function stamp(
             checksum: migration.checksum,
             durationMs: 0,
             action: "stamped",
+            phase: migration.phase ?? "expand",
           }, mark);
         }
         if (lastOf.get(database) === id) {

@@ -12,6 +12,14 @@ import { discover, type Discovered } from "./discover.ts";
 import { readLedger } from "./ledger.ts";
 import { type Plan, plan } from "./plan.ts";
 import type { LedgerRow } from "./types.ts";
+import { readCodeVersion } from "../host.ts";
+import {
+  type FleetFacts,
+  type HeldContract,
+  heldContracts,
+  planFor,
+  readFleetFacts,
+} from "../fleet/hold.ts";
 
 /** One package's migrations. */
 export interface PackageStatus {
@@ -25,6 +33,8 @@ export interface PackageStatus {
   readonly applied: readonly string[];
   /** Ids still to apply, in order. */
   readonly pending: readonly string[];
+  /** Ids held back in a fleet (contract migrations waiting for hosts, and what follows them). */
+  readonly held: readonly string[];
   /** The last applied id, or `null`. */
   readonly version: string | null;
 }
@@ -45,12 +55,20 @@ export interface DatabaseStatus {
   readonly rows: number;
 }
 
-/** The whole migration state: the plan's pending, ahead and changed, per package and database. */
-export interface MigrationStatus extends Pick<Plan, "pending" | "ahead" | "changed"> {
+/**
+ * The whole migration state: the plan's pending, ahead, changed, newer and
+ * held, per package and database.
+ */
+export interface MigrationStatus
+  extends Pick<Plan, "pending" | "ahead" | "changed" | "newer" | "held"> {
   /** Each configured package, in config order. */
   readonly packages: readonly PackageStatus[];
   /** Each database a package uses, by name. */
   readonly databases: readonly DatabaseStatus[];
+  /** The contract migrations held back in a fleet, with the hosts each waits for. */
+  readonly contracts: readonly HeldContract[];
+  /** The fleet's registry as read for this plan, or `null` without `fleet` in lockstep.json. */
+  readonly fleet: FleetFacts | null;
 }
 
 /** Ledger rows of every used database; a missing SQLite file counts as an empty one. */
@@ -91,6 +109,7 @@ export function packageStatus(
   const group = (ids: readonly string[]) => Map.groupBy(ids, (id) => id.slice(0, id.indexOf("/")));
   const applied = group(result.applied);
   const pending = group(result.pending);
+  const held = group(result.held);
   const totals = Map.groupBy(discovered.migrations, (m) => m.package);
   return Object.values(config.packages).map((pkg) => {
     const done = applied.get(pkg.name) ?? [];
@@ -100,6 +119,7 @@ export function packageStatus(
       total: totals.get(pkg.name)?.length ?? 0,
       applied: done,
       pending: pending.get(pkg.name) ?? [],
+      held: held.get(pkg.name) ?? [],
       version: done.at(-1) ?? null,
     };
   });
@@ -137,8 +157,12 @@ export async function statusWith(
     missingIsEmpty: options.firstInstall === true,
   });
   const { rows, databases } = await readLedgers(connections);
+  const fleet = await readFleetFacts(config, connections, await readCodeVersion(config));
+  const planning = planFor(config, fleet, discovered.migrations);
   const result = plan(discovered.migrations, rows, {
     baselines: Object.values(discovered.baselines),
+    hold: planning.hold,
+    tolerate: planning.tolerate,
   });
   return {
     packages: packageStatus(config, discovered, result),
@@ -146,5 +170,9 @@ export async function statusWith(
     pending: result.pending,
     ahead: result.ahead,
     changed: result.changed,
+    newer: result.newer,
+    held: result.held,
+    contracts: heldContracts(result, planning),
+    fleet,
   };
 }

@@ -28,6 +28,12 @@ export interface MigrationModule {
   dependsOn?: string[];
   /** `false` runs without a transaction, one statement per query (default `true`). */
   transaction?: boolean;
+  /**
+   * `expand` (default): the previous release keeps working after it.
+   * `contract`: it breaks the previous release; in a fleet it waits until no
+   * running host has older code (see {@link Phase}).
+   */
+  phase?: Phase;
   /** Expected duration in seconds, shown by `migrate --dry-run`. */
   estimate?(ctx: MigrationContext): number | Promise<number>;
   /** Runs before `up`, in the same transaction. */
@@ -40,12 +46,24 @@ export interface MigrationModule {
   down?(ctx: MigrationContext): void | Promise<void>;
 }
 
+/**
+ * Whether the previous release survives a migration: `expand` (additive: new
+ * tables, nullable columns, new indexes) or `contract` (drops, renames, NOT
+ * NULL on existing columns). Old code tolerates unknown `expand` migrations
+ * in the ledger; an unknown `contract` one is "database ahead".
+ */
+export type Phase = "expand" | "contract";
+
 /** A ledger row as the planner needs it. */
 export interface AppliedRef {
   /** The migration id. */
   readonly id: string;
   /** The checksum recorded when it was applied. */
   readonly checksum: string;
+  /** Its phase as recorded (rows written before phases were recorded: `expand`). */
+  readonly phase?: Phase;
+  /** The code version that applied it. */
+  readonly codeVersion?: string | null;
   /** The database whose ledger holds it. */
   readonly database?: string;
 }
@@ -62,6 +80,8 @@ export interface MigrationNode {
   readonly dependsOn: readonly string[];
   /** `v1:<sha256 hex of the file bytes>`. */
   readonly checksum: string;
+  /** `contract` when it breaks the previous release; absent means `expand`. */
+  readonly phase?: Phase;
 }
 
 /** A migration found on disk. */
@@ -110,6 +130,8 @@ export interface LedgerRow {
   readonly appliedAt: string;
   readonly durationMs: number;
   readonly action: "applied" | "stamped" | "baseline";
+  /** `expand` or `contract`, as the code that applied it declared. */
+  readonly phase: Phase;
   readonly codeVersion: string | null;
   readonly host: string | null;
   /** The database whose ledger holds the row. */

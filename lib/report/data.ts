@@ -23,6 +23,7 @@ import { readState } from "../state.ts";
 import { VERSION } from "../version.ts";
 import { findingsOf } from "./findings.ts";
 import type { DatabaseReport, ReportData, WaitingBundle } from "./types.ts";
+import { fleetOf } from "../fleet/status.ts";
 
 /** Options for {@link report}. */
 export interface ReportOptions {
@@ -96,6 +97,7 @@ export async function report(config: Config, options: ReportOptions = {}): Promi
     },
     waiting: { bundles, feed: null },
     databases: databasesOf(checked),
+    fleet: fleetOf(config, checked.migrations),
     safety: {
       latestBackup: checked.latestBackup,
       backups: {
@@ -139,7 +141,9 @@ function databasesOf(checked: CheckReport): DatabaseReport[] {
       exists: db.exists,
       applied: db.rows,
       pending: packages.flatMap((p) => p.pending.map((id) => ({ id, package: p.name }))),
+      held: packages.flatMap((p) => p.held.map((id) => ({ id, package: p.name }))),
       ahead: migrations!.ahead.filter((row) => row.database === db.name).map((row) => row.id),
+      newer: migrations!.newer.filter((row) => row.database === db.name).map((row) => row.id),
       changed: migrations!.changed
         .filter((c) => packages.some((p) => c.id.startsWith(`${p.name}/`)))
         .map((c) => c.id),

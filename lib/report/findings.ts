@@ -10,6 +10,7 @@
 import type { CheckProblem, CheckReport } from "../check.ts";
 import { redact } from "../redact.ts";
 import type { Finding, ReportData } from "./types.ts";
+import type { FleetStatus } from "../fleet/status.ts";
 
 const WEEK_SECONDS = 7 * 24 * 3600;
 
@@ -30,6 +31,7 @@ export function findingsOf(
       command: null,
     });
   }
+  if (data.fleet) findings.push(...fleetFindings(data.fleet));
   findings.push(backupFinding(data));
   const { free, needed } = data.safety.disk;
   if (free !== null) {
@@ -90,6 +92,10 @@ const LABELS: Readonly<Record<string, string>> = {
   PREREQUISITE_UNMET: "This host does not meet the release's requirements",
   VERSION_FILE_MISSING: "The version file is missing",
   DATABASE_NOT_ADOPTED: "A database is not adopted yet",
+  CONTRACT_WAITING: "Contract migrations wait for hosts on older code",
+  NEWER_RELEASE_EXPANDED: "Another host runs a newer release",
+  FLEET_MIXED_VERSIONS: "The fleet has run mixed versions for long",
+  FLEET_UNREGISTERED: "This host is not in the fleet's registry",
 };
 
 function labelOfWarning(problem: CheckProblem): string {
@@ -114,6 +120,11 @@ function commandFor(problem: CheckProblem): string | null {
       return "lockstep maintenance off";
     case "DATABASE_NOT_ADOPTED":
       return "lockstep stamp --all";
+    case "NEWER_RELEASE_EXPANDED":
+      return "lockstep update";
+    case "CONTRACT_WAITING":
+    case "FLEET_MIXED_VERSIONS":
+      return "lockstep fleet";
     case "MIGRATION_CHANGED": {
       const changed = problem.data.changed as readonly { id: string }[] | undefined;
       return changed?.[0] ? `lockstep stamp ${changed[0].id}` : null;
@@ -124,6 +135,32 @@ function commandFor(problem: CheckProblem): string | null {
       }
       return null;
   }
+}
+
+/** The fleet's hosts: each stale one, and the good news when every host runs one version. */
+function fleetFindings(fleet: FleetStatus): Finding[] {
+  const findings: Finding[] = fleet.hosts.filter((h) => h.stale).map((h) => ({
+    level: "attention",
+    code: "FLEET_HOST_STALE",
+    label: "A host has not been seen for a while",
+    description: `Host ${h.host} (${h.codeVersion ?? "unversioned"}, ${h.state}) was last seen ` +
+      `${describeAge(h.ageSeconds)} ago, longer than fleet.staleAfterSeconds ` +
+      `(${fleet.staleAfterSeconds}): it is not counted as running, so contract migrations do ` +
+      `not wait for it. If it is gone for good, remove it from the registry.`,
+    command: `lockstep fleet forget ${h.host}`,
+  }));
+  const counted = fleet.hosts.filter((h) => h.state !== "stopped" && !h.stale);
+  if (fleet.mixed === null && fleet.waiting.length === 0 && counted.length > 0) {
+    findings.push({
+      level: "good",
+      code: "OK_FLEET_IN_STEP",
+      label: "The fleet runs one version",
+      description: `${counted.length} running host(s), all on ` +
+        `${counted[0]!.codeVersion ?? "unversioned"} code; no migration waits for a host.`,
+      command: null,
+    });
+  }
+  return findings;
 }
 
 function backupFinding(data: Omit<ReportData, "findings">): Finding {
@@ -157,6 +194,7 @@ function backupFinding(data: Omit<ReportData, "findings">): Finding {
 }
 
 function describeAge(seconds: number): string {
+  if (seconds < 90) return `${seconds} second(s)`;
   if (seconds < 3600) return `${Math.max(1, Math.round(seconds / 60))} minute(s)`;
   if (seconds < 2 * 86400) return `${Math.round(seconds / 3600)} hour(s)`;
   return `${Math.round(seconds / 86400)} day(s)`;

@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../files.ts";
+import type { FleetStatus } from "../fleet/status.ts";
 import type { DatabaseReport, Finding, ReportData, WaitingBundle } from "./types.ts";
 
 /** Escapes text for HTML content and attribute values. */
@@ -131,6 +132,7 @@ ${waiting(data)}
 <h2 class="section" id="databases">Databases</h2>
 ${data.databases.length === 0 ? empty("No database is used by a package.") : ""}
 ${data.databases.map(database).join("\n")}
+${data.fleet ? fleetSection(data.fleet) : ""}
 ${safety(data)}
 <footer>This page is read-only: changes are made with the commands shown, by an administrator on
 the host. It loads nothing and runs no script.</footer>
@@ -246,10 +248,59 @@ function database(db: DatabaseReport): string {
 <dt>Schema record</dt><dd>${e(db.schema.record)}</dd>
 </dl>
 ${list("Pending migrations", db.pending.map((p) => p.id), "attention")}
+${list("Held for hosts on older code", db.held.map((p) => p.id), "attention")}
 ${list("Ahead of the code", db.ahead, "blocked")}
+${list("A newer release's expand migrations (this code runs on them)", db.newer, "attention")}
 ${list("Changed since applied", db.changed, "blocked")}
 ${drift}
 </section>`;
+}
+
+function fleetSection(fleet: FleetStatus): string {
+  const hosts = fleet.hosts.length === 0 ? empty("No host has registered yet.") : table(
+    ["host", "code", "state", "last seen", "running since", "database"],
+    fleet.hosts.map((h) => [
+      `${h.host}${h.host === fleet.self ? " (this host)" : ""}`,
+      h.codeVersion ?? "unversioned",
+      h.stale ? `${h.state}, stale: not counted` : h.state,
+      `${ago(h.ageSeconds)} (${when(h.lastSeen)})`,
+      when(h.versionSince),
+      h.database,
+    ]),
+  );
+  const waiting = fleet.waiting.length === 0
+    ? empty("No contract migration waits for a host.")
+    : table(
+      ["contract migration", "release", "waits for"],
+      fleet.waiting.map((c) => [
+        c.id,
+        c.release ?? "?",
+        c.waitingFor.map((h) => `${h.host} (${h.codeVersion ?? "unversioned"}, ${h.state})`).join(
+          ", ",
+        ),
+      ]),
+    );
+  const mixed = fleet.mixed === null
+    ? "every running host runs one version"
+    : `${fleet.mixed.versions.join(", ")} for ${ago(fleet.mixed.sinceSeconds)}`;
+  return `<h2 class="section" id="fleet">Fleet</h2>
+<dl class="facts">
+<dt>This host</dt><dd>${e(fleet.self ?? "not registered yet")}</dd>
+<dt>Versions</dt><dd>${e(mixed)}</dd>
+<dt>Stale after</dt><dd>${fleet.staleAfterSeconds} s unseen</dd>
+</dl>
+<h3>Hosts</h3>
+${hosts}
+<h3>Waiting for hosts</h3>
+${waiting}`;
+}
+
+/** `12 s`, `5 min`, `3 h`, `2 days`. */
+function ago(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
 }
 
 function safety(data: ReportData): string {

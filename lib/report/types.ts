@@ -9,6 +9,7 @@ import type { LogEntry } from "../log.ts";
 import type { MaintenanceState } from "../maintenance.ts";
 import type { DriftChange } from "../migrations/schema.ts";
 import type { Installed } from "../state.ts";
+import type { FleetStatus } from "../fleet/status.ts";
 
 /** How a finding stands, as Site Health words it. */
 export type FindingLevel = "good" | "attention" | "critical";
@@ -65,8 +66,12 @@ export interface DatabaseReport {
   readonly applied: number;
   /** Pending migrations on it, in order, with what each does. */
   readonly pending: readonly { readonly id: string; readonly package: string }[];
+  /** In a fleet: migrations held back for hosts with older code, in order. */
+  readonly held: readonly { readonly id: string; readonly package: string }[];
   /** Ledger ids the code does not know (the database is ahead). */
   readonly ahead: readonly string[];
+  /** In a fleet: a newer release's expand migrations, which this code runs on. */
+  readonly newer: readonly string[];
   /** Applied migrations whose file changed. */
   readonly changed: readonly string[];
   /** Whether its schema record is current, and every change made outside migrations. */
@@ -110,6 +115,8 @@ export interface ReportData {
   };
   /** Each database the packages use. */
   readonly databases: readonly DatabaseReport[];
+  /** The fleet (`fleet` in lockstep.json), or `null` for a host on its own. */
+  readonly fleet: FleetStatus | null;
   /** The safety net. */
   readonly safety: {
     readonly latestBackup: CheckReport["latestBackup"];

@@ -95,7 +95,15 @@ export const LEDGER_TABLES = [
   "lockstep_packages",
   "lockstep_schema",
   "lockstep_events",
+  "lockstep_hosts",
 ] as const;
+
+/**
+ * The `phase` column of `lockstep_migrations`, as created and as added to a
+ * ledger an older lockstep made (the same text on every dialect).
+ */
+export const PHASE_COLUMN =
+  "phase text not null default 'expand' check (phase in ('expand', 'contract'))";
 
 /** One of the ledger's tables. */
 export type LedgerTable = typeof LEDGER_TABLES[number];
@@ -128,6 +136,8 @@ export interface MigrationRecord {
   readonly durationMs: number;
   /** What was done; also the event's kind. */
   readonly action: "applied" | "stamped" | "baseline";
+  /** `expand` or `contract`: whether the previous release survives it. */
+  readonly phase: "expand" | "contract";
   /** The code version that recorded it. */
   readonly codeVersion: string | null;
   /** The host that recorded it. */
@@ -213,6 +223,11 @@ export interface UrlSyntax {
   readonly urlPrefix: string;
   /** True when a `passwordEnv` applies. */
   readonly takesPassword: boolean;
+  /**
+   * True for a server several hosts can reach: in a fleet (`fleet` in
+   * lockstep.json) such a database is shared, and the host registry lives in it.
+   */
+  readonly shared: boolean;
   /** True when `url` names a database of this dialect (by its scheme). */
   matches(url: string): boolean;
   /**
@@ -262,15 +277,31 @@ export interface Connector {
 /** The dialect's side of the ledger (`lib/migrations/ledger.ts` holds the rest). */
 export interface LedgerSql {
   /**
-   * DDL that creates every table of {@link LEDGER_TABLES} that is missing,
-   * in the schema `schema` (the connection's {@link Sql.ledgerSchema}),
-   * naming each table qualified.
+   * DDL that creates every table of {@link LEDGER_TABLES} that is missing
+   * but `lockstep_hosts` ({@link hostsDdlIn}), in the schema `schema` (the
+   * connection's {@link Sql.ledgerSchema}), naming each table qualified.
    */
   ledgerDdlIn(schema: string): string;
   /** {@link ledgerDdlIn} for the default ledger schema (SQLite `main`, PostgreSQL `public`). */
   readonly ledgerDdl: string;
   /** True when the ledger exists in the connection's ledger schema. Reads only. */
   hasLedger(sql: Sql): Promise<boolean>;
+  /** True when ledger table `table` exists in the connection's ledger schema. Reads only. */
+  hasLedgerTable(sql: Sql, table: LedgerTable): Promise<boolean>;
+  /** The column names of ledger table `table` (empty when it is missing). Reads only. */
+  ledgerColumns(sql: Sql, table: LedgerTable): Promise<Set<string>>;
+  /**
+   * DDL that creates `lockstep_hosts` (the fleet's host registry) when
+   * missing, in `schema`: only a shared database (in a fleet) has one.
+   */
+  hostsDdlIn(schema: string): string;
+  /**
+   * The database's clock as a value of the ledger's time columns (the fleet
+   * registry compares every host's last-seen time with one clock).
+   */
+  readonly now: string;
+  /** Seconds from time column `column` to the database's clock, as a number. */
+  ageSeconds(column: string): string;
   /**
    * Inserts the migration's row into `lockstep_migrations`, makes it its
    * package's version in `lockstep_packages`, and appends the event to

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type LedgerSql, ledgerTable, quoteIdent } from "../dialect.ts";
+import { type LedgerSql, ledgerTable, PHASE_COLUMN, quoteIdent } from "../dialect.ts";
 
 function ddl(schema: string): string {
   const s = quoteIdent(schema);
@@ -25,7 +25,8 @@ create table if not exists ${s}.lockstep_migrations (
   duration_ms integer not null,
   action text not null check (action in ('applied', 'stamped', 'baseline')),
   code_version text,
-  host text
+  host text,
+  ${PHASE_COLUMN}
 );
 create table if not exists ${s}.lockstep_packages (
   package text primary key,
@@ -49,23 +50,52 @@ create table if not exists ${s}.lockstep_events (
 );`;
 }
 
+function hostsDdl(schema: string): string {
+  return `
+create table if not exists ${quoteIdent(schema)}.lockstep_hosts (
+  host text primary key,
+  app text not null,
+  code_version text,
+  packs text not null default '{}',
+  lockstep_version text not null,
+  state text not null check (state in ('running', 'updating', 'stopped')),
+  first_seen timestamptz not null,
+  version_since timestamptz not null,
+  last_seen timestamptz not null
+);`;
+}
+
 /** The PostgreSQL side of the ledger. */
 export const postgresLedger: LedgerSql = {
   ledgerDdlIn: ddl,
   ledgerDdl: ddl("public"),
+  hostsDdlIn: hostsDdl,
   async hasLedger(sql) {
+    return await this.hasLedgerTable(sql, "lockstep_migrations");
+  },
+  async hasLedgerTable(sql, table) {
     const [row] = await sql.query(
       "select pg_catalog.to_regclass($1) is not null as present",
-      [ledgerTable(sql, "lockstep_migrations")],
+      [ledgerTable(sql, table)],
     );
     return row?.present === true;
   },
+  async ledgerColumns(sql, table) {
+    const rows = await sql.query(
+      `select attname from pg_catalog.pg_attribute
+        where attrelid = pg_catalog.to_regclass($1) and attnum > 0 and not attisdropped`,
+      [ledgerTable(sql, table)],
+    );
+    return new Set(rows.map((r) => String(r.attname)));
+  },
+  now: "pg_catalog.now()",
+  ageSeconds: (column) => `extract(epoch from (pg_catalog.now() - ${column}))::float8`,
   async recordMigration(sql, r) {
     await sql.query(
       `with m as (
          insert into ${ledgerTable(sql, "lockstep_migrations")}
-           (id, package, checksum, applied_at, duration_ms, action, code_version, host)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+           (id, package, checksum, applied_at, duration_ms, action, code_version, host, phase)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $10)
        ), p as (
          insert into ${
         ledgerTable(sql, "lockstep_packages")
@@ -85,6 +115,7 @@ export const postgresLedger: LedgerSql = {
         r.codeVersion,
         r.host,
         r.message,
+        r.phase,
       ],
     );
   },

@@ -15,6 +15,7 @@ export const postgresUrls: UrlSyntax = {
   title: "PostgreSQL",
   urlPrefix: "postgres://",
   takesPassword: true,
+  shared: true,
   matches: (url) => /^postgres(ql)?:\/\//.test(url),
   parseUrl(url: string, _base: string, fail: (problem: string) => never): ParsedUrl {
     const parsed = URL.parse(url);

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type LedgerSql, ledgerTable, quoteIdent } from "../dialect.ts";
+import { type LedgerSql, ledgerTable, PHASE_COLUMN, quoteIdent } from "../dialect.ts";
 
 const ddl = (schema: string) => `
 create table if not exists ${quoteIdent(schema)}.lockstep_migrations (
@@ -18,7 +18,8 @@ create table if not exists ${quoteIdent(schema)}.lockstep_migrations (
   duration_ms integer not null,
   action text not null check (action in ('applied', 'stamped', 'baseline')),
   code_version text,
-  host text
+  host text,
+  ${PHASE_COLUMN}
 );
 create table if not exists ${quoteIdent(schema)}.lockstep_packages (
   package text primary key,
@@ -41,23 +42,60 @@ create table if not exists ${quoteIdent(schema)}.lockstep_events (
   host text
 );`;
 
+const hostsDdl = (schema: string) => `
+create table if not exists ${quoteIdent(schema)}.lockstep_hosts (
+  host text primary key,
+  app text not null,
+  code_version text,
+  packs text not null default '{}',
+  lockstep_version text not null,
+  state text not null check (state in ('running', 'updating', 'stopped')),
+  first_seen text not null,
+  version_since text not null,
+  last_seen text not null
+);`;
+
 /** The SQLite side of the ledger. */
 export const sqliteLedger: LedgerSql = {
   ledgerDdlIn: ddl,
   ledgerDdl: ddl("main"),
+  hostsDdlIn: hostsDdl,
   async hasLedger(sql) {
+    return await this.hasLedgerTable(sql, "lockstep_migrations");
+  },
+  async hasLedgerTable(sql, table) {
     const [row] = await sql.query(
       `select count(*) as present from ${quoteIdent(sql.ledgerSchema)}.sqlite_schema
-        where type = 'table' and name = 'lockstep_migrations'`,
+        where type = 'table' and name = $1`,
+      [table],
     );
     return Number(row?.present) > 0;
   },
+  async ledgerColumns(sql, table) {
+    const rows = await sql.query(
+      `select name from pragma_table_info($1, $2)`,
+      [table, sql.ledgerSchema],
+    );
+    return new Set(rows.map((r) => String(r.name)));
+  },
+  now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+  ageSeconds: (column) => `(julianday('now') - julianday(${column})) * 86400.0`,
   async recordMigration(sql, r) {
     await sql.query(
       `insert into ${ledgerTable(sql, "lockstep_migrations")}
-         (id, package, checksum, applied_at, duration_ms, action, code_version, host)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [r.id, r.package, r.checksum, r.appliedAt, r.durationMs, r.action, r.codeVersion, r.host],
+         (id, package, checksum, applied_at, duration_ms, action, code_version, host, phase)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        r.id,
+        r.package,
+        r.checksum,
+        r.appliedAt,
+        r.durationMs,
+        r.action,
+        r.codeVersion,
+        r.host,
+        r.phase,
+      ],
     );
     await sql.query(
       `insert into ${

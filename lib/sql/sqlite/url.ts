@@ -20,6 +20,7 @@ export const sqliteUrls: UrlSyntax = {
   title: "SQLite",
   urlPrefix: PREFIX,
   takesPassword: false,
+  shared: false,
   matches: (url) => url.startsWith(PREFIX),
   parseUrl(url: string, base: string, fail: (problem: string) => never): ParsedUrl {
     const file = url.slice(PREFIX.length).replace(/^\/\/(?=\/)/, "");
