@@ -12,6 +12,9 @@ import { boolean, type Fail, integer, object, onlyKeys, string, strings } from "
 import { redact } from "./redact.ts";
 import type { DatabaseConfig } from "./sql/dialect.ts";
 import { dialectForUrl, DIALECTS } from "./sql/dialects.ts";
+import { type PacksConfig, readPacksConfig } from "./packs/settings.ts";
+
+export type { PacksConfig } from "./packs/settings.ts";
 
 /** A package of the application: one line of migrations on one database. */
 export interface PackageConfig {
@@ -65,6 +68,8 @@ export interface Config {
   readonly trust: { readonly keys: readonly string[]; readonly requireSignature: boolean };
   /** Bundle limits. */
   readonly limits: Limits;
+  /** Packs: where they live, which may be installed, their databases (see DESIGN.md "Packs"). */
+  readonly packs: PacksConfig;
 }
 
 /**
@@ -93,6 +98,7 @@ const TOP_KEYS = [
   "backup",
   "trust",
   "limits",
+  "packs",
 ];
 const DEFAULT_LIMITS: Limits = {
   manifestBytes: 1024 * 1024,
@@ -130,16 +136,18 @@ export function resolveConfig(
   const app = string(top.app, "app", fail);
   if (!NAME.test(app)) fail(`"app" must be letters, digits, "_" or "-", not "${app}"`);
   const databases = readDatabases(top.databases, dir, env, fail);
+  const paths = readPaths(top, dir, fail);
   return {
     file: path,
     app,
-    ...readPaths(top, dir, fail),
+    ...paths,
     databases,
     packages: readPackages(top.packages, dir, databases, fail),
     protect: strings(top.protect ?? [], "protect", fail),
     backup: readBackup(top.backup, fail),
     trust: readTrust(top.trust, fail),
     limits: readLimits(top.limits, fail),
+    packs: readPacksConfig(top.packs, { dir, ...paths }, Object.keys(databases), fail),
   };
 }
 

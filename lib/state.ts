@@ -1,7 +1,8 @@
 /**
  * `updates/state.json`: the installed code version, the high-water mark (the
  * highest version ever installed, so an old signed bundle cannot be
- * replayed), and the install history. Written atomically.
+ * replayed), the install history, and each pack's own (`packs`). Written
+ * atomically.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
+import { type PackState, parsePackStates } from "./packs/pack_state.ts";
 
 /** One install (or restore) of the code, in state.json's history. */
 export interface Installed {
@@ -32,9 +34,11 @@ export interface State {
   readonly history: readonly Installed[];
   /** `requires` of the version installed last (`check` verifies it on every start). */
   readonly requires: Readonly<Record<string, string>>;
+  /** Each pack lockstep installed (removed ones too: their ledger rows stay known), by name. */
+  readonly packs: Readonly<Record<string, PackState>>;
 }
 
-const EMPTY: State = { installed: null, highWater: null, history: [], requires: {} };
+const EMPTY: State = { installed: null, highWater: null, history: [], requires: {}, packs: {} };
 
 /** The path of state.json. */
 export function statePath(config: Pick<Config, "updates">): string {
@@ -61,6 +65,7 @@ export async function readState(config: Pick<Config, "updates">): Promise<State>
       highWater: typeof raw.highWater === "string" ? raw.highWater : null,
       history: Array.isArray(raw.history) ? raw.history : [],
       requires: requiresOf(raw.requires),
+      packs: parsePackStates(raw.packs),
     };
   } catch (error) {
     throw new LockstepError(

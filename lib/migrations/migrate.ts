@@ -26,6 +26,7 @@ import { discover } from "./discover.ts";
 import { plan as planMigrations } from "./plan.ts";
 import { type SchemaState, schemaStates } from "./schema.ts";
 import { readLedgers } from "./status.ts";
+import { withPacks } from "../packs/registry.ts";
 
 export type { MigrateEvent, PlannedMigration } from "./apply.ts";
 export type { RunOptions, TransactionModes } from "./apply_plan.ts";
@@ -93,10 +94,12 @@ export interface MigrateResult {
  * ```
  */
 export async function migrate(
-  config: Config,
+  configured: Config,
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000 } = options;
+  // The enabled packs' migrations join the graph (read now: an install may just have added one).
+  const config = await withPacks(configured);
   await using connections = new Connections(config, { readOnly: dryRun });
   const base = { dryRun, estimateSeconds: 0, acceptedDrift: [], backup: null };
   const modes = (judged: MigratePlan) =>
@@ -148,10 +151,11 @@ export async function migrate(
  * recorded on `flow`.
  */
 export async function migrateWithin(
-  config: Config,
+  base: Config,
   options: RunOptions,
   flow: Flow,
 ): Promise<MigrateResult> {
+  const config = await withPacks(base);
   await using connections = new Connections(config, { readOnly: false });
   const judged = await judge(config, connections, options);
   const applied: string[] = [];

@@ -12,6 +12,7 @@ import { discover, type Discovered } from "./discover.ts";
 import { readLedger } from "./ledger.ts";
 import { type Plan, plan } from "./plan.ts";
 import type { LedgerRow } from "./types.ts";
+import { withPacks } from "../packs/registry.ts";
 
 /** One package's migrations. */
 export interface PackageStatus {
@@ -53,7 +54,11 @@ export interface MigrationStatus extends Pick<Plan, "pending" | "ahead" | "chang
   readonly databases: readonly DatabaseStatus[];
 }
 
-/** Ledger rows of every used database; a missing SQLite file counts as an empty one. */
+/**
+ * Ledger rows of every used database; a missing SQLite file counts as an
+ * empty one. The rows of dormant packs (disabled, removed) are left out:
+ * they stay known, never "ahead of the code".
+ */
 export async function readLedgers(
   connections: Connections,
 ): Promise<{ rows: LedgerRow[]; databases: DatabaseStatus[] }> {
@@ -66,7 +71,8 @@ export async function readLedgers(
       continue;
     }
     const ledger = await readLedger(db);
-    rows.push(...ledger);
+    const dormant = new Set(connections.config.packs.loaded?.dormant ?? []);
+    rows.push(...ledger.filter((row) => !dormant.has(row.package)));
     databases.push({
       ...describe(config),
       url: db.display,
@@ -118,7 +124,8 @@ export function packageStatus(
  * const { pending } = await status(config);
  * ```
  */
-export async function status(config: Config): Promise<MigrationStatus> {
+export async function status(base: Config): Promise<MigrationStatus> {
+  const config = await withPacks(base);
   await using connections = new Connections(config, { readOnly: true });
   return await statusWith(config, connections);
 }

@@ -1,0 +1,89 @@
+/**
+ * Pack bundles as the host sees them: a bundle whose manifest names a
+ * `pack` holds paths relative to that pack's folder; lockstep adds the
+ * folder's prefix (`packs/<name>/`), so a pack cannot name a path outside
+ * it. What can be judged from the manifest alone (before any payload is
+ * read): the name, `packs.allow`, and that the payload carries the pack's
+ * declaration.
+ *
+ * @module
+ */
+import { relative, sep } from "node:path";
+import type { Config } from "../config.ts";
+import type { ErrorCode } from "../errors.ts";
+import type { Manifest } from "../bundles/manifest.ts";
+import { DECLARATION } from "./declaration.ts";
+import { packNameReason } from "./names.ts";
+
+/** The root-relative prefix of pack `name`'s files: `packs/<name>/`. */
+export function packPrefix(config: Pick<Config, "root" | "packs">, name: string): string {
+  return `${relative(config.root, config.packs.dir).split(sep).join("/")}/${name}/`;
+}
+
+/** The root-relative path of the packs folder (`packs`). */
+export function packsFolder(config: Pick<Config, "root" | "packs">): string {
+  return relative(config.root, config.packs.dir).split(sep).join("/");
+}
+
+/**
+ * `manifest` with its files and removals relative to the app root: a pack
+ * bundle's get its folder's prefix; an app bundle's are returned as they are.
+ * Call it only once the pack's name was found valid.
+ */
+export function rootView(config: Pick<Config, "root" | "packs">, manifest: Manifest): Manifest {
+  if (manifest.pack === undefined) return manifest;
+  const prefix = packPrefix(config, manifest.pack);
+  return {
+    ...manifest,
+    files: Object.fromEntries(Object.entries(manifest.files).map(([p, f]) => [prefix + p, f])),
+    remove: manifest.remove.map((p) => prefix + p),
+  };
+}
+
+/** Where root-relative `path` of a bundle (see {@link rootView}) is in its payload. */
+export function payloadPath(
+  config: Pick<Config, "root" | "packs">,
+  manifest: Pick<Manifest, "pack">,
+  path: string,
+): string {
+  if (manifest.pack === undefined) return path;
+  const prefix = packPrefix(config, manifest.pack);
+  return path.startsWith(prefix) ? path.slice(prefix.length) : path;
+}
+
+/**
+ * Why pack bundle `manifest` (as the archive holds it) cannot be used here,
+ * judged from the manifest alone, or `undefined`.
+ */
+export function packBundleProblem(
+  config: Config,
+  manifest: Manifest,
+  file: string,
+): { code: ErrorCode; message: string } | undefined {
+  const name = manifest.pack!;
+  const cannot = `Cannot use pack bundle "${file}"`;
+  const reason = packNameReason(name, { app: config.app, taken: Object.keys(config.packages) });
+  if (reason !== undefined) {
+    return {
+      code: "PACK_NAME_INVALID",
+      message: `${cannot}: ${reason}. It was left in pending/, and nothing was changed.`,
+    };
+  }
+  const allow = config.packs.allow;
+  if (allow !== null && !allow.includes(name)) {
+    return {
+      code: "PACK_NOT_ALLOWED",
+      message: `${cannot}: pack "${name}" is not in "packs.allow" of ${config.file} ` +
+        `(${allow.map((n) => `"${n}"`).join(", ") || "empty"}). Only the operator adds a name ` +
+        `there. It was left in pending/, and nothing was changed.`,
+    };
+  }
+  if (manifest.files[DECLARATION] === undefined) {
+    return {
+      code: "PACK_INVALID",
+      message: `${cannot}: a pack bundle carries the pack's ${DECLARATION} at the top of its ` +
+        `files, and this one does not. It was left in pending/, and nothing was changed.`,
+    };
+  }
+  return undefined;
+}
