@@ -23,6 +23,7 @@ import { releaseChain } from "../packs/chain.ts";
 import type { PackDeclaration } from "../packs/declaration.ts";
 import { applyPacks, loadPacks } from "../packs/registry.ts";
 import { verifyPackBundle } from "../packs/verify.ts";
+import { migratesAfter } from "../packs/bundle.ts";
 import { judgeFuture } from "../migrations/future.ts";
 import { checkTargets, probeNow } from "./targets.ts";
 import { recordVerdict } from "./verdicts.ts";
@@ -56,7 +57,11 @@ export async function preflightChain(
       await readWhole(config, bundle);
       const pack = bundle.manifest!.pack;
       if (pack !== undefined) {
-        options.declarations?.set(pack, await verifyPackBundle(config, bundle, state));
+        const declaration = await verifyPackBundle(config, bundle, state);
+        // The migrations after it: a pack that has none adds no package to the graph.
+        if (migratesAfter(config, bundle.manifest!, declaration)) {
+          options.declarations?.set(pack, declaration);
+        } else options.declarations?.delete(pack);
       }
     } catch (error) {
       if (!isLockstepError(error)) throw error;

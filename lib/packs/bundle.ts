@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { relative, sep } from "node:path";
+import { join, relative, sep } from "node:path";
 import type { Config } from "../config.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { Manifest } from "../bundles/manifest.ts";
 import { DECLARATION } from "./declaration.ts";
-import { packNameReason } from "./names.ts";
+import { configuredPackages, packNameReason } from "./names.ts";
 
 /** The root-relative prefix of pack `name`'s files: `packs/<name>/`. */
 export function packPrefix(config: Pick<Config, "root" | "packs">, name: string): string {
@@ -40,6 +40,26 @@ export function rootView(config: Pick<Config, "root" | "packs">, manifest: Manif
   };
 }
 
+/**
+ * Whether pack bundle `manifest` (root-relative, see {@link rootView}) leaves
+ * the pack with a migrations folder: it brings files there, or the folder is
+ * there already.
+ */
+export function migratesAfter(
+  config: Pick<Config, "root" | "packs">,
+  manifest: Manifest,
+  declaration: { readonly name: string; readonly migrations: string },
+): boolean {
+  const folder = `${packPrefix(config, declaration.name)}${declaration.migrations}`;
+  if (Object.keys(manifest.files).some((path) => path.startsWith(`${folder}/`))) return true;
+  try {
+    return Deno.statSync(join(config.root, folder)).isDirectory;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
 /** Where root-relative `path` of a bundle (see {@link rootView}) is in its payload. */
 export function payloadPath(
   config: Pick<Config, "root" | "packs">,
@@ -62,11 +82,11 @@ export function packBundleProblem(
 ): { code: ErrorCode; message: string } | undefined {
   const name = manifest.pack!;
   const cannot = `Cannot use pack bundle "${file}"`;
-  const reason = packNameReason(name, { app: config.app, taken: Object.keys(config.packages) });
+  const reason = packNameReason(name, { app: config.app, taken: configuredPackages(config) });
   if (reason !== undefined) {
     return {
       code: "PACK_NAME_INVALID",
-      message: `${cannot}: ${reason}. It was left in pending/, and nothing was changed.`,
+      message: `${cannot}: ${reason}. Nothing was changed.`,
     };
   }
   const allow = config.packs.allow;
@@ -75,14 +95,14 @@ export function packBundleProblem(
       code: "PACK_NOT_ALLOWED",
       message: `${cannot}: pack "${name}" is not in "packs.allow" of ${config.file} ` +
         `(${allow.map((n) => `"${n}"`).join(", ") || "empty"}). Only the operator adds a name ` +
-        `there. It was left in pending/, and nothing was changed.`,
+        `there. Nothing was changed.`,
     };
   }
   if (manifest.files[DECLARATION] === undefined) {
     return {
       code: "PACK_INVALID",
       message: `${cannot}: a pack bundle carries the pack's ${DECLARATION} at the top of its ` +
-        `files, and this one does not. It was left in pending/, and nothing was changed.`,
+        `files, and this one does not. Nothing was changed.`,
     };
   }
   return undefined;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { DECLARATION, type PackDeclaration, parseDeclaration } from "./declaration.ts";
-import { packNameReason } from "./names.ts";
+import { configuredPackages, packNameReason } from "./names.ts";
 import { packPrefix } from "./bundle.ts";
 
 /**
@@ -28,7 +28,7 @@ export async function packRelease(
 ): Promise<PackDeclaration> {
   const { pack, version, app } = bundle;
   const cannot = `Cannot create pack bundle "${where}"`;
-  const taken = config === undefined ? [] : Object.keys(config.packages);
+  const taken = config === undefined ? [] : configuredPackages(config);
   const reason = packNameReason(pack, { app, taken });
   if (reason !== undefined) {
     throw new LockstepError("PACK_NAME_INVALID", `${cannot}: ${reason}. Nothing was written.`, {

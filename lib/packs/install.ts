@@ -278,8 +278,10 @@ function refused(step: ChainStep, action: string): LockstepError {
   const { code, reason } = step.refusal!;
   const message = /^Cannot /.test(reason)
     ? reason
-    : `Cannot ${action} ${step.bundle.manifest!.version}: ${reason}. It was left in pending/, ` +
-      `and nothing was changed.`;
+    : `Cannot ${action} ${
+      step.bundle.manifest!.version
+    }: ${reason}. It stays in pending/. Nothing was ` +
+      `changed.`;
   return new LockstepError(code, message, {
     data: { bundle: step.bundle.file, pack: step.bundle.manifest!.pack, reason },
   });

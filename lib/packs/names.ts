@@ -24,8 +24,9 @@ export function foldedName(name: string): string {
 
 /**
  * Why `name` cannot be a pack's name here, or `undefined`: its shape, a
- * reserved name, or a collision (by case or Unicode form) with `app` or one
- * of `taken` (configured packages and the other packs).
+ * reserved name, or a collision (the same name, or one by case or Unicode
+ * form) with `app` or one of `taken` (the configured packages, and the
+ * other packs).
  */
 export function packNameReason(
   name: string,
@@ -37,11 +38,19 @@ export function packNameReason(
   }
   if (RESERVED.has(name) || DEVICE.test(name)) return `"${name}" is a reserved name`;
   if (foldedName(name) === foldedName(context.app)) return `"${name}" is the app's own name`;
-  const twin = context.taken.find((other) =>
-    other !== name && foldedName(other) === foldedName(name)
-  );
+  const twin = context.taken.find((other) => foldedName(other) === foldedName(name));
+  if (twin === name) return `"${name}" is taken by a configured package (or another pack)`;
   if (twin !== undefined) {
     return `"${name}" and "${twin}" are one name to a host that ignores case or Unicode form`;
   }
   return undefined;
+}
+
+/** The names of the packages `lockstep.json` configures (not the packs `withPacks()` added). */
+export function configuredPackages(config: {
+  readonly packages: Readonly<Record<string, unknown>>;
+  readonly packs: { readonly loaded?: { readonly added: readonly string[] } };
+}): string[] {
+  const added = new Set(config.packs.loaded?.added ?? []);
+  return Object.keys(config.packages).filter((name) => !added.has(name));
 }

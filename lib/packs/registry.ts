@@ -14,7 +14,7 @@ import type { Config, PackageConfig } from "../config.ts";
 import { explainPermission, LockstepError } from "../errors.ts";
 import { readState, type State } from "../state.ts";
 import { DECLARATION, type PackDeclaration, parseDeclaration } from "./declaration.ts";
-import { packNameReason } from "./names.ts";
+import { configuredPackages, packNameReason } from "./names.ts";
 import type { PackState } from "./pack_state.ts";
 
 /** A pack state.json knows, as found on disk. */
@@ -120,7 +120,7 @@ async function loadPack(
       problem: invalid(`${folder}/${DECLARATION} declares ${said}: ${reinstall}`),
     };
   }
-  const taken = [...Object.keys(config.packages), ...packNames];
+  const taken = [...configuredPackages(config), ...packNames.filter((other) => other !== name)];
   const clash = packNameReason(name, { app: config.app, taken });
   if (clash !== undefined) return { ...found, problem: invalid(`its name clashes: ${clash}`) };
   const database = packDatabase(config, declaration);

@@ -114,7 +114,7 @@ export function refuseUnusableName(config: Config, name: string, action: string)
   );
   if (problem === undefined) return;
   const reason = problem.message.replace(/^Cannot use pack bundle "[^"]*": /, "")
-    .replace(/ It was left in pending\/, and nothing was changed\.$/, "");
+    .replace(/ Nothing was changed\.$/, "");
   throw new LockstepError(problem.code, `Cannot ${action}: ${reason} Nothing was changed.`, {
     data: { pack: name },
   });

@@ -25,7 +25,7 @@ import { packDatabase, packFolder, readDeclaration } from "./registry.ts";
  * The declaration pack bundle `bundle` installs, once everything above holds.
  *
  * @throws {LockstepError} `PACK_INVALID`, `PACK_FOLDER_OWNED`, and the
- * bundle's content errors; each says the bundle stays in `pending/`.
+ * bundle's content errors, each saying that nothing was changed.
  */
 export async function verifyPackBundle(
   config: Config,
@@ -37,8 +37,7 @@ export async function verifyPackBundle(
   const refuse = (code: ErrorCode, reason: string): never => {
     throw new LockstepError(
       code,
-      `Cannot use pack bundle "${bundle.file}": ${reason}. It was left in pending/, and ` +
-        `nothing was changed.`,
+      `Cannot use pack bundle "${bundle.file}": ${reason}. Nothing was changed.`,
       { data: { bundle: bundle.file, pack: name, reason } },
     );
   };
