@@ -73,9 +73,15 @@ export async function judgePurge(
   const unknown = [...applied].filter((id) => !ids.has(id));
   const withoutDown = mine.filter((m) => applied.has(m.id) && !hasDown(m)).map((m) => m.id);
   if (unknown.length > 0 || withoutDown.length > 0) {
+    const are = (ids: readonly string[], one: string, many: string) =>
+      `${ids.join(", ")} ${ids.length === 1 ? one : many}`;
     const reasons = [
-      ...(withoutDown.length > 0 ? [`${withoutDown.join(", ")} ha(s) no down step`] : []),
-      ...(unknown.length > 0 ? [`${unknown.join(", ")} applied but not on disk`] : []),
+      ...(withoutDown.length > 0
+        ? [are(withoutDown, "has no down step", "have no down step")]
+        : []),
+      ...(unknown.length > 0
+        ? [are(unknown, "is applied but not on disk", "are applied but not on disk")]
+        : []),
     ];
     throw refusal(
       packPurgeRefused(name, reasons.join("; "), { withoutDown, unknown }),
