@@ -70,7 +70,8 @@ export function dependencyOrder(
   for (const start of [...inside].filter((n) => !placed.has(n)).sort()) {
     if (onCycle.has(start)) continue;
     const cycle = findCycle(start, deps, placed);
-    if (cycle === undefined) continue;
+    // From a pack that only needs a cycle, the search meets one already found.
+    if (cycle === undefined || cycle.every((n) => onCycle.has(n))) continue;
     cycle.forEach((n) => onCycle.add(n));
     cycles.push(cycle);
   }
