@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assertEquals } from "./helpers/assert.ts";
 import { type Backend, type TestApp } from "./helpers/app.ts";
 import { treeHash } from "./helpers/bundles.ts";
 import {
