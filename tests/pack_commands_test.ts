@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createBundle, gate, packs } from "../mod.ts";
 import { assert, assertEquals, assertMatch, rejectsWith } from "./helpers/assert.ts";
 import { makeApp } from "./helpers/app.ts";
-import { treeHash } from "./helpers/bundles.ts";
+import { pendingRelease, treeHash } from "./helpers/bundles.ts";
 import {
   checkCodes,
   cliOf,
@@ -189,4 +189,25 @@ Deno.test("packs: a broken declaration of an enabled pack blocks check (exit 5),
   const enable = await cli(["pack", "enable", "ratings"]);
   assertEquals(enable.code, 1);
   assertMatch(enable.stderr, /requires app >=9 \(have 1\.0\.0\).*\[PACK_REQUIREMENT_UNMET\]/);
+});
+
+Deno.test("packs: with a pack installed (or disabled), an app release still inspects and installs cleanly: the pack's ledger rows are never ahead", async () => {
+  await using app = await packApp("sqlite");
+  const cli = cliOf(app);
+  assertEquals((await cli(["migrate", "--yes", "--no-backup"])).code, 0);
+  await pendingPack(app.dir, { name: "reviews", version: "0.1.0", migrations: REVIEWS_010 });
+  assertEquals((await cli(["pack", "install", "reviews", "--yes"])).code, 0);
+  await pendingRelease(app.dir, "1.1.0", { "app/main.ts": "console.log('1.1.0');\n" });
+  const zip = join(app.dir, "updates/pending/testapp-1.1.0.zip");
+  for (const disabled of [false, true]) {
+    if (disabled) assertEquals((await cli(["pack", "disable", "reviews"])).code, 0);
+    const inspected = await cli(["bundle", "inspect", zip, "--json"]);
+    assertEquals(inspected.code, 0, inspected.stdout + inspected.stderr);
+    assertEquals(JSON.parse(inspected.stdout).problem, undefined);
+    const dry = await cli(["install", "--dry-run"]);
+    assertEquals(dry.code, 0, dry.stdout + dry.stderr);
+  }
+  const installed = await cli(["install", "--yes"]);
+  assertEquals(installed.code, 0, installed.stdout + installed.stderr);
+  assertEquals((await checkCodes(cli)).slice(0, 2), [0, []]);
 });
