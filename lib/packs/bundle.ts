@@ -72,6 +72,29 @@ export function payloadPath(
 }
 
 /**
+ * Why no pack may be called `name` here, or `undefined`: its name
+ * (`PACK_NAME_INVALID`), or `packs.allow` leaves it out (`PACK_NOT_ALLOWED`).
+ */
+export function packNameProblem(
+  config: Config,
+  name: string,
+): { code: ErrorCode; reason: string } | undefined {
+  const reason = packNameReason(name, { app: config.app, taken: configuredPackages(config) });
+  if (reason !== undefined) return { code: "PACK_NAME_INVALID", reason };
+  const allow = config.packs.allow;
+  if (allow !== null && !allow.includes(name)) {
+    return {
+      code: "PACK_NOT_ALLOWED",
+      reason: `pack "${name}" is not in "packs.allow" of ${config.file} ` +
+        `(${
+          allow.map((n) => `"${n}"`).join(", ") || "empty"
+        }). Only the operator adds a name there`,
+    };
+  }
+  return undefined;
+}
+
+/**
  * Why pack bundle `manifest` (as the archive holds it) cannot be used here,
  * judged from the manifest alone, or `undefined`.
  */
@@ -80,23 +103,10 @@ export function packBundleProblem(
   manifest: Manifest,
   file: string,
 ): { code: ErrorCode; message: string } | undefined {
-  const name = manifest.pack!;
   const cannot = `Cannot use pack bundle "${file}"`;
-  const reason = packNameReason(name, { app: config.app, taken: configuredPackages(config) });
-  if (reason !== undefined) {
-    return {
-      code: "PACK_NAME_INVALID",
-      message: `${cannot}: ${reason}. Nothing was changed.`,
-    };
-  }
-  const allow = config.packs.allow;
-  if (allow !== null && !allow.includes(name)) {
-    return {
-      code: "PACK_NOT_ALLOWED",
-      message: `${cannot}: pack "${name}" is not in "packs.allow" of ${config.file} ` +
-        `(${allow.map((n) => `"${n}"`).join(", ") || "empty"}). Only the operator adds a name ` +
-        `there. Nothing was changed.`,
-    };
+  const named = packNameProblem(config, manifest.pack!);
+  if (named !== undefined) {
+    return { code: named.code, message: `${cannot}: ${named.reason}. Nothing was changed.` };
   }
   if (manifest.files[DECLARATION] === undefined) {
     return {

@@ -34,7 +34,7 @@ import {
   undoCodeStep,
   undoDatabasesStep,
 } from "./run.ts";
-import { refuseUnusableName } from "./toggle.ts";
+import { packNameProblem } from "./bundle.ts";
 
 /** Options for {@link installPack}. */
 export interface PackInstallOptions extends SafetyOptions {
@@ -238,7 +238,12 @@ async function planPackInstall(
   const { name, version } = scope;
   const action = `install pack "${name}"`;
   await refuseOpenJournal(config, action);
-  refuseUnusableName(config, name, action);
+  const named = packNameProblem(config, name);
+  if (named !== undefined) {
+    throw new LockstepError(named.code, `Cannot ${action}: ${named.reason}. Nothing was changed.`, {
+      data: { pack: name },
+    });
+  }
   const report = await check(config);
   const blocking = report.problems.filter((p) => p.severity === "blocked" && p.data.pack !== name);
   if (blocking.length > 0) {

@@ -26,7 +26,8 @@ export function unmetPackRequirements(
     if (key !== "app" && !key.startsWith("pack:")) continue;
     const have = key === "app" ? versions.app : versions.packs.get(key.slice(5)) ?? null;
     if (have === null) {
-      unmet.push(`${key} ${range} (${key === "app" ? "no version installed" : "not installed"})`);
+      const none = key === "app" ? "no version installed" : "not installed, or disabled";
+      unmet.push(`${key} ${range} (${none})`);
     } else if (!satisfies(have, range, { includePrerelease: true })) {
       unmet.push(`${key} ${range} (have ${have})`);
     }

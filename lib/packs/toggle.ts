@@ -14,8 +14,6 @@ import { refuseOpenJournal } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { refusal } from "../problems.ts";
 import { readState } from "../state.ts";
-import { packBundleProblem } from "./bundle.ts";
-import { DECLARATION } from "./declaration.ts";
 import { packHasDependents, packNotInstalled, packRequirementUnmet } from "./problems.ts";
 import { loadPacks } from "./registry.ts";
 import { unmetPackRequirements } from "./requires.ts";
@@ -98,24 +96,4 @@ async function toggle(config: Config, name: string, enable: boolean): Promise<Pa
   }
   const next = await recordPackToggle(config, name, enable);
   return { pack: name, enabled: next.enabled, changed: true };
-}
-
-/**
- * Refuses a name no pack may have here, or one `packs.allow` leaves out.
- *
- * @throws {LockstepError} `PACK_NAME_INVALID`, `PACK_NOT_ALLOWED`.
- */
-export function refuseUnusableName(config: Config, name: string, action: string): void {
-  const manifest = { pack: name, files: { [DECLARATION]: { sha256: "", size: 0, mode: 0o644 } } };
-  const problem = packBundleProblem(
-    config,
-    manifest as unknown as Parameters<typeof packBundleProblem>[1],
-    name,
-  );
-  if (problem === undefined) return;
-  const reason = problem.message.replace(/^Cannot use pack bundle "[^"]*": /, "")
-    .replace(/ Nothing was changed\.$/, "");
-  throw new LockstepError(problem.code, `Cannot ${action}: ${reason} Nothing was changed.`, {
-    data: { pack: name },
-  });
 }

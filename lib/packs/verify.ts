@@ -99,7 +99,8 @@ async function carried(
         await new Blob(chunks as Uint8Array<ArrayBuffer>[]).arrayBuffer(),
       ),
     );
-  } catch {
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
     return refuse("PACK_INVALID", `its ${DECLARATION} is not UTF-8 text`);
   }
   try {
