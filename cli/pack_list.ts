@@ -28,7 +28,7 @@ export default command({
 /** `reviews 0.2.0 (local) enabled; requires app >=1.0; needed by ratings; 1 migration pending`. */
 function line(pack: PackStatus): string {
   const state = pack.version === null
-    ? "removed (its ledger rows are kept)"
+    ? "removed"
     : pack.enabled
     ? "enabled"
     : "disabled";
