@@ -27,11 +27,7 @@ export default command({
 
 /** `reviews 0.2.0 (local) enabled; requires app >=1.0; needed by ratings; 1 migration pending`. */
 function line(pack: PackStatus): string {
-  const state = pack.version === null
-    ? "removed"
-    : pack.enabled
-    ? "enabled"
-    : "disabled";
+  const state = pack.version === null ? "removed" : pack.enabled ? "enabled" : "disabled";
   const requires = Object.entries(pack.requires).map(([k, v]) => `${k} ${v}`).join(", ");
   return [
     `${pack.name} ${pack.version ?? "-"} (${pack.source}) ${state}`,
