@@ -19,7 +19,7 @@
  */
 export { VERSION } from "./lib/version.ts";
 export { type EnvLookup, loadConfig, resolveConfig } from "./lib/config.ts";
-export type { Config, Limits, PackageConfig } from "./lib/config.ts";
+export type { Config, Limits, PackageConfig, PacksConfig } from "./lib/config.ts";
 export type { DatabaseConfig } from "./lib/sql/dialect.ts";
 export {
   ERROR_CODES,
@@ -121,6 +121,23 @@ export type { MaintenanceOptions, MaintenanceState } from "./lib/maintenance.ts"
 export { update } from "./lib/update.ts";
 export type { UpdateOptions, UpdateResult, UpdateStep, UpdateStepResult } from "./lib/update.ts";
 export { gate } from "./lib/gate.ts";
+export { listPacks, packs } from "./lib/packs/list.ts";
+export type { EnabledPack } from "./lib/packs/list.ts";
+export type { PackStatus } from "./lib/packs/status.ts";
+export { installPack } from "./lib/packs/install.ts";
+export type {
+  PackBundlePlan,
+  PackInstallOptions,
+  PackInstallPlan,
+  PackInstallResult,
+} from "./lib/packs/install.ts";
+export { removePack } from "./lib/packs/remove.ts";
+export type { PackRemoveOptions, PackRemovePlan, PackRemoveResult } from "./lib/packs/remove.ts";
+export { disablePack, enablePack } from "./lib/packs/toggle.ts";
+export type { PackToggleResult } from "./lib/packs/toggle.ts";
+export type { PackStep } from "./lib/packs/run.ts";
+export type { PackDeclaration } from "./lib/packs/declaration.ts";
+export type { PackEvent, PackState } from "./lib/packs/pack_state.ts";
 export { log } from "./lib/log.ts";
 export { report } from "./lib/report/data.ts";
 export type { ReportOptions } from "./lib/report/data.ts";

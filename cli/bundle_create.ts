@@ -26,6 +26,12 @@ export default command({
       help: "the previous release folder: its files missing from DIR are removed",
     },
     version: { type: "string", value: "V", required: true, help: "the release's version" },
+    pack: {
+      type: "string",
+      value: "NAME",
+      help: "make a pack bundle: DIR is the pack's folder, its lockstep-package.json naming " +
+        "NAME and V",
+    },
     "upgrades-from": {
       type: "string",
       value: "RANGE",
@@ -87,6 +93,7 @@ export default command({
       followLinks: values["follow-links"],
       ...(config ? { config } : {}),
       ...(values.base ? { base: values.base } : {}),
+      ...(values.pack ? { pack: values.pack } : {}),
       ...(values["upgrades-from"] ? { upgradesFrom: values["upgrades-from"] } : {}),
       ...(values.notes ? { notes: await Deno.readTextFile(values.notes) } : {}),
       ...(values.sign ? { signWith: values.sign } : {}),
@@ -96,7 +103,10 @@ export default command({
     if (values.json) printJson({ ok: true, ...result });
     else {
       print(
-        `Wrote ${result.path}: ${app} ${result.version}, ${result.files} file(s), ${result.bytes} bytes, ` +
+        `Wrote ${result.path}: ${app} ${
+          values.pack ? `pack ${values.pack} ` : ""
+        }${result.version}, ` +
+          `${result.files} file(s), ${result.bytes} bytes, ` +
           `${result.remove.length} removal(s), ${result.signed ? "signed" : "unsigned"}.`,
       );
     }

@@ -26,6 +26,9 @@ export default command({
 
 function renderCheck(report: CheckReport): void {
   const verdict = report.ok ? "ok: the application may run" : `not ok (exit ${report.exitCode})`;
-  print(`${report.app} ${report.codeVersion ?? "(no version file)"}: ${verdict}`);
+  const packs = report.packs.filter((p) => p.version !== null)
+    .map((p) => `${p.name} ${p.version}${p.enabled ? "" : " (disabled)"}`);
+  const withPacks = packs.length === 0 ? "" : ` with pack(s) ${packs.join(", ")}`;
+  print(`${report.app} ${report.codeVersion ?? "(no version file)"}${withPacks}: ${verdict}`);
   for (const problem of report.problems) print(`  [${problem.severity}] ${problem.message}`);
 }

@@ -21,6 +21,11 @@ import log from "./log.ts";
 import maintenance from "./maintenance.ts";
 import migrate from "./migrate.ts";
 import newCommand from "./new.ts";
+import packDisable from "./pack_disable.ts";
+import packEnable from "./pack_enable.ts";
+import packInstall from "./pack_install.ts";
+import packList from "./pack_list.ts";
+import packRemove from "./pack_remove.ts";
 import recover from "./recover.ts";
 import report from "./report.ts";
 import restore from "./restore.ts";
@@ -53,4 +58,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   keygen,
   bundleCreate,
   bundleInspect,
+  packList,
+  packInstall,
+  packRemove,
+  packEnable,
+  packDisable,
 ];

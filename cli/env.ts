@@ -1,7 +1,8 @@
 /**
  * The only place lockstep reads the environment: `LOCKSTEP_CONFIG`,
- * `LOCKSTEP_FAULT` (the test facility) and each database's `passwordEnv`,
- * each only when its `--allow-env` is granted. And where the config comes
+ * `LOCKSTEP_FAULT` (the test facility), each database's `passwordEnv`, and
+ * `USER` (who consented to a pack install), each only when its `--allow-env`
+ * is granted. And where the config comes
  * from: `--config PATH`, else `$LOCKSTEP_CONFIG`, else `./lockstep.json`.
  *
  * @module
@@ -48,4 +49,13 @@ export async function loadConfigFor(
     if (need === "optional" && flag === undefined && absent) return undefined;
     throw error;
   }
+}
+
+/**
+ * Who consents to a pack change, as the event log records it: the user's
+ * name (`$USER`, read when `--allow-env=USER` is granted) and how.
+ */
+export function operator(yes: boolean): string {
+  const how = yes ? "--yes, unattended" : "confirmed at a terminal";
+  return `${readEnv("USER") ?? "an operator"} (${how})`;
 }

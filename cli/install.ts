@@ -50,7 +50,7 @@ function renderInstall(result: InstallResult): void {
   for (const b of result.installed) {
     const verb = result.dryRun ? "would install" : "installed";
     print(
-      `${verb} ${b.file}: ${
+      `${verb} ${b.file}: ${b.pack === undefined ? "" : `pack ${b.pack} `}${
         b.from ?? "(none)"
       } → ${b.version}, ${b.writes.length} file(s) written, ${b.removes.length} removed`,
     );

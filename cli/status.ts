@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fleetStatus, type MigrationStatus, status } from "../mod.ts";
+import { type EnabledPack, fleetStatus, type MigrationStatus, packs, status } from "../mod.ts";
 import { renderFleet } from "./fleet.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
@@ -20,14 +20,14 @@ export default command({
     const state = await status(config);
     if (values.json) printJson({ ok: true, ...state });
     else {
-      renderStatus(state);
+      renderStatus(state, await packs(config));
       if (config.fleet) renderFleet(await fleetStatus(config));
     }
     return 0;
   },
 });
 
-function renderStatus(state: MigrationStatus): void {
+function renderStatus(state: MigrationStatus, enabled: readonly EnabledPack[]): void {
   for (const db of state.databases) {
     const note = db.exists
       ? (db.ledger ? `${db.rows} ledger row(s)` : "no ledger yet")
@@ -35,8 +35,10 @@ function renderStatus(state: MigrationStatus): void {
     print(`database ${db.name} (${db.url}): ${note}`);
   }
   for (const pkg of state.packages) {
+    const pack = enabled.find((p) => p.name === pkg.name);
+    const what = pack === undefined ? `package ${pkg.name}` : `pack ${pkg.name} ${pack.version}`;
     print(
-      `package ${pkg.name} → ${pkg.database}: ${pkg.applied.length}/${pkg.total} applied` +
+      `${what} → ${pkg.database}: ${pkg.applied.length}/${pkg.total} applied` +
         (pkg.version ? `, at ${pkg.version}` : ""),
     );
     for (const id of pkg.pending) print(`  pending ${id}`);

@@ -47,11 +47,15 @@ export default command({
     else if (!result.changed) print("Nothing to update: code and databases are current.");
     else {
       // The version changes only when a bundle was installed: "1.6.0 → 1.6.0" says nothing.
-      const what = result.installed.length === 0
+      const packs = result.packs.length === 0 ? "" : ` Packs: ${result.packs.join(", ")}.`;
+      const what = result.installed.length === 0 && result.packs.length === 0
         ? `Migrated ${config.app} ${result.to ?? "(no version)"}: ` +
           `${result.applied.length} migration(s) applied.`
+        : result.installed.length === 0
+        ? `Updated the packs of ${config.app} ${result.to ?? "(no version)"}: ` +
+          `${result.packs.length} bundle(s), ${result.applied.length} migration(s).${packs}`
         : `Updated ${config.app} ${result.from ?? "(none)"} → ${result.to ?? "(none)"}: ` +
-          `${result.installed.length} bundle(s), ${result.applied.length} migration(s).`;
+          `${result.installed.length} bundle(s), ${result.applied.length} migration(s).${packs}`;
       print(`${what}${result.backup === null ? "" : ` Backup taken first: ${result.backup}.`}`);
     }
     return result.confirmed ? 0 : 1;

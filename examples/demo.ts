@@ -7,6 +7,10 @@
  * check (exit 0); then a 1.1.0 bundle (new code and a new migration) lands in
  * updates/pending: check (exit 3) → start refuses → update --yes (backup,
  * maintenance, install, migrate) → check (exit 0) → start runs the app.
+ * Then a pack: `reviews` 0.1.0 (its own table, its migration depending on
+ * core's release marker) waits in pending/ for the operator's consent →
+ * pack install → pack list; its 0.2.0 lands in pending/ (check: exit 3) →
+ * update installs the pack alone, the app staying at 1.1.0.
  *
  * Run it with `deno task demo`.
  *
@@ -88,9 +92,58 @@ results.push(
   await step("start runs the application", ["start", ...app], false, ["--allow-run=deno"]),
   await step("the backups taken on the way", ["backups"], false),
 );
+
+// A pack: reviews 0.1.0, packed from its own folder, added with the operator's consent.
+await copy(`${here}packs/reviews`, `${release}/reviews`);
+const packBundle = (version: string, extra: string[] = []) => [
+  "bundle",
+  "create",
+  "--pack",
+  "reviews",
+  "--from",
+  `${release}/reviews`,
+  "--version",
+  version,
+  ...extra,
+  "--out",
+  `${dir}/updates/pending/reviews-${version}.zip`,
+];
+results.push(
+  await step("pack the reviews pack 0.1.0 into updates/pending", packBundle("0.1.0"), true),
+  await step("the gate: a pack waits for the operator's consent", ["check"], false),
+  await step("add it: its files, its table, the consent logged", [
+    "pack",
+    "install",
+    "reviews",
+    "--yes",
+  ], true),
+  await step("the packs", ["pack", "list"], false),
+);
+// reviews 0.2.0: stars, released alone; the app stays at 1.1.0.
+const declaration = `${release}/reviews/lockstep-package.json`;
+await Deno.writeTextFile(
+  declaration,
+  (await Deno.readTextFile(declaration)).replace('"0.1.0"', '"0.2.0"'),
+);
+await Deno.writeTextFile(
+  `${release}/reviews/migrations/20260601000000_stars.sql`,
+  "-- lockstep:info reviews get stars\nalter table reviews add column stars integer;\n" +
+    "-- lockstep:down\nalter table reviews drop column stars;\n",
+);
+results.push(
+  await step(
+    "pack reviews 0.2.0, an update of 0.1.0",
+    packBundle("0.2.0", ["--upgrades-from", "^0.1.0"]),
+    true,
+  ),
+  await step("the gate: the pack's update is pending", ["check"], false),
+  await step("the pack alone: backup, maintenance, install, migrate", ["update", "--yes"], true),
+  await step("the gate: up to date, the app still 1.1.0", ["check"], false),
+  await step("migrations per package and pack", ["status"], false),
+);
 await Deno.remove(dir, { recursive: true });
 await Deno.remove(release, { recursive: true });
-const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0];
+const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0];
 if (results.some((code, i) => code !== expected[i])) {
   console.error(`demo: exit codes ${results.join(", ")}, expected ${expected.join(", ")}`);
   Deno.exit(1);

@@ -14,7 +14,11 @@ import { type SchemaState, schemaStates } from "./migrations/schema.ts";
 import { unmetRequirements } from "./bundles/manifest.ts";
 import { VERSION } from "./version.ts";
 import { waitForDatabases } from "./wait.ts";
-import { chain, readPending } from "./bundles/pending.ts";
+import { readPending } from "./bundles/pending.ts";
+import { releaseChain } from "./packs/chain.ts";
+import { applyPacks, type LoadedPack, loadPacks } from "./packs/registry.ts";
+import { packInvalid, packRequirementUnmet } from "./packs/problems.ts";
+import { type PackStatus, packStatuses } from "./packs/status.ts";
 import { describeJournal, readJournal } from "./journal.ts";
 import { readState, type State } from "./state.ts";
 import { type MaintenanceState, maintenanceStatus } from "./maintenance.ts";
@@ -63,8 +67,10 @@ export interface CheckReport {
   readonly codeVersion: string | null;
   /** Migrations per package and database; `null` when they could not be read or planned. */
   readonly migrations: MigrationStatus | null;
-  /** The bundles in `pending/`, each with whether it applies and why not. */
+  /** The bundles in `pending/` (app and pack bundles), each with whether it applies and why not. */
   readonly bundles: readonly BundleStatus[];
+  /** Every pack lockstep installed (removed ones too), with its version, requirements and migrations. */
+  readonly packs: readonly PackStatus[];
   /**
    * Each database with a ledger: whether its schema record is current, and
    * every change made outside migrations (schema drift).
@@ -112,6 +118,8 @@ export interface BundleStatus {
   readonly file: string;
   /** Its version, when the manifest could be read. */
   readonly version: string | null;
+  /** The pack it updates, for a pack bundle; `null` for the app's own bundles. */
+  readonly pack: string | null;
   /** A security release. */
   readonly security: boolean;
   /** Its release notes. */
@@ -168,7 +176,10 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  * install, migrations pending (and a database to adopt: tables but nothing
  * applied), the database ahead of the code, changed
  * applied migrations, a broken migration graph, schema drift, unmet
- * prerequisites; and maintenance mode and the newest backup's age.
+ * prerequisites; and maintenance mode and the newest backup's age. Packs
+ * count as the app does: their pending bundles (exit 3), the pending
+ * migrations of the enabled ones (exit 4), and an installed pack that cannot
+ * be used or whose requirements the installed parts do not meet (exit 5).
  *
  * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
  * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
@@ -184,8 +195,11 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  * Deno.exit(report.exitCode);
  * ```
  */
-export async function check(config: Config, options: CheckOptions = {}): Promise<CheckReport> {
+export async function check(base: Config, options: CheckOptions = {}): Promise<CheckReport> {
   const { waitMs = 0 } = options;
+  // The enabled packs' migrations join the graph; a pack that cannot be used is reported.
+  const loaded = await loadPacks(base, await readState(base));
+  const config = applyPacks(base, loaded);
   if (waitMs > 0) await waitForDatabases(config, waitMs);
   const problems: CheckProblem[] = [];
   const codeVersion = await readCodeVersion(config);
@@ -219,6 +233,8 @@ export async function check(config: Config, options: CheckOptions = {}): Promise
   }
   const schema = await schemaStates(connections, { undetermined: "report" });
   problems.push(...schemaProblems(schema, migrations));
+  const packs = packStatuses(loaded, codeVersion, migrations);
+  problems.push(...packProblems(loaded, packs));
   const prerequisites = prerequisitesOf(state);
   if (prerequisites.unmet.length > 0) {
     problems.push(asProblem(prerequisiteUnmet(codeVersion, prerequisites)));
@@ -242,6 +258,7 @@ export async function check(config: Config, options: CheckOptions = {}): Promise
     codeVersion,
     migrations,
     bundles,
+    packs,
     schema,
     prerequisites,
     maintenance,
@@ -253,12 +270,12 @@ export async function check(config: Config, options: CheckOptions = {}): Promise
 async function bundleStatus(
   config: Config,
   codeVersion: string | null,
-  { highWater }: State,
+  state: State,
 ): Promise<BundleStatus[]> {
   const pending = await readPending(config);
   if (pending.length === 0) return [];
   const judged = new Map(
-    chain(pending, codeVersion, highWater).map((step) => [step.bundle.file, step.refusal]),
+    releaseChain(pending, { codeVersion, state }).map((step) => [step.bundle.file, step.refusal]),
   );
   return pending.map((bundle) => {
     const refusal = judged.get(bundle.file);
@@ -272,12 +289,27 @@ async function bundleStatus(
     return {
       file: bundle.file,
       version: bundle.manifest?.version ?? null,
+      pack: bundle.manifest?.pack ?? null,
       security: bundle.manifest?.security ?? false,
       notes: bundle.manifest?.notes ?? "",
       applies: problem === null,
       problem,
     };
   });
+}
+
+/** Installed, enabled packs that cannot be used, or whose requirements are not met. */
+function packProblems(loaded: readonly LoadedPack[], packs: readonly PackStatus[]): CheckProblem[] {
+  const problems: CheckProblem[] = [];
+  for (const pack of loaded) {
+    if (pack.problem === null || !pack.state.enabled) continue;
+    problems.push(asProblem(packInvalid(pack.problem.message, pack.problem.data)));
+  }
+  for (const pack of packs) {
+    if (pack.unmet.length === 0) continue;
+    problems.push(asProblem(packRequirementUnmet(pack.name, pack.version!, pack.unmet)));
+  }
+  return problems;
 }
 
 function bundleProblems(bundles: readonly BundleStatus[]): CheckProblem[] {

@@ -13,6 +13,9 @@ import { redact } from "./redact.ts";
 import type { DatabaseConfig } from "./sql/dialect.ts";
 import { dialectForUrl, DIALECTS } from "./sql/dialects.ts";
 import { type FleetConfig, readFleet } from "./fleet/config.ts";
+import { type PacksConfig, readPacksConfig } from "./packs/settings.ts";
+
+export type { PacksConfig } from "./packs/settings.ts";
 
 /** A package of the application: one line of migrations on one database. */
 export interface PackageConfig {
@@ -68,6 +71,8 @@ export interface Config {
   readonly limits: Limits;
   /** The fleet this host belongs to (PostgreSQL databases shared by hosts), or `null`. */
   readonly fleet: FleetConfig | null;
+  /** Packs: where they live, which may be installed, their databases (see DESIGN.md "Packs"). */
+  readonly packs: PacksConfig;
 }
 
 /**
@@ -97,6 +102,7 @@ const TOP_KEYS = [
   "trust",
   "limits",
   "fleet",
+  "packs",
 ];
 const DEFAULT_LIMITS: Limits = {
   manifestBytes: 1024 * 1024,
@@ -134,10 +140,11 @@ export function resolveConfig(
   const app = string(top.app, "app", fail);
   if (!NAME.test(app)) fail(`"app" must be letters, digits, "_" or "-", not "${app}"`);
   const databases = readDatabases(top.databases, dir, env, fail);
+  const paths = readPaths(top, dir, fail);
   return {
     file: path,
     app,
-    ...readPaths(top, dir, fail),
+    ...paths,
     databases,
     packages: readPackages(top.packages, dir, databases, fail),
     protect: strings(top.protect ?? [], "protect", fail),
@@ -145,6 +152,7 @@ export function resolveConfig(
     trust: readTrust(top.trust, fail),
     limits: readLimits(top.limits, fail),
     fleet: readFleet(top.fleet, fail),
+    packs: readPacksConfig(top.packs, { dir, ...paths }, Object.keys(databases), fail),
   };
 }
 

@@ -30,7 +30,7 @@ export interface JournalEntry {
 
 /** What journal.json holds. */
 export interface JournalFile {
-  readonly kind: "install" | "restore";
+  readonly kind: "install" | "restore" | "pack-remove";
   /** What is being done, for messages (`install shop 1.5.0`). */
   readonly label: string;
   readonly root: string;

@@ -12,18 +12,22 @@ import { LockstepError } from "./errors.ts";
 import { Connections } from "./migrations/connections.ts";
 import { hasLedger } from "./migrations/ledger.ts";
 import { ledgerTable } from "./sql/dialect.ts";
-import { readState } from "./state.ts";
+import { readState, type State } from "./state.ts";
 
 /** One line of the history. */
 export interface LogEntry {
   /** When (ISO 8601, UTC). */
   readonly at: string;
-  /** The database whose ledger holds it, or `code` for installs and restores of the files. */
+  /**
+   * The database whose ledger holds it, `code` for installs and restores of
+   * the files, or `pack:<name>` for a pack's installs, removals and toggles.
+   */
   readonly source: string;
   /**
    * What happened: `applied`, `stamped`, `baseline`, `failed`,
-   * `checksum-accepted`, `drift-accepted`, `schema-recorded`, `restored`
-   * (databases); `install`, `restore` (code).
+   * `checksum-accepted`, `drift-accepted`, `schema-recorded`, `restored`,
+   * `pack-install`, `pack-remove`, `pack-purge` (databases); `install`,
+   * `restore` (code); `install`, `remove`, `purge`, `enable`, `disable` (packs).
    */
   readonly action: string;
   /** The migration id, or the code version, when there is one. */
@@ -86,22 +90,45 @@ export async function log(config: Config, options: LogOptions = {}): Promise<Log
 /** Installs and restores of the code, from state.json. */
 async function codeHistory(config: Config): Promise<LogEntry[]> {
   const state = await readState(config);
-  return state.history.map((item) => {
-    const restore = item.action === "restore";
-    return {
+  return [
+    ...state.history.map((item) => {
+      const restore = item.action === "restore";
+      return {
+        at: item.at,
+        source: "code",
+        action: restore ? "restore" : "install",
+        id: item.version,
+        durationMs: null,
+        host: null,
+        codeVersion: item.version,
+        outcome: "ok",
+        message: restore
+          ? `restored backup ${item.bundle} (code ${item.version})`
+          : `installed ${item.version} from ${item.bundle}`,
+      } as const;
+    }),
+    ...packHistory(state),
+  ];
+}
+
+/** Each pack's installs, removals and toggles, from state.json. */
+function packHistory(state: State): LogEntry[] {
+  return Object.entries(state.packs).flatMap(([name, pack]) =>
+    pack.history.map((item) => ({
       at: item.at,
-      source: "code",
-      action: restore ? "restore" : "install",
+      source: `pack:${name}`,
+      action: item.action,
       id: item.version,
       durationMs: null,
       host: null,
-      codeVersion: item.version,
-      outcome: "ok",
-      message: restore
-        ? `restored backup ${item.bundle} (code ${item.version})`
-        : `installed ${item.version} from ${item.bundle}`,
-    };
-  });
+      codeVersion: null,
+      outcome: "ok" as const,
+      message: item.action === "install"
+        ? `installed pack ${name} ${item.version} from ${item.bundle}`
+        // removed, purged, enabled, disabled
+        : `${item.action}d pack ${name} ${item.version}`,
+    }))
+  );
 }
 
 /** The newest `limit` events of one database, with the duration of applied migrations. */

@@ -96,7 +96,7 @@ export function journalOpen(
     label: string | null;
     created: string | null;
     committed: boolean;
-    kind?: "install" | "restore" | null;
+    kind?: "install" | "restore" | "pack-remove" | null;
   },
 ): Finding<"JOURNAL_OPEN"> {
   const what = `an interrupted ${journal.label ?? "install"}`;
@@ -281,14 +281,19 @@ export function maintenanceOn(state: MaintenanceState): Finding<"MAINTENANCE_ON"
 
 /** Update bundles are waiting in `pending/`. */
 export function bundlesPending(
-  applicable: readonly { file: string; version: string | null; security: boolean }[],
+  applicable: readonly {
+    file: string;
+    version: string | null;
+    pack?: string | null;
+    security: boolean;
+  }[],
 ): Finding<"BUNDLES_PENDING"> {
   const security = applicable.some((b) => b.security);
   return {
     code: "BUNDLES_PENDING",
     severity: "bundles",
     statement: `${applicable.length} update bundle(s) pending: ${
-      applicable.map((b) => b.version).join(", ")
+      applicable.map((b) => b.pack ? `pack ${b.pack} ${b.version}` : b.version).join(", ")
     }${security ? " (includes a security release)" : ""}`,
     fix: `run "lockstep install" or "lockstep update"`,
     data: { bundles: applicable.map((b) => b.file), security },

@@ -18,6 +18,8 @@ import { readUndoPlan, runUndo } from "./undo.ts";
 import { openMigrationFiles, recoverMigrationFiles } from "./migrations/file_journal.ts";
 import { Connections } from "./migrations/connections.ts";
 import { readLedgers } from "./migrations/status.ts";
+import { withPacks } from "./packs/registry.ts";
+import { finishPackRemoval } from "./packs/remove.ts";
 
 /** What {@link recover} did. */
 export interface RecoverResult {
@@ -49,13 +51,16 @@ export async function recover(config: Config): Promise<RecoverResult> {
   const undo = await readUndoPlan(config);
   const result = await recoverJournal(config, async (journal) => {
     if (journal.kind === "restore") return await recoverRestore(config, journal);
+    if (journal.kind === "pack-remove") return await finishPackRemoval(config, journal);
     // The files are in place; finish the records a crash cut short.
     const path = String(journal.data.bundle);
     const version = String(journal.data.version);
     const state = await readState(config);
     // Gone when the zip had already been moved to installed/: then the records are done too.
     const bundle = await inspectBundle(config, path);
-    if (state.installed !== version && bundle.manifest) {
+    const pack = journal.data.pack === undefined ? undefined : String(journal.data.pack);
+    const current = pack === undefined ? state.installed : state.packs[pack]?.version;
+    if (current !== version && bundle.manifest) {
       await record(config, bundle, { version }, state.highWater);
     }
     if (bundle.manifest) {
@@ -79,7 +84,7 @@ export async function recover(config: Config): Promise<RecoverResult> {
 async function recoverFilesOfMigrations(config: Config): Promise<string | null> {
   const ids = await openMigrationFiles(config);
   if (ids.length === 0) return null;
-  await using connections = new Connections(config, { readOnly: true });
+  await using connections = new Connections(await withPacks(config), { readOnly: true });
   const applied = new Set((await readLedgers(connections)).rows.map((row) => row.id));
   const restored = await recoverMigrationFiles(config, (id) => applied.has(id));
   return `the file changes of ${ids.join(", ")} (${restored.length} file(s) put back)`;

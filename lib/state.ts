@@ -1,7 +1,8 @@
 /**
  * `updates/state.json`: the installed code version, the high-water mark (the
  * highest version ever installed, so an old signed bundle cannot be
- * replayed), and the install history. Written atomically.
+ * replayed), the install history, and each pack's own (`packs`). Written
+ * atomically.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { LockstepError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
+import { type PackState, parsePackStates } from "./packs/pack_state.ts";
 
 /** One install (or restore) of the code, in state.json's history. */
 export interface Installed {
@@ -34,9 +36,11 @@ export interface State {
   readonly requires: Readonly<Record<string, string>>;
   /** This host's id in a fleet's registry, generated once (unless `fleet.host` names it). */
   readonly hostId?: string;
+  /** Each pack lockstep installed (removed ones too: their ledger rows stay known), by name. */
+  readonly packs: Readonly<Record<string, PackState>>;
 }
 
-const EMPTY: State = { installed: null, highWater: null, history: [], requires: {} };
+const EMPTY: State = { installed: null, highWater: null, history: [], requires: {}, packs: {} };
 
 /** The path of state.json. */
 export function statePath(config: Pick<Config, "updates">): string {
@@ -64,6 +68,7 @@ export async function readState(config: Pick<Config, "updates">): Promise<State>
       history: Array.isArray(raw.history) ? raw.history : [],
       requires: requiresOf(raw.requires),
       ...(typeof raw.hostId === "string" ? { hostId: raw.hostId } : {}),
+      packs: parsePackStates(raw.packs),
     };
   } catch (error) {
     throw new LockstepError(

@@ -83,6 +83,8 @@ export interface UpdateResult {
   readonly backup: string | null;
   /** Bundle versions installed, in order. */
   readonly installed: readonly string[];
+  /** Pack bundles installed, in order, as `reviews 0.2.0` (the app's version does not change). */
+  readonly packs: readonly string[];
   /** Migration ids applied, in order. */
   readonly applied: readonly string[];
   /** Backups removed after success, down to `backup.keep` (never the one this update took). */
@@ -117,6 +119,7 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     config,
     options,
     installed: [],
+    packs: [],
     applied: [],
     kept: [],
     journals: [],
@@ -160,6 +163,7 @@ export async function update(config: Config, options: UpdateOptions = {}): Promi
     to: run.installed.at(-1) ?? from,
     backup: done.backup?.id ?? null,
     installed: run.installed,
+    packs: run.packs,
     applied: run.applied,
     pruned: pruned?.removed ?? [],
     steps,
@@ -172,6 +176,8 @@ interface UpdateRun {
   readonly options: UpdateOptions;
   /** Bundle versions installed, in order. */
   readonly installed: string[];
+  /** Pack bundles installed, in order (`reviews 0.2.0`). */
+  readonly packs: string[];
   /** Migration ids applied, in order. */
   readonly applied: string[];
   /** The bundles installed, kept in installed/: an undo puts them back in pending/. */
@@ -239,14 +245,18 @@ async function preflight(config: Config): Promise<CheckReport> {
       { data: { problems: blocking.map((p) => p.code) } },
     );
   }
-  const target = report.bundles.filter((b) => b.applies).at(-1)?.version;
-  if (target) await preflightRelease(config, `update to ${target}`);
+  if (report.bundles.some((b) => b.applies)) {
+    await preflightRelease(config, `update to ${target(report)}`);
+  }
   return report;
 }
 
-/** The version the update brings: the last applicable bundle's, or the installed one. */
-function target(report: CheckReport): string | null {
-  return report.bundles.filter((b) => b.applies).at(-1)?.version ?? report.codeVersion;
+/** What the update brings: the last applicable app bundle's version (or the installed one), and packs'. */
+function target(report: CheckReport): string {
+  const applicable = report.bundles.filter((b) => b.applies);
+  const app = applicable.filter((b) => b.pack === null).at(-1)?.version ?? report.codeVersion;
+  const packs = new Map(applicable.filter((b) => b.pack !== null).map((b) => [b.pack, b.version]));
+  return [app ?? "(no version)", ...[...packs].map(([p, v]) => `pack ${p} ${v}`)].join(", ");
 }
 
 /** The change: install (when bundles apply), then migrate, each with its undo. */
@@ -265,7 +275,8 @@ function updateSteps(run: UpdateRun, report: CheckReport): Step<UpdateStep>[] {
       );
       run.journals.push(...result.journals);
       for (const b of result.installed) {
-        run.installed.push(b.version);
+        if (b.pack === undefined) run.installed.push(b.version);
+        else run.packs.push(`${b.pack} ${b.version}`);
         if (b.keptAs) run.kept.push({ keptAs: b.keptAs, file: b.file });
       }
       // The fleet sees this host on its new code before it migrates the shared database.

@@ -10,15 +10,24 @@
  */
 import { join } from "node:path";
 import { COMMANDS } from "../cli/commands.ts";
-import { backup, joinFleet, migrate } from "../mod.ts";
+import { backup, disablePack, installPack, joinFleet, migrate } from "../mod.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { type Backend, BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
 import { pendingRelease, treeHash } from "./helpers/bundles.ts";
 import { runCli } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/temp.ts";
+import { pendingPack } from "./helpers/packs.ts";
 
 /** What a case starts from. */
-type Start = "fresh" | "migrated" | "backed-up" | "bundle-pending" | "fleet";
+type Start =
+  | "fresh"
+  | "migrated"
+  | "backed-up"
+  | "bundle-pending"
+  | "pack-pending"
+  | "pack-installed"
+  | "pack-disabled"
+  | "fleet";
 
 /** Paths a case's flags and arguments may name. */
 interface Places {
@@ -51,6 +60,37 @@ const readWrite = (at: Places) => [`--allow-read=${at.app}`, `--allow-write=${at
 const withDb = (flags: (at: Places) => string[]) => (at: Places) => [...flags(at), ...at.postgres];
 
 const CASES: readonly Case[] = [
+  { row: "pack list", start: "pack-installed", args: () => ["pack", "list"], flags: withDb(read) },
+  {
+    row: "pack install --dry-run",
+    start: "pack-pending",
+    args: () => ["pack", "install", "reviews", "--dry-run"],
+    flags: withDb(read),
+  },
+  {
+    row: "pack install",
+    start: "pack-pending",
+    args: () => ["pack", "install", "reviews", "--yes"],
+    flags: withDb(readWrite),
+  },
+  {
+    row: "pack remove",
+    start: "pack-installed",
+    args: () => ["pack", "remove", "reviews", "--yes"],
+    flags: withDb(readWrite),
+  },
+  {
+    row: "pack enable",
+    start: "pack-disabled",
+    args: () => ["pack", "enable", "reviews"],
+    flags: readWrite,
+  },
+  {
+    row: "pack disable",
+    start: "pack-installed",
+    args: () => ["pack", "disable", "reviews"],
+    flags: readWrite,
+  },
   { row: "check", start: "migrated", args: () => ["check"], flags: withDb(read) },
   { row: "status", start: "migrated", args: () => ["status"], flags: withDb(read) },
   { row: "log", start: "migrated", args: () => ["log"], flags: withDb(read) },
@@ -154,6 +194,12 @@ const CASES: readonly Case[] = [
   },
 ];
 
+/** The pack the pack cases use: one migration on the app's database. */
+const REVIEWS = {
+  "20260301000000_reviews.sql": "create table reviews (id integer primary key);\n" +
+    "-- lockstep:down\ndrop table reviews;\n",
+};
+
 const MIGRATIONS = {
   core: { files: { "20260101000000_users.sql": "create table users (id integer primary key);\n" } },
 };
@@ -181,6 +227,13 @@ async function prepare(backend: Backend, start: Start, outside: string): Promise
   if (start === "bundle-pending") {
     await pendingRelease(app.dir, "1.1.0", { "app/main.ts": "console.log('1.1.0');\n" });
   }
+  if (start.startsWith("pack-")) {
+    await pendingPack(app.dir, { name: "reviews", version: "0.1.0", migrations: REVIEWS });
+  }
+  if (start === "pack-installed" || start === "pack-disabled") {
+    await installPack(config, "reviews", { backup: false, maintenance: false });
+  }
+  if (start === "pack-disabled") await disablePack(config, "reviews");
   return app;
 }
 

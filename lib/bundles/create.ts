@@ -20,6 +20,7 @@ import { protection } from "./pending.ts";
 import { IGNORE_FILE, readRelease, type ReleaseFile, releaseRules } from "./release.ts";
 import { secretByName, secretInContent } from "./secrets.ts";
 import { sign } from "./signature.ts";
+import { packRelease, prefixed } from "../packs/create.ts";
 
 /** Options for {@link createBundle}. */
 export interface CreateBundleOptions {
@@ -31,6 +32,11 @@ export interface CreateBundleOptions {
   app: string;
   /** The release's semantic version. */
   version: string;
+  /**
+   * Make a pack bundle for this pack: `from` is the pack's folder, with its
+   * `lockstep-package.json` naming the same pack and version (default: an app bundle).
+   */
+  pack?: string;
   /** npm range of installed versions this bundle upgrades. */
   upgradesFrom?: string;
   /** Release notes, plain text. */
@@ -104,21 +110,32 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     ? []
     : (await readRelease(base, rules)).map((f) => f.path).filter((p) => !present.has(p));
   const where = basename(out);
+  const pack = options.pack === undefined
+    ? undefined
+    : await packRelease(from, { pack: options.pack, version, app }, options.config, where);
   checkPaths([...present], where, "files", "create");
   checkPaths(remove, where, "remove", "create");
   checkRemovals([...present], remove, where, "create");
-  if (options.config) refuseProtected(options.config, [...present], remove, where);
+  if (options.config && pack) {
+    const { config } = options;
+    const [writes, removes] = [
+      prefixed(config, pack.name, [...present]),
+      prefixed(config, pack.name, remove),
+    ];
+    refuseProtected(config, writes, removes, where, pack.name);
+  } else if (options.config) refuseProtected(options.config, [...present], remove, where);
   const { listed, bytes } = await fingerprint(files, options.include ?? [], where);
   const manifest = {
     format: 1,
     app,
     version,
+    ...(pack === undefined ? {} : { pack: pack.name }),
     ...(upgradesFrom === undefined ? {} : { upgradesFrom }),
     released: new Date().toISOString(),
     security,
     notes,
     database: options.database ?? [],
-    requires: options.requires ?? {},
+    requires: { ...options.requires, ...pack?.requires },
     files: listed,
     remove,
   };
@@ -159,8 +176,9 @@ function refuseProtected(
   writes: readonly string[],
   removes: readonly string[],
   where: string,
+  pack?: string,
 ): void {
-  const isProtected = protection(config);
+  const isProtected = protection(config, pack);
   const versionFile = relative(config.root, config.versionFile);
   const guarded = (path: string) => isProtected(path) && path !== versionFile;
   const written = writes.filter(guarded);
@@ -174,7 +192,9 @@ function refuseProtected(
   throw new LockstepError(
     "BUNDLE_PROTECTED_PATH",
     `Cannot create bundle "${where}": it would ${parts.join(" and ")}, protected on the host ` +
-      `by ${config.file} (protect, lockstep.json, the updates folder), which would refuse it. ` +
+      `by ${config.file} (protect, lockstep.json, the updates folder${
+        pack === undefined ? ", the packs folder: a pack ships as a pack bundle, --pack NAME" : ""
+      }), which would refuse it. ` +
       `Leave them out with --exclude GLOB or ${IGNORE_FILE} (an excluded path is neither ` +
       `packed nor removed). Nothing was written.`,
     { data: { bundle: where, write: written, remove: removed } },

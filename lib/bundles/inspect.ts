@@ -15,6 +15,9 @@ import { inspectBundle, type PendingBundle } from "./pending.ts";
 import { preflightChain } from "./preflight.ts";
 import { judgeFuture } from "../migrations/future.ts";
 import { verify } from "./signature.ts";
+import type { PackDeclaration } from "../packs/declaration.ts";
+import { applyPacks, loadPacks } from "../packs/registry.ts";
+import { readState } from "../state.ts";
 
 /** What {@link inspect} found. */
 export interface BundleReport {
@@ -94,11 +97,14 @@ async function preflightProblem(
 ): Promise<{ code: string; message: string } | undefined> {
   if (bundle.manifest === undefined) return undefined;
   const step = { bundle, from: null };
-  const [refused] = await preflightChain(config, [step], { dryRun: true });
+  const declarations = new Map<string, PackDeclaration>();
+  const [refused] = await preflightChain(config, [step], { dryRun: true, declarations });
   if (refused) return { code: refused.error.code, message: refused.error.message };
+  // The migrations after it, the installed packs' and (for a pack bundle) its own included.
+  const after = applyPacks(config, await loadPacks(config, await readState(config)), declarations);
   try {
     await judgeFuture(
-      config,
+      after,
       [bundle as Required<PendingBundle>],
       `install ${bundle.manifest.version}`,
     );

@@ -22,13 +22,11 @@ import { checkTargets } from "./targets.ts";
 import { checkSpace, preflightChain, type PreflightRefusal } from "./preflight.ts";
 import { judgeFuture } from "../migrations/future.ts";
 import { keep, record } from "./installed.ts";
-import {
-  chain,
-  type ChainStep,
-  inspectBundle,
-  type PendingBundle,
-  readPending,
-} from "./pending.ts";
+import { type ChainStep, inspectBundle, type PendingBundle, readPending } from "./pending.ts";
+import { payloadPath } from "../packs/bundle.ts";
+import { releaseChain, type Scope } from "../packs/chain.ts";
+import type { PackDeclaration } from "../packs/declaration.ts";
+import { applyPacks, loadPacks } from "../packs/registry.ts";
 
 /** Options for {@link install}. */
 export interface InstallOptions extends SafetyOptions {
@@ -52,6 +50,8 @@ export interface InstallOptions extends SafetyOptions {
 export interface InstalledBundle {
   /** The zip's file name. */
   readonly file: string;
+  /** The pack it installed, for a pack bundle (its version and `from` are the pack's). */
+  readonly pack?: string;
   /** The version it installed. */
   readonly version: string;
   /** The version it replaced (`null` without a version file). */
@@ -94,7 +94,7 @@ export interface InstallResult {
 interface InstallPlan {
   /** The version chain, refusals included. */
   readonly steps: readonly ChainStep[];
-  /** The versions that would be installed. */
+  /** The versions that would be installed (`reviews 0.2.0` for a pack). */
   readonly candidates: readonly string[];
 }
 
@@ -166,7 +166,7 @@ export async function install(
  */
 export async function installWithin(
   config: Config,
-  options: Pick<InstallOptions, "bundle" | "onProgress" | "signal">,
+  options: Pick<InstallOptions, "bundle" | "onProgress" | "signal"> & { scope?: Scope },
   flow: Flow,
 ): Promise<InstallResult & { journals: readonly string[] }> {
   await refuseOpenJournal(config, "install");
@@ -179,9 +179,17 @@ export async function installWithin(
   return { installed, refused, dryRun: false, confirmed: true, backup: null, journals };
 }
 
-/** `1.0.0 → 1.1.0, 1.1.0 → 1.2.0`, or `nothing`. */
+/** `1.0.0 → 1.1.0, pack reviews 0.1.0 → 0.2.0`, or `nothing`. */
 export function describeInstalled(installed: readonly InstalledBundle[]): string {
-  return installed.map((b) => `${b.from ?? "(none)"} → ${b.version}`).join(", ") || "nothing";
+  return installed.map((b) =>
+    `${b.pack === undefined ? "" : `pack ${b.pack} `}${b.from ?? "(none)"} → ${b.version}`
+  ).join(", ") || "nothing";
+}
+
+/** A bundle's version as an operator is asked about it: `1.5.0`, or `reviews 0.2.0` for a pack. */
+function versionOf(bundle: PendingBundle): string {
+  const manifest = bundle.manifest!;
+  return manifest.pack === undefined ? manifest.version : `${manifest.pack} ${manifest.version}`;
 }
 
 /**
@@ -195,9 +203,9 @@ export function describeInstalled(installed: readonly InstalledBundle[]): string
  * the install would meet (`DATABASE_AHEAD`, `MIGRATION_CHANGED`,
  * `SCHEMA_DRIFT`, the planning errors).
  */
-async function planInstall(
+export async function planInstall(
   config: Config,
-  options: Pick<InstallOptions, "bundle" | "dryRun" | "backup">,
+  options: Pick<InstallOptions, "bundle" | "dryRun" | "backup"> & { scope?: Scope },
   refused: RefusedBundle[],
   verified = false,
 ): Promise<InstallPlan> {
@@ -209,18 +217,22 @@ async function planInstall(
     if (bundle.problem && !bundle.manifest) refuse(refused, bundle, bundle.problem);
   }
   const state = await readState(config);
-  const steps = chain(found, await readCodeVersion(config), state.highWater);
+  const codeVersion = await readCodeVersion(config);
+  const steps = releaseChain(found, { codeVersion, state }, options.scope);
   const applicable = steps.filter((s) => !s.refusal);
   if (applicable.length === 0 || verified) {
-    return { steps, candidates: applicable.map((s) => s.bundle.manifest!.version) };
+    return { steps, candidates: applicable.map((s) => versionOf(s.bundle)) };
   }
   const dryRun = options.dryRun === true;
-  const refusals = await preflightChain(config, steps, { dryRun });
+  const declarations = new Map<string, PackDeclaration>();
+  const refusals = await preflightChain(config, steps, { dryRun, declarations });
   if (refusals.length > 0) return { steps: refuseChain(steps, refusals), candidates: [] };
-  const versions = applicable.map((s) => s.bundle.manifest!.version);
+  const versions = applicable.map((s) => versionOf(s.bundle));
   const action = `install ${versions.join(", ")}`;
   checkSpace(config, steps, { backup: !dryRun && options.backup !== false, action });
-  await judgeFuture(config, applicable.map((s) => s.bundle as Required<PendingBundle>), action);
+  // The migrations after the install: the packs' as their new declarations say.
+  const after = applyPacks(config, await loadPacks(config, state), declarations);
+  await judgeFuture(after, applicable.map((s) => s.bundle as Required<PendingBundle>), action);
   return { steps, candidates: versions };
 }
 
@@ -346,13 +358,16 @@ async function installOne(
   },
 ): Promise<InstalledBundle & { finish: () => Promise<void>; retain: () => Promise<string> }> {
   const manifest = bundle.manifest!;
-  const versionFile = relative(config.root, config.versionFile);
+  // A pack's version is in its own lockstep-package.json, among its files; the app's is written.
+  const pack = manifest.pack;
+  const versionFile = pack === undefined ? relative(config.root, config.versionFile) : undefined;
   const writes = Object.keys(manifest.files).filter((p) => p !== versionFile);
   const result = {
     file: bundle.file,
+    ...(pack === undefined ? {} : { pack }),
     version: manifest.version,
     from,
-    writes: [...writes, versionFile],
+    writes: versionFile === undefined ? writes : [...writes, versionFile],
     removes: [...manifest.remove],
   };
   if (run.dryRun) {
@@ -361,7 +376,7 @@ async function installOne(
     return { ...result, finish: () => Promise.resolve(), retain: none };
   }
 
-  const label = `install ${config.app} ${manifest.version}`;
+  const label = `install ${pack === undefined ? config.app : `pack ${pack}`} ${manifest.version}`;
   const tx = await Transaction.begin(config, config.root, (step, path) => {
     run.onProgress?.({ bundle: bundle.file, step, ...(path === undefined ? {} : { path }) });
   });
@@ -373,15 +388,18 @@ async function installOne(
       const staged = tx.stagingPath(path);
       const mode = manifest.files[path]!.mode;
       Deno.mkdirSync(dirname(staged), { recursive: true });
-      await archive.extract(path, Deno.openSync(staged, { write: true, createNew: true, mode }));
+      const entry = payloadPath(config, manifest, path);
+      await archive.extract(entry, Deno.openSync(staged, { write: true, createNew: true, mode }));
       Deno.chmodSync(staged, mode);
       tx.write(path);
     }
-    const staged = tx.stagingPath(versionFile);
-    await Deno.mkdir(dirname(staged), { recursive: true });
-    await Deno.writeTextFile(staged, `${manifest.version}\n`, { createNew: true });
     for (const path of manifest.remove) tx.delete(path);
-    tx.write(versionFile);
+    if (versionFile !== undefined) {
+      const staged = tx.stagingPath(versionFile);
+      await Deno.mkdir(dirname(staged), { recursive: true });
+      await Deno.writeTextFile(staged, `${manifest.version}\n`, { createNew: true });
+      tx.write(versionFile);
+    }
   } catch (error) {
     await tx.abandon();
     if (isDiskFull(error)) {
@@ -408,6 +426,7 @@ async function installOne(
     file: bundle.file,
     version: manifest.version,
     from,
+    ...(pack === undefined ? {} : { pack }),
   });
   return { ...result, finish: () => tx.finish(), retain: () => tx.retain() };
 }

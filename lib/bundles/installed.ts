@@ -14,14 +14,25 @@ import { syncFolder } from "../files.ts";
 import { utcStamp } from "../host.ts";
 import { readState, type State, writeState } from "../state.ts";
 import type { PendingBundle } from "./pending.ts";
+import { recordPackInstall } from "../packs/record.ts";
 
-/** Records `version` from `bundle` as installed in state.json; returns the new high-water mark. */
+/**
+ * Records `version` from `bundle` as installed in state.json; returns the
+ * app's new high-water mark. A pack bundle is recorded under its pack
+ * (`packs.<name>`), the app's mark unchanged.
+ */
 export async function record(
   config: Config,
   bundle: PendingBundle,
   done: { version: string },
   high: string | null,
-): Promise<string> {
+): Promise<string | null> {
+  const pack = bundle.manifest?.pack;
+  if (pack !== undefined) {
+    await recordPackInstall(config, pack, done.version, bundle.file);
+    fault("recorded");
+    return high;
+  }
   const state = await readState(config);
   const highWater = high === null || compare(done.version, high) > 0 ? done.version : high;
   const next: State = {
@@ -40,13 +51,17 @@ export async function record(
   return highWater;
 }
 
-/** Moves the zip to `installed/<app>-<version>-<UTC timestamp>.zip`, never overwriting. */
+/**
+ * Moves the zip to `installed/<app>-<version>-<UTC timestamp>.zip` (a pack
+ * bundle's to `installed/<pack>-<version>-…`), never overwriting.
+ */
 export async function keep(
   config: Config,
   bundle: PendingBundle,
 ): Promise<string> {
   await Deno.mkdir(config.installed, { recursive: true });
-  const base = `${config.app}-${bundle.manifest!.version}-${utcStamp()}`;
+  const owner = bundle.manifest!.pack ?? config.app;
+  const base = `${owner}-${bundle.manifest!.version}-${utcStamp()}`;
   for (let n = 0;; n++) {
     const target = join(config.installed, n === 0 ? `${base}.zip` : `${base}-${n}.zip`);
     try {

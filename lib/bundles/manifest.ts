@@ -26,6 +26,12 @@ export interface Manifest {
   readonly app: string;
   /** The release's semantic version. */
   readonly version: string;
+  /**
+   * A pack bundle's pack name. Its `files` and `remove` are relative to the
+   * pack's folder in the archive; a pending bundle's manifest holds them
+   * relative to the app root (the folder's prefix added).
+   */
+  readonly pack?: string;
   /** npm range of installed versions this bundle upgrades; `undefined` means any lower one. */
   readonly upgradesFrom?: string;
   /** When it was released (ISO 8601). */
@@ -36,7 +42,7 @@ export interface Manifest {
   readonly notes: string;
   /** Plain-text lines on the database changes it brings. */
   readonly database: readonly string[];
-  /** Prerequisites, such as `{ "deno": ">=2.9" }`. */
+  /** Prerequisites, such as `{ "deno": ">=2.9" }`; a pack's also `app` and `pack:<name>`. */
   readonly requires: Readonly<Record<string, string>>;
   /** Payload files by path relative to the app root. */
   readonly files: Readonly<Record<string, ManifestFile>>;
@@ -48,6 +54,7 @@ const KEYS = new Set([
   "format",
   "app",
   "version",
+  "pack",
   "upgradesFrom",
   "released",
   "security",
@@ -79,7 +86,7 @@ export function parseManifest(bytes: Uint8Array, where: string): Manifest {
   if (m.format !== 1) fail(`has format ${JSON.stringify(m.format)}; this lockstep reads format 1`);
   const release = parseRelease(m, fail);
   const database = parseDatabase(m.database, fail);
-  const requires = parseRequires(m.requires, fail);
+  const requires = parseRequires(m.requires, release.pack !== undefined, fail);
   const files = parseFiles(m.files, fail, where);
   const remove = parseRemove(m.remove, files, fail, where);
   return { format: 1, ...release, database, requires, files, remove };
@@ -102,7 +109,10 @@ function parseObject(bytes: Uint8Array, fail: Fail): Record<string, unknown> {
 function parseRelease(
   m: Record<string, unknown>,
   fail: Fail,
-): Pick<Manifest, "app" | "version" | "upgradesFrom" | "released" | "security" | "notes"> {
+): Pick<
+  Manifest,
+  "app" | "version" | "pack" | "upgradesFrom" | "released" | "security" | "notes"
+> {
   const text = (key: string, optional = false): string | undefined => {
     const value = m[key];
     if (value === undefined && optional) return undefined;
@@ -116,6 +126,8 @@ function parseRelease(
   if (valid(version) !== version) {
     fail(`has "version" "${version}", which is not a semantic version`);
   }
+  // Whether the name is one a pack may have is judged with the host's config (PACK_NAME_INVALID).
+  const pack = text("pack", true);
   const upgradesFrom = text("upgradesFrom", true);
   if (upgradesFrom !== undefined && validRange(upgradesFrom) === null) {
     fail(`has "upgradesFrom" "${upgradesFrom}", which is not a version range`);
@@ -131,6 +143,7 @@ function parseRelease(
   return {
     app,
     version,
+    ...(pack === undefined ? {} : { pack }),
     ...(upgradesFrom === undefined ? {} : { upgradesFrom }),
     ...(released === undefined ? {} : { released }),
     security: m.security === true,
@@ -146,14 +159,16 @@ function parseDatabase(value: unknown, fail: Fail): string[] {
   return database as string[];
 }
 
-function parseRequires(value: unknown, fail: Fail): Record<string, string> {
+function parseRequires(value: unknown, pack: boolean, fail: Fail): Record<string, string> {
   const requires = value ?? {};
   if (typeof requires !== "object" || requires === null || Array.isArray(requires)) {
     fail(`has "requires" that is not an object`);
   }
   for (const [name, range] of Object.entries(requires as Record<string, unknown>)) {
-    if (name !== "deno" && name !== "lockstep") {
-      fail(`requires "${name}", which lockstep cannot check (deno, lockstep)`);
+    const between = pack && (name === "app" || /^pack:[a-z0-9][a-z0-9-]{0,63}$/.test(name));
+    if (name !== "deno" && name !== "lockstep" && !between) {
+      const known = pack ? "deno, lockstep, app, pack:<name>" : "deno, lockstep";
+      fail(`requires "${name}", which lockstep cannot check (${known})`);
     }
     if (typeof range !== "string" || validRange(range) === null) {
       fail(`has requires.${name} that is not a version range`);
@@ -231,7 +246,9 @@ export function unmetRequirements(
 ): string[] {
   const unmet: string[] = [];
   for (const [name, range] of Object.entries(manifest.requires)) {
-    const have = versions[name as "deno" | "lockstep"];
+    // A pack's `app` and `pack:<name>` are judged against the installed parts (lib/packs/).
+    if (name !== "deno" && name !== "lockstep") continue;
+    const have = versions[name];
     if (!satisfies(have, range, { includePrerelease: true })) {
       unmet.push(`${name} ${range} (have ${have})`);
     }

@@ -16,6 +16,7 @@ import { type BundleArchive, openBundle } from "./archive.ts";
 import { type Manifest, unmetRequirements } from "./manifest.ts";
 import { verify } from "./signature.ts";
 import { withVerdicts } from "./verdicts.ts";
+import { packBundleProblem, packsFolder, rootView } from "../packs/bundle.ts";
 
 /** A pending bundle as `check` and `install` see it. */
 export interface PendingBundle {
@@ -23,7 +24,11 @@ export interface PendingBundle {
   readonly file: string;
   /** Its path. */
   readonly path: string;
-  /** The manifest, when it could be read. */
+  /**
+   * The manifest, when it could be read; a pack bundle's files and removals
+   * relative to the app root (its folder's prefix added) once its name was
+   * found valid.
+   */
   readonly manifest?: Manifest;
   /** The signing key id when the signature is valid. */
   readonly signedBy?: string;
@@ -31,11 +36,17 @@ export interface PendingBundle {
   readonly problem?: { readonly code: ErrorCode; readonly message: string };
 }
 
-/** Paths a bundle may never write or delete: `protect`, the config file, the updates folder. */
-export function protection(config: Config): (path: string) => boolean {
+/**
+ * Paths a bundle may never write or delete: `protect`, the config file, the
+ * updates folder, and (for app bundles: `pack` unset) the packs folder.
+ */
+export function protection(config: Config, pack?: string): (path: string) => boolean {
   const globs = globMatcher(config.protect);
-  const fixed = [relative(config.root, config.file), relative(config.root, config.updates)]
-    .filter((p) => p !== "" && !p.startsWith(".."));
+  const fixed = [
+    relative(config.root, config.file),
+    relative(config.root, config.updates),
+    ...(pack === undefined ? [packsFolder(config)] : []),
+  ].filter((p) => p !== "" && !p.startsWith(".."));
   return (path) => globs(path) || fixed.some((p) => path === p || path.startsWith(`${p}/`));
 }
 
@@ -117,8 +128,12 @@ export async function inspectBundle(config: Config, path: string): Promise<Pendi
 }
 
 async function judge(config: Config, archive: BundleArchive, file: string): Promise<PendingBundle> {
-  const manifest = archive.manifest;
   const status = await verify(archive.manifestBytes, archive.signature, config.trust.keys);
+  const packed = archive.manifest.pack === undefined
+    ? undefined
+    : packBundleProblem(config, archive.manifest, file);
+  // A pack bundle's paths are the app root's once its name is known to be a pack's.
+  const manifest = packed === undefined ? rootView(config, archive.manifest) : archive.manifest;
   const base = {
     file,
     path: archive.path,
@@ -144,7 +159,8 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
       `Cannot use bundle "${file}": it is for app "${manifest.app}", this is "${config.app}". Nothing was changed.`,
     );
   }
-  const isProtected = protection(config);
+  if (packed !== undefined) return { ...base, problem: packed };
+  const isProtected = protection(config, manifest.pack);
   const blocked = [...Object.keys(manifest.files), ...manifest.remove].filter(isProtected)
     .filter((path) => path !== relative(config.root, config.versionFile));
   if (blocked.length > 0) {
@@ -152,8 +168,11 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
       "BUNDLE_PROTECTED_PATH",
       `Cannot use bundle "${file}": it would change protected path(s) ${
         blocked.map((p) => `"${p}"`).join(", ")
-      }. ` +
-        `Nothing was changed.`,
+      }${
+        manifest.pack === undefined && blocked.some((p) => p.startsWith(`${packsFolder(config)}/`))
+          ? ` (the packs folder is the packs' own: a pack ships as a pack bundle)`
+          : ""
+      }. Nothing was changed.`,
     );
   }
   const unmet = unmetRequirements(manifest, { deno: Deno.version.deno, lockstep: VERSION });

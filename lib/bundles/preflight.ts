@@ -15,9 +15,15 @@ import { isLockstepError, LockstepError } from "../errors.ts";
 import { walkTree } from "../backup/tree.ts";
 import { workFolder } from "../oplock.ts";
 import { NOWHERE, openBundle } from "./archive.ts";
-import { chain, type ChainStep, type PendingBundle, readPending } from "./pending.ts";
+import type { ChainStep, PendingBundle } from "./pending.ts";
+import { readPending } from "./pending.ts";
 import { readCodeVersion } from "../host.ts";
 import { readState } from "../state.ts";
+import { releaseChain } from "../packs/chain.ts";
+import type { PackDeclaration } from "../packs/declaration.ts";
+import { applyPacks, loadPacks } from "../packs/registry.ts";
+import { verifyPackBundle } from "../packs/verify.ts";
+import { migratesAfter } from "../packs/bundle.ts";
 import { judgeFuture } from "../migrations/future.ts";
 import { checkTargets, probeNow } from "./targets.ts";
 import { recordVerdict } from "./verdicts.ts";
@@ -32,24 +38,38 @@ export interface PreflightRefusal {
 
 /**
  * Reads every applicable bundle of `steps` whole and checks its targets
- * (probing each folder with a write unless `dryRun`). Returns the refusals,
- * in chain order; records a content refusal as the bundle's verdict (not
- * when `dryRun`: then nothing is written).
+ * (probing each folder with a write unless `dryRun`); a pack bundle's
+ * declaration and folder too (see `verifyPackBundle`), each declaration
+ * going into `declarations` (the last of a pack's wins). Returns the
+ * refusals, in chain order; records a content refusal as the bundle's
+ * verdict (not when `dryRun`: then nothing is written).
  */
 export async function preflightChain(
   config: Config,
   steps: readonly ChainStep[],
-  options: { dryRun?: boolean } = {},
+  options: { dryRun?: boolean; declarations?: Map<string, PackDeclaration> } = {},
 ): Promise<PreflightRefusal[]> {
   const refusals: PreflightRefusal[] = [];
+  const state = await readState(config);
   for (const { bundle, refusal } of steps) {
     if (refusal) continue;
     try {
       await readWhole(config, bundle);
+      const pack = bundle.manifest!.pack;
+      if (pack !== undefined) {
+        const declaration = await verifyPackBundle(config, bundle, state);
+        // The migrations after it: a pack that has none adds no package to the graph.
+        if (migratesAfter(config, bundle.manifest!, declaration)) {
+          options.declarations?.set(pack, declaration);
+        } else options.declarations?.delete(pack);
+      }
     } catch (error) {
       if (!isLockstepError(error)) throw error;
-      // A dry run (and `bundle inspect`) writes nothing, not even a verdict.
-      if (!options.dryRun) await recordVerdict(config, bundle, error);
+      // A dry run (and `bundle inspect`) writes nothing, not even a verdict; whose folder a
+      // pack's is belongs to the host, not to the bundle.
+      if (!options.dryRun && error.code !== "PACK_FOLDER_OWNED") {
+        await recordVerdict(config, bundle, error);
+      }
       refusals.push({ bundle, error });
       continue;
     }
@@ -83,10 +103,12 @@ export async function preflightChain(
  */
 export async function preflightRelease(config: Config, action: string): Promise<string[]> {
   const state = await readState(config);
-  const steps = chain(await readPending(config), await readCodeVersion(config), state.highWater);
+  const codeVersion = await readCodeVersion(config);
+  const steps = releaseChain(await readPending(config), { codeVersion, state });
   const applicable = steps.filter((s) => !s.refusal);
   if (applicable.length === 0) return [];
-  const [refused] = await preflightChain(config, steps);
+  const declarations = new Map<string, PackDeclaration>();
+  const [refused] = await preflightChain(config, steps, { declarations });
   if (refused !== undefined) {
     const { error } = refused;
     throw new LockstepError(
@@ -96,7 +118,8 @@ export async function preflightRelease(config: Config, action: string): Promise<
     );
   }
   checkSpace(config, steps, { backup: true, action });
-  await judgeFuture(config, applicable.map((s) => s.bundle as Required<PendingBundle>), action);
+  const after = applyPacks(config, await loadPacks(config, state), declarations);
+  await judgeFuture(after, applicable.map((s) => s.bundle as Required<PendingBundle>), action);
   return applicable.map((s) => s.bundle.manifest!.version);
 }
 

@@ -20,8 +20,10 @@ import {
   type HostState,
   knownHostId,
   readHosts,
+  runningPacks,
   sharedDatabases,
 } from "./registry.ts";
+import { readState } from "../state.ts";
 
 /** The registry as one host reads it before planning. */
 export interface FleetFacts {
@@ -29,6 +31,8 @@ export interface FleetFacts {
   readonly self: string | null;
   /** The code version this host plans with (the release its migrations ship in). */
   readonly codeVersion: string | null;
+  /** The version of each pack this host runs (a pack's migrations ship in its release). */
+  readonly packs: Readonly<Record<string, string>>;
   /** Every host of every shared database's registry. */
   readonly hosts: readonly FleetHost[];
   /** The shared databases, by name. */
@@ -77,7 +81,8 @@ export async function readFleetFacts(
     const db = await connections.getExisting(name);
     if (db !== null) hosts.push(...await readHosts(db, name, config.fleet.staleAfterSeconds));
   }
-  return { self: await knownHostId(config), codeVersion, hosts, shared };
+  const packs = runningPacks(await readState(config));
+  return { self: await knownHostId(config), codeVersion, packs, hosts, shared };
 }
 
 /** The plan options a fleet adds (none without one). */
@@ -88,26 +93,36 @@ export function planFor(
 ): FleetPlanning {
   if (facts === null) return { hold: new Set(), tolerate: () => false, waiting: new Map() };
   const shared = new Set(facts.shared);
-  const release = facts.codeVersion;
-  const older = (version: string | null) =>
-    release === null || version === null || compare(version, release) < 0;
+  const isPack = (pkg: string) => Object.hasOwn(facts.packs, pkg);
+  // A pack's migrations ship in the pack's release; the others in the application's.
+  const releaseOf = (pkg: string) => isPack(pkg) ? facts.packs[pkg]! : facts.codeVersion;
+  // What a host runs of that package: a host without the pack runs none of its code.
+  const runs = (host: FleetHost, pkg: string) => isPack(pkg) ? host.packs[pkg] : host.codeVersion;
   const waiting = new Map<string, HeldContract>();
   for (const migration of migrations) {
     if (migration.phase !== "contract") continue;
     const database = config.packages[migration.package]!.database;
     if (!shared.has(database)) continue;
+    const release = releaseOf(migration.package);
+    const older = (version: string | null) =>
+      release === null || version === null || compare(version, release) < 0;
     const waitingFor = facts.hosts
       .filter((h) => h.database === database && h.host !== facts.self && counts(h))
-      .filter((h) => older(h.codeVersion))
-      .map((h) => ({ host: h.host, codeVersion: h.codeVersion, state: h.state }));
+      .filter((h) => runs(h, migration.package) !== undefined)
+      .filter((h) => older(runs(h, migration.package)!))
+      .map((h) => ({ host: h.host, codeVersion: runs(h, migration.package)!, state: h.state }));
     if (waitingFor.length > 0) {
       waiting.set(migration.id, { id: migration.id, database, release, waitingFor });
     }
   }
+  // An unknown expand migration of a pack this host runs is its newer release's (the ledger
+  // records the application's version); of the application, one recorded by newer code.
+  const release = facts.codeVersion;
   const tolerate = (row: AppliedRef) =>
     row.phase !== "contract" && row.database !== undefined && shared.has(row.database) &&
-    release !== null && typeof row.codeVersion === "string" &&
-    compare(row.codeVersion, release) > 0;
+    ((row.package !== undefined && isPack(row.package)) ||
+      (release !== null && typeof row.codeVersion === "string" &&
+        compare(row.codeVersion, release) > 0));
   return { hold: new Set(waiting.keys()), tolerate, waiting };
 }
 

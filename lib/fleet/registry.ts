@@ -17,7 +17,7 @@ import { ledgerTable } from "../sql/dialect.ts";
 import type { DatabaseConfig } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import type { Sql } from "../sql/driver.ts";
-import { readState, writeState } from "../state.ts";
+import { readState, type State, writeState } from "../state.ts";
 import { VERSION } from "../version.ts";
 
 /** What a host says it does: `updating` from the start of an update until it runs again. */
@@ -99,6 +99,15 @@ export async function ledgerHost(config: Config): Promise<string | null> {
   return (config.fleet && await hostId(config)) || hostName();
 }
 
+/** The version of each installed, enabled pack, by name: the packs this host runs. */
+export function runningPacks(state: State): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(state.packs).flatMap(([name, pack]) =>
+      pack.enabled && pack.version !== null ? [[name, pack.version]] : []
+    ),
+  );
+}
+
 /** This host's facts as it registers them; `codeVersion` overrides the version file. */
 export async function hostFacts(
   config: Config,
@@ -109,7 +118,7 @@ export async function hostFacts(
     host,
     app: config.app,
     codeVersion: codeVersion === undefined ? await readCodeVersion(config) : codeVersion,
-    packs: {},
+    packs: runningPacks(await readState(config)),
     lockstepVersion: VERSION,
   };
 }

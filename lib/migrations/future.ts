@@ -21,6 +21,7 @@ import type { Config, PackageConfig } from "../config.ts";
 import { isLockstepError, LockstepError } from "../errors.ts";
 import { workFolder } from "../oplock.ts";
 import { openBundle } from "../bundles/archive.ts";
+import { payloadPath } from "../packs/bundle.ts";
 import type { Manifest } from "../bundles/manifest.ts";
 import { databaseAhead, migrationChanged, refusal, schemaDrift } from "../problems.ts";
 import { Connections } from "./connections.ts";
@@ -135,7 +136,7 @@ async function overlay(
     for (const path of writes) {
       const target = join(copy, path.slice(folder.length + 1));
       await archive.extract(
-        path,
+        payloadPath(config, bundle.manifest, path),
         Deno.openSync(target, { write: true, create: true, truncate: true }),
       );
     }

@@ -112,6 +112,21 @@ export async function acceptChecksum(
   }, stamp);
 }
 
+/**
+ * Forgets every ledger row of `pkg` (its migrations and its version), after
+ * its migrations were undone (`pack remove --purge`), and logs why.
+ */
+export async function forgetPackage(
+  sql: Sql,
+  pkg: string,
+  event: { kind: string; message: string },
+  stamp: Stamp,
+): Promise<void> {
+  await sql.query("delete from lockstep_migrations where package = $1", [pkg]);
+  await sql.query("delete from lockstep_packages where package = $1", [pkg]);
+  await recordEvent(sql, event, stamp);
+}
+
 /** Appends to `lockstep_events`. */
 export async function recordEvent(
   sql: Sql,

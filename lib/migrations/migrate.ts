@@ -28,6 +28,7 @@ import { type SchemaState, schemaStates } from "./schema.ts";
 import { readLedgers } from "./status.ts";
 import { readCodeVersion } from "../host.ts";
 import { type HeldContract, heldContracts, planFor, readFleetFacts } from "../fleet/hold.ts";
+import { withPacks } from "../packs/registry.ts";
 
 export type { MigrateEvent, PlannedMigration } from "./apply.ts";
 export type { RunOptions, TransactionModes } from "./apply_plan.ts";
@@ -100,10 +101,12 @@ export interface MigrateResult {
  * ```
  */
 export async function migrate(
-  config: Config,
+  configured: Config,
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { dryRun = false, yes = false, lockTimeoutMs = 30_000 } = options;
+  // The enabled packs' migrations join the graph (read now: an install may just have added one).
+  const config = await withPacks(configured);
   await using connections = new Connections(config, { readOnly: dryRun, lockTimeoutMs });
   const base = { dryRun, estimateSeconds: 0, acceptedDrift: [], backup: null };
   let held: readonly HeldContract[] = [];
@@ -169,7 +172,7 @@ export async function migrate(
  * recorded on `flow`.
  */
 export async function migrateWithin(
-  config: Config,
+  base: Config,
   options: RunOptions & {
     /** In a fleet, back up each shared database before migrating it (default `true`). */
     backupShared?: boolean;
@@ -179,6 +182,7 @@ export async function migrateWithin(
   flow: Flow,
 ): Promise<MigrateResult> {
   const { lockTimeoutMs = 30_000 } = options;
+  const config = await withPacks(base);
   await using connections = new Connections(config, { readOnly: false, lockTimeoutMs });
   const judged = await judge(config, connections, options);
   const applied: string[] = options.applied ?? [];

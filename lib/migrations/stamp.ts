@@ -14,6 +14,7 @@ import { acceptChecksum, ensureLedger, recordMigration, type Stamp } from "./led
 import { ancestors, dependencies, plan } from "./plan.ts";
 import { Connections, releaseAll } from "./connections.ts";
 import { readLedgers } from "./status.ts";
+import { withPacks } from "../packs/registry.ts";
 import { recordSchema } from "./schema.ts";
 import { ledgerTable } from "../sql/dialect.ts";
 
@@ -58,11 +59,12 @@ export interface StampResult {
  * ```
  */
 export async function stamp(
-  config: Config,
+  base: Config,
   target: string | "all",
   options: StampOptions = {},
 ): Promise<StampResult> {
   const { lockTimeoutMs = 30_000 } = options;
+  const config = await withPacks(base);
   await refuseOpenJournal(config, "stamp");
   const discovered = await discover(Object.values(config.packages));
   const byId = new Map(discovered.migrations.map((m) => [m.id, m]));

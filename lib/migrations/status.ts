@@ -20,6 +20,7 @@ import {
   planFor,
   readFleetFacts,
 } from "../fleet/hold.ts";
+import { withPacks } from "../packs/registry.ts";
 
 /** One package's migrations. */
 export interface PackageStatus {
@@ -71,7 +72,11 @@ export interface MigrationStatus
   readonly fleet: FleetFacts | null;
 }
 
-/** Ledger rows of every used database; a missing SQLite file counts as an empty one. */
+/**
+ * Ledger rows of every used database; a missing SQLite file counts as an
+ * empty one. The rows of dormant packs (disabled, removed) are left out:
+ * they stay known, never "ahead of the code".
+ */
 export async function readLedgers(
   connections: Connections,
 ): Promise<{ rows: LedgerRow[]; databases: DatabaseStatus[] }> {
@@ -84,7 +89,8 @@ export async function readLedgers(
       continue;
     }
     const ledger = await readLedger(db);
-    rows.push(...ledger);
+    const dormant = new Set(connections.config.packs.loaded?.dormant ?? []);
+    rows.push(...ledger.filter((row) => !dormant.has(row.package)));
     databases.push({
       ...describe(config),
       url: db.display,
@@ -138,7 +144,8 @@ export function packageStatus(
  * const { pending } = await status(config);
  * ```
  */
-export async function status(config: Config): Promise<MigrationStatus> {
+export async function status(base: Config): Promise<MigrationStatus> {
+  const config = await withPacks(base);
   await using connections = new Connections(config, { readOnly: true });
   return await statusWith(config, connections);
 }

@@ -64,6 +64,8 @@ export interface AppliedRef {
   readonly phase?: Phase;
   /** The code version that applied it. */
   readonly codeVersion?: string | null;
+  /** The package it belongs to. */
+  readonly package?: string;
   /** The database whose ledger holds it. */
   readonly database?: string;
 }

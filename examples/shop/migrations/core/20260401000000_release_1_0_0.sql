@@ -1,0 +1,4 @@
+-- lockstep:info release 1.0.0: what packs written for shop 1.0 may depend on
+-- lockstep:release 1.0.0
+-- lockstep:depends-on core/20260215090000_user_names
+-- lockstep:depends-on orders/20260301100000_shipping_settings
