@@ -13,6 +13,11 @@ import backups from "./backups.ts";
 import bundleCreate from "./bundle_create.ts";
 import bundleInspect from "./bundle_inspect.ts";
 import check from "./check.ts";
+import feedBuild from "./feed_build.ts";
+import feedCheck from "./feed_check.ts";
+import feedFetch from "./feed_fetch.ts";
+import feedSign from "./feed_sign.ts";
+import feedStatus from "./feed_status.ts";
 import install from "./install.ts";
 import keygen from "./keygen.ts";
 import log from "./log.ts";
@@ -47,4 +52,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   keygen,
   bundleCreate,
   bundleInspect,
+  feedCheck,
+  feedFetch,
+  feedStatus,
+  feedBuild,
+  feedSign,
 ];
