@@ -14,7 +14,7 @@ import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
 import { VERSION } from "../version.ts";
 import { type FeedConfig, feedLocation } from "./config.ts";
-import { type FeedIndex, parseIndex } from "./index.ts";
+import { type FeedIndex, parseIndex, refuseNonJson } from "./index.ts";
 import { type EntryStatus, feedExitCode, judgeEntries } from "./judge.ts";
 import { refuseFeed } from "./refuse.ts";
 import { indexNames, saveIndex } from "./saved.ts";
@@ -112,6 +112,7 @@ export async function feedCheck(
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const fetched = await fetchIndex(source, channel, config);
+  refuseNonJson(fetched.bytes, fetched.where);
   const key = await verifyIndexSignature(
     fetched.bytes,
     fetched.signature,

@@ -138,20 +138,34 @@ export function parseIndex(bytes: Uint8Array, limits: FeedLimits, where: string)
   return { format: 1, app, channel, seq: raw.seq as number, issued, expires, entries };
 }
 
-function readObject(bytes: Uint8Array, fail: Fail): Record<string, unknown> {
+/**
+ * Refuses bytes that are not a JSON text at all (an HTML error page, a
+ * truncated file) before their signature is judged, so that the operator
+ * reads what came instead of "the signature does not match".
+ *
+ * @throws {LockstepError} `FEED_INVALID`.
+ */
+export function refuseNonJson(bytes: Uint8Array, where: string): void {
+  readJson(bytes, (reason, data) => refuseFeed("FEED_INVALID", where, reason, data));
+}
+
+function readJson(bytes: Uint8Array, fail: Fail): { body: string; raw: unknown } {
   let body: string;
   try {
     body = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     return fail("the index is not UTF-8 text");
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(body);
+    return { body, raw: JSON.parse(body) };
   } catch (error) {
     const html = /^\s*</.test(body) ? ": it looks like an HTML page (a server's error page?)" : "";
     return fail(`the index is not JSON${html || ` (${(error as Error).message})`}`);
   }
+}
+
+function readObject(bytes: Uint8Array, fail: Fail): Record<string, unknown> {
+  const { body, raw } = readJson(bytes, fail);
   const twice = duplicateKey(body);
   if (twice !== undefined) {
     fail(`the index has the key ${twice} twice (JSON readers disagree on which one counts)`, {

@@ -14,7 +14,13 @@ import { join } from "node:path";
 import type { Config } from "../config.ts";
 import { isLockstepError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";
-import { type FeedChannelState, type FeedState, readState, writeState } from "../state.ts";
+import {
+  type FeedChannelState,
+  type FeedState,
+  readState,
+  statePath,
+  writeState,
+} from "../state.ts";
 import type { FeedConfig } from "./config.ts";
 import { type FeedIndex, parseIndex } from "./index.ts";
 import { feedKeys, sha256, verifyIndexSignature } from "./trust.ts";
@@ -65,8 +71,15 @@ export async function saveIndex(
   const names = indexNames(channel);
   await writeFileAtomic(join(feedFolder(config), names.index), files.bytes);
   await writeFileAtomic(join(feedFolder(config), names.signature), files.signature);
+  // Every field of state.json is kept, those this lockstep does not read (packs) included.
   const state = await readState(config);
-  await writeState(config, { ...state, feed });
+  let raw: Record<string, unknown> = {};
+  try {
+    raw = JSON.parse(await Deno.readTextFile(statePath(config)));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await writeState(config, { ...raw, ...state, feed });
 }
 
 /**

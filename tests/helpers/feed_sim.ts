@@ -276,7 +276,7 @@ class LoopbackServer {
         await writeAll(conn, encoder.encode(`HTTP/1.1 200 OK${CRLF}Content-Le`));
         return await this.#hold();
       case "drip":
-        await send(200, { "content-length": 1_000_000 });
+        await send(200, {});
         for (let i = 0; i < 1_000_000 && !this.#closed; i++) {
           await writeAll(conn, new Uint8Array([0x7b]));
           await new Promise((resolve) => setTimeout(resolve, fault.everyMs));
