@@ -13,7 +13,7 @@ import { feedCheck, type FeedCheckOptions, feedFetch } from "../mod.ts";
 import { assert, assertEquals, rejectsWith } from "./helpers/assert.ts";
 import type { TestApp } from "./helpers/app.ts";
 import { feedApp, feedSnapshot, type Transport, TRANSPORTS } from "./helpers/feed_app.ts";
-import { FeedSimulator } from "./helpers/feed_sim.ts";
+import { type Fault, FeedSimulator } from "./helpers/feed_sim.ts";
 
 const DAY = 86_400_000;
 const INDEX = "/feed-stable.json";
@@ -59,6 +59,12 @@ async function hostileRelease(
   await ctx.sim.publish();
   await ctx.check();
 }
+
+/** A setup that makes the server answer `path` with `fault`. */
+const faulty = (path: string, fault: Fault) => ({ sim }: Ctx) => {
+  sim.faults.set(path, fault);
+  return Promise.resolve();
+};
 
 const republish = (ctx: Ctx, overrides: Record<string, unknown>) => {
   ctx.sim.seq = 6;
@@ -148,8 +154,7 @@ const INDEX_CASES: readonly Case[] = [
     name: "endless data: a Content-Length over the limit",
     code: "FEED_TOO_LARGE",
     only: "http",
-    setup: async ({ sim }) =>
-      void sim.faults.set(INDEX, { kind: "content-length", value: 2 ** 40, endless: true }),
+    setup: faulty(INDEX, { kind: "content-length", value: 2 ** 40, endless: true }),
     run: (ctx) => ctx.check(),
     requests: [INDEX],
   },
@@ -157,7 +162,7 @@ const INDEX_CASES: readonly Case[] = [
     name: "endless data: a gzip bomb",
     code: "FEED_UNREACHABLE",
     only: "http",
-    setup: async ({ sim }) => void sim.faults.set(INDEX, { kind: "gzip-bomb" }),
+    setup: faulty(INDEX, { kind: "gzip-bomb" }),
     run: (ctx) => ctx.check(),
     requests: [INDEX],
   },
@@ -165,7 +170,7 @@ const INDEX_CASES: readonly Case[] = [
     name: "slow retrieval: one byte every 200 ms",
     code: "FEED_TIMEOUT",
     only: "http",
-    setup: async ({ sim }) => void sim.faults.set(INDEX, { kind: "drip", everyMs: 200 }),
+    setup: faulty(INDEX, { kind: "drip", everyMs: 200 }),
     run: (ctx) => ctx.check(),
     requests: [INDEX],
   },
@@ -173,7 +178,7 @@ const INDEX_CASES: readonly Case[] = [
     name: "slow retrieval: headers that never finish",
     code: "FEED_TIMEOUT",
     only: "http",
-    setup: async ({ sim }) => void sim.faults.set(INDEX, { kind: "stall-headers" }),
+    setup: faulty(INDEX, { kind: "stall-headers" }),
     run: (ctx) => ctx.check(),
     requests: [INDEX],
   },
@@ -195,10 +200,11 @@ const INDEX_CASES: readonly Case[] = [
     name: "more than 3 redirects on the feed's own origin",
     code: "FEED_REDIRECT_REFUSED",
     only: "http",
-    setup: async ({ sim }) => {
+    setup: ({ sim }) => {
       for (const [from, to] of [[INDEX, "/a"], ["/a", "/b"], ["/b", "/c"], ["/c", INDEX]]) {
         sim.faults.set(from!, { kind: "redirect", location: to! });
       }
+      return Promise.resolve();
     },
     run: (ctx) => ctx.check(),
     requests: [INDEX, "/a", "/b", "/c"],
@@ -331,8 +337,7 @@ const INDEX_CASES: readonly Case[] = [
     name: "a server error",
     code: "FEED_UNREACHABLE",
     only: "http",
-    setup: async ({ sim }) =>
-      void sim.faults.set(INDEX, { kind: "status", status: 502, body: "<html>Bad gateway</html>" }),
+    setup: faulty(INDEX, { kind: "status", status: 502, body: "<html>Bad gateway</html>" }),
     run: (ctx) => ctx.check(),
     requests: [INDEX],
   },
