@@ -10,6 +10,10 @@
 import type { EntryStatus } from "../mod.ts";
 import { megabytes, print } from "./output.ts";
 
+function size(bytes: number): string {
+  return bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : megabytes(bytes);
+}
+
 /** Prints each entry, updates first. */
 export function renderEntries(entries: readonly EntryStatus[]): void {
   const order = ["update", "held", "not-applicable", "below-high-water", "not-installed"];
@@ -39,11 +43,12 @@ function renderEntry(status: EntryStatus): void {
   print(`  ${label}${what}${flag}`);
   const facts = [
     entry.released ? `released ${entry.released}` : "",
-    megabytes(entry.size),
+    size(entry.size),
     ...Object.entries(entry.requires).map(([name, range]) => `requires ${name} ${range}`),
   ].filter((f) => f !== "");
   print(`    ${facts.join(", ")}`);
   if (status.reason !== null) print(`    why: ${status.reason}`);
-  if (entry.notes !== "") print(entry.notes.replace(/^/gm, "    | "));
+  const notes = entry.notes.replace(/\s+$/, "");
+  if (notes !== "") print(notes.replace(/^/gm, "    | "));
   for (const line of entry.database) print(`    database: ${line}`);
 }

@@ -7,6 +7,11 @@
  * check (exit 0); then a 1.1.0 bundle (new code and a new migration) lands in
  * updates/pending: check (exit 3) → start refuses → update --yes (backup,
  * maintenance, install, migrate) → check (exit 0) → start runs the app.
+ * Then release 1.2.0 comes through a signed update feed published into a
+ * local folder (a mirror, as on a USB stick): keygen makes a release key and
+ * a feed key, bundle create --sign, feed build, feed sign; the operator trusts
+ * both keys and follows the feed: feed check (exit 7) → feed fetch → update
+ * → check (exit 0) → feed check (exit 0, nothing new).
  *
  * Run it with `deno task demo`.
  *
@@ -20,11 +25,12 @@ const dir = await Deno.makeTempDir({ prefix: "lockstep-demo-" });
 await copy(`${here}shop`, dir);
 
 const release = await Deno.makeTempDir({ prefix: "lockstep-demo-release-" });
+const publisher = await Deno.makeTempDir({ prefix: "lockstep-demo-publisher-" });
 const flags = (write: boolean, extra: string[] = []) => [
   "run",
   "--no-prompt",
   "--quiet",
-  `--allow-read=${dir},${release}`,
+  `--allow-read=${dir},${release},${publisher}`,
   ...(write ? [`--allow-write=${dir}`] : []),
   ...extra,
   cli,
@@ -88,12 +94,114 @@ results.push(
   await step("start runs the application", ["start", ...app], false, ["--allow-run=deno"]),
   await step("the backups taken on the way", ["backups"], false),
 );
+
+// Release 1.2.0 through a signed update feed, published into a local folder (a mirror).
+console.log(
+  `\nThe publisher, in ${publisher}: a release key, a feed key, a signed bundle, a feed.`,
+);
+const releaseKey = await keygen("release");
+const feedKey = await keygen("feed1");
+await Deno.writeTextFile(
+  `${release}/migrations/core/20260701000000_user_timezone.sql`,
+  "-- lockstep:info users get a time zone\nalter table users add column timezone text;\n",
+);
+await Deno.writeTextFile(`${publisher}/notes.txt`, "Time zones for users.\n");
+const mirror = `${publisher}/mirror`;
+results.push(
+  await publish("pack and sign release 1.2.0", [
+    "bundle",
+    "create",
+    "--from",
+    release,
+    "--version",
+    "1.2.0",
+    "--upgrades-from",
+    ">=1.1.0 <1.2.0",
+    "--notes",
+    `${publisher}/notes.txt`,
+    "--app",
+    "shop",
+    "--sign",
+    `${publisher}/release.key`,
+    "--out",
+    `${publisher}/releases/shop-1.2.0.zip`,
+  ]),
+  await publish("index the releases into a feed", [
+    "feed",
+    "build",
+    "--from",
+    `${publisher}/releases`,
+    "--seq",
+    "1",
+    "--expires",
+    "14d",
+    "--out",
+    mirror,
+  ]),
+  await publish("sign the index with the feed key", [
+    "feed",
+    "sign",
+    "--index",
+    `${mirror}/feed-stable.json`,
+    "--key",
+    `${publisher}/feed1.key`,
+  ]),
+);
+// The operator trusts the release key for bundles and the feed key for the index.
+const config = JSON.parse(await Deno.readTextFile(`${dir}/lockstep.json`));
+config.trust = { keys: [releaseKey] };
+config.feed = { url: mirror, keys: [feedKey] };
+await Deno.writeTextFile(`${dir}/lockstep.json`, JSON.stringify(config, null, 2) + "\n");
+console.log(`\nlockstep.json now trusts both keys and follows the feed in ${mirror}.`);
+results.push(
+  await step("what the feed offers: an update (exit 7)", ["feed", "check"], true),
+  await step("download it into updates/pending", ["feed", "fetch", "shop"], true),
+  await step("the gate: a code update is pending", ["check"], false),
+  await step("install and migrate, as before", ["update", "--yes"], true),
+  await step("the gate: up to date", ["check"], false),
+  await step("the feed again: nothing new", ["feed", "check"], true),
+);
 await Deno.remove(dir, { recursive: true });
 await Deno.remove(release, { recursive: true });
-const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0];
+await Deno.remove(publisher, { recursive: true });
+const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 7, 0, 3, 0, 0, 0];
 if (results.some((code, i) => code !== expected[i])) {
   console.error(`demo: exit codes ${results.join(", ")}, expected ${expected.join(", ")}`);
   Deno.exit(1);
+}
+
+/** A publisher's step: it reads and writes the publisher's folder (and the release). */
+async function publish(title: string, args: string[]): Promise<number> {
+  console.log(`\n$ lockstep ${args.join(" ")}    # ${title}`);
+  const { code } = await new Deno.Command("deno", {
+    args: [
+      "run",
+      "--no-prompt",
+      "--quiet",
+      `--allow-read=${release},${publisher}`,
+      `--allow-write=${publisher}`,
+      cli,
+      ...args,
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  console.log(`(exit ${code})`);
+  return code;
+}
+
+/** `lockstep keygen --id ID` into the publisher's folder; returns the trust entry it printed. */
+async function keygen(id: string): Promise<string> {
+  console.log(`\n$ lockstep keygen --out ${publisher}/${id}.key --id ${id} --json`);
+  const out = await new Deno.Command("deno", {
+    args: ["run", "--no-prompt", "--quiet", `--allow-write=${publisher}`, cli, "keygen"]
+      .concat(["--out", `${publisher}/${id}.key`, "--id", id, "--json"]),
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const { trustEntry } = JSON.parse(new TextDecoder().decode(out.stdout));
+  console.log(`trust entry: ${trustEntry}`);
+  return trustEntry;
 }
 
 async function copy(from: string, to: string): Promise<void> {

@@ -12,14 +12,13 @@ import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
-import { VERSION } from "../version.ts";
-import { type FeedConfig, feedLocation } from "./config.ts";
+import { feedLocation } from "./config.ts";
 import { type FeedIndex, parseIndex, refuseNonJson } from "./index.ts";
-import { type EntryStatus, feedExitCode, judgeEntries } from "./judge.ts";
+import { type EntryStatus, feedExitCode } from "./judge.ts";
 import { refuseFeed } from "./refuse.ts";
 import { indexNames, saveIndex } from "./saved.ts";
 import { openSource } from "./source.ts";
-import { feedConfigOf, installedState } from "./status.ts";
+import { feedConfigOf, judgeIndex } from "./status.ts";
 import { type FeedSource, isNotFound } from "./transport.ts";
 import {
   acceptIndex,
@@ -103,7 +102,7 @@ export async function feedCheck(
   options: FeedCheckOptions = {},
 ): Promise<FeedCheckResult> {
   const { allowExpired = false, now = new Date() } = options;
-  const feed = feedFor(config, options.from);
+  const feed = feedConfigOf(config, "check the update feed");
   const channel = options.channel ?? feed.channel;
   const location = options.from === undefined ? feed.url : fromLocation(options.from);
   const source = openSource(location, {
@@ -136,11 +135,7 @@ export async function feedCheck(
     bytes: fetched.bytes,
     signature: fetched.signature!,
   }, accepted.state);
-  const entries = judgeEntries(index, await installedState(config), {
-    block: feed.block,
-    hold: feed.hold,
-    versions: { deno: Deno.version.deno, lockstep: VERSION },
-  });
+  const entries = await judgeIndex(config, feed, index);
   return {
     exitCode: feedExitCode(entries),
     ...summary(index, source.location, key),
@@ -154,25 +149,6 @@ export async function feedCheck(
 function summary(index: FeedIndex, source: string, key: string) {
   const { app, channel, seq, issued, expires } = index;
   return { app, channel, source, seq, issued, expires, key };
-}
-
-/** The feed settings; with `--from` and no `feed` section, the defaults and `trust.keys`. */
-function feedFor(config: Config, from: string | undefined): FeedConfig {
-  if (config.feed !== null || from === undefined || config.trust.keys.length === 0) {
-    return feedConfigOf(config, "check the update feed");
-  }
-  return {
-    url: fromLocation(from),
-    channel: "stable",
-    keys: [],
-    fetch: "security",
-    block: [],
-    hold: [],
-    timeoutSeconds: 60,
-    maxAgeDays: 30,
-    minValidDays: 0,
-    clock: "trusted",
-  };
 }
 
 function fromLocation(from: string): string {

@@ -171,12 +171,13 @@ async function body(
       { encoding },
     );
   }
-  const length = Number(response.headers.get("content-length") ?? NaN);
-  if (length > read.maxBytes || response.body === null) {
-    await response.body?.cancel().catch(() => undefined);
-    return response.body === null && !(length > read.maxBytes)
-      ? { size: 0, over: false, ...(read.onChunk ? {} : { data: new Uint8Array() }) }
-      : { size: 0, over: true };
+  if (response.body === null) {
+    return { size: 0, over: false, ...(read.onChunk ? {} : { data: new Uint8Array() }) };
+  }
+  // Longer than allowed by its own account: refused before a byte is read.
+  if (Number(response.headers.get("content-length")) > read.maxBytes) {
+    await response.body.cancel().catch(() => undefined);
+    return { size: 0, over: true };
   }
   return await readCapped(response.body, read, received);
 }
