@@ -8,8 +8,8 @@
  * @module
  */
 import { join } from "node:path";
-import { check, feedCheck, feedFetch, feedStatus } from "../mod.ts";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { backup, check, feedCheck, feedFetch, feedStatus, restore } from "../mod.ts";
+import { assert, assertEquals, rejectsWith } from "./helpers/assert.ts";
 import { feedApp, TRANSPORTS } from "./helpers/feed_app.ts";
 import { FeedSimulator } from "./helpers/feed_sim.ts";
 
@@ -78,3 +78,50 @@ for (const transport of TRANSPORTS) {
     }
   });
 }
+
+Deno.test("feed: a same-origin redirect is followed, and a feed with only feed.json is read", async () => {
+  await using sim = await FeedSimulator.create();
+  await sim.addBundle({ version: "1.1.0", files: RELEASE });
+  await sim.publish({ name: "feed" });
+  await Deno.mkdir(join(sim.dir, "v2"));
+  await Deno.copyFile(join(sim.dir, "feed.json"), join(sim.dir, "v2/feed.json"));
+  sim.faults.set("/feed.json", { kind: "redirect", location: "/v2/feed.json", status: 301 });
+  await using app = await feedApp(sim, "http");
+  const result = await feedCheck(await app.config());
+  assertEquals([result.exitCode, result.seq], [7, 1]);
+  assertEquals(sim.paths(), ["/feed-stable.json", "/feed.json", "/v2/feed.json", "/feed.sig"]);
+});
+
+Deno.test("feed: --allow-expired accepts an expired index (kept, marked) and fetch may use it; the seq rule still holds", async () => {
+  await using sim = await FeedSimulator.create();
+  await sim.addBundle({ version: "1.1.0", files: RELEASE });
+  sim.issued = new Date(Date.now() - 30 * 86_400_000);
+  await sim.publish();
+  await using app = await feedApp(sim, "folder");
+  const config = await app.config();
+  await rejectsWith(feedCheck(config), "FEED_EXPIRED");
+  const looked = await feedCheck(config, { allowExpired: true });
+  assertEquals([looked.expired, looked.exitCode], [true, 7]);
+  assertEquals((await feedStatus(config)).saved?.expiredAccepted, true);
+  assertEquals((await feedFetch(config, { names: ["testapp"] })).bundles.length, 1);
+  await sim.publish({ overrides: { seq: 0 } });
+  await rejectsWith(feedCheck(config, { allowExpired: true }), "FEED_ROLLBACK");
+});
+
+Deno.test("feed: the record in state.json never goes back, even when a restore writes an older state.json", async () => {
+  await using sim = await FeedSimulator.create();
+  await sim.publish();
+  await using app = await feedApp(sim, "folder");
+  const config = await app.config();
+  await feedCheck(config);
+  const taken = await backup(config, { label: "seq-1" });
+  sim.seq = 2;
+  await sim.publish();
+  await feedCheck(config);
+  await restore(config, taken.id, { backup: false, maintenance: false });
+  const state = JSON.parse(await Deno.readTextFile(join(app.dir, "updates/state.json")));
+  assertEquals(state.feed.channels.stable.seq, 2, "a restored state.json cannot reopen a rollback");
+  sim.seq = 1;
+  await sim.publish();
+  await rejectsWith(feedCheck(config), "FEED_ROLLBACK");
+});
