@@ -90,7 +90,8 @@ interface Fetched {
  * @throws {LockstepError} `FEED_NOT_CONFIGURED`, `FEED_UNREACHABLE`, `FEED_TIMEOUT`,
  * `FEED_TOO_LARGE`, `FEED_REDIRECT_REFUSED`, `FEED_INVALID`, `FEED_SIGNATURE_INVALID`,
  * `FEED_WRONG_APP`, `FEED_ROLLBACK`, `FEED_EXPIRED`, `CLOCK_SUSPECT`, `LOCK_HELD`,
- * `PERMISSION_DENIED`, `DISK_FULL`. The feed saved before is kept on every refusal.
+ * `PERMISSION_DENIED`, `DISK_FULL`; other operating-system errors (a mirror folder this user may
+ * not read) as Deno raised them. The feed saved before is kept on every refusal.
  * @example
  * ```ts ignore
  * const result = await feedCheck(config);

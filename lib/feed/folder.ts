@@ -19,11 +19,9 @@ export function folderSource(folder: string): FeedSource {
       try {
         file = await Deno.open(where(path), { read: true });
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound) {
-          throw unreachable(where(path), "there is no such file", { notFound: true }, error);
-        }
-        if (error instanceof Deno.errors.NotCapable) throw error;
-        throw unreachable(where(path), (error as Error).message, {}, error);
+        // Other operating-system errors (a folder this user may not read) are worded by the caller.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        throw unreachable(where(path), "there is no such file", { notFound: true }, error);
       }
       if (!(await file.stat()).isFile) {
         file.close();

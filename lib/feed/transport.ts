@@ -42,7 +42,8 @@ export interface FeedSource {
    *
    * @throws {LockstepError} `FEED_UNREACHABLE` (`data.notFound` when there is
    * no such file), `FEED_TIMEOUT`, `FEED_REDIRECT_REFUSED`; what `onChunk`
-   * throws; `Deno.errors.NotCapable` for a missing permission.
+   * throws; `Deno.errors.NotCapable` for a missing permission, and other
+   * operating-system errors of a folder as Deno raised them.
    */
   read(path: string, options: ReadOptions): Promise<ReadResult>;
 }
