@@ -11,7 +11,7 @@
  * local folder (a mirror, as on a USB stick): keygen makes a release key and
  * a feed key, bundle create --sign, feed build, feed sign; the operator trusts
  * both keys and follows the feed: feed check (exit 7) → feed fetch → update
- * → check (exit 0) → feed check (exit 0, nothing new).
+ * → check (exit 0) → feed check (exit 0, nothing new) → feed status.
  *
  * Run it with `deno task demo`.
  *
@@ -160,11 +160,12 @@ results.push(
   await step("install and migrate, as before", ["update", "--yes"], true),
   await step("the gate: up to date", ["check"], false),
   await step("the feed again: nothing new", ["feed", "check"], true),
+  await step("the saved feed, offline", ["feed", "status"], false),
 );
 await Deno.remove(dir, { recursive: true });
 await Deno.remove(release, { recursive: true });
 await Deno.remove(publisher, { recursive: true });
-const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 7, 0, 3, 0, 0, 0];
+const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 7, 0, 3, 0, 0, 0, 0];
 if (results.some((code, i) => code !== expected[i])) {
   console.error(`demo: exit codes ${results.join(", ")}, expected ${expected.join(", ")}`);
   Deno.exit(1);

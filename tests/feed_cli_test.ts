@@ -47,16 +47,27 @@ async function publishWithCli(sim: FeedSimulator, releaseKey: string): Promise<v
   );
   const bundles = join(work.path, "bundles");
   await Deno.mkdir(bundles);
-  const steps = [
-    ["bundle", "create", "--from", release, "--version", "1.1.0", "--app", "testapp"]
-      .concat(["--upgrades-from", ">=1.0.0 <1.1.0", "--notes", join(work.path, "notes.txt")])
-      .concat(["--sign", releaseKey, "--out", join(bundles, "testapp-1.1.0.zip")]),
-    ["feed", "build", "--from", bundles, "--seq", "7", "--expires", "14d", "--out", sim.dir],
-    ["feed", "sign", "--index", join(sim.dir, "feed-stable.json"), "--key", sim.key.file],
+  const notes = join(work.path, "notes.txt");
+  await Deno.writeTextFile(notes, "Orders arrive.\nA second line.\n");
+  // Each with the README's flags for it.
+  const steps: [string[], string[]][] = [
+    [
+      ["bundle", "create", "--from", release, "--version", "1.1.0", "--app", "testapp"]
+        .concat(["--upgrades-from", ">=1.0.0 <1.1.0", "--notes", notes])
+        .concat(["--sign", releaseKey, "--out", join(bundles, "testapp-1.1.0.zip")]),
+      [`--allow-read=${release},${notes},${releaseKey},${bundles}`, `--allow-write=${bundles}`],
+    ],
+    [
+      ["feed", "build", "--from", bundles, "--seq", "7", "--expires", "14d", "--out", sim.dir],
+      [`--allow-read=${bundles},${sim.dir}`, `--allow-write=${sim.dir}`],
+    ],
+    [
+      ["feed", "sign", "--index", join(sim.dir, "feed-stable.json"), "--key", sim.key.file],
+      [`--allow-read=${sim.dir},${sim.key.file}`, `--allow-write=${sim.dir}`],
+    ],
   ];
-  await Deno.writeTextFile(join(work.path, "notes.txt"), "Orders arrive.\nA second line.\n");
-  for (const args of steps) {
-    const result = await runCli(["--allow-read", "--allow-write"], args);
+  for (const [args, flags] of steps) {
+    const result = await runCli(flags, args);
     assertEquals(result.code, 0, `${args.slice(0, 2).join(" ")}: ${result.stdout}${result.stderr}`);
   }
 }

@@ -174,7 +174,7 @@ export class FeedSimulator implements AsyncDisposable {
 const CRLF = "\r\n";
 const encoder = new TextEncoder();
 /** No endless answer writes more than this, whatever the client does. */
-const ENDLESS_CAP = 8 * 1024 ** 3;
+const ENDLESS_CAP = 1024 ** 3;
 
 /** Raw HTTP/1.1 on 127.0.0.1, one request per connection. */
 class LoopbackServer {
