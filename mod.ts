@@ -153,3 +153,18 @@ export type {
 } from "./lib/report/types.ts";
 export type { LogEntry, LogOptions } from "./lib/log.ts";
 export type { GateOptions } from "./lib/gate.ts";
+export { feedCheck } from "./lib/feed/check.ts";
+export type { FeedCheckOptions, FeedCheckResult } from "./lib/feed/check.ts";
+export { feedFetch } from "./lib/feed/fetch.ts";
+export type { FeedFetchOptions, FeedFetchResult, FetchedBundle } from "./lib/feed/fetch.ts";
+export { feedStatus } from "./lib/feed/status.ts";
+export type { FeedStatusReport, FeedSummary } from "./lib/feed/status.ts";
+export { buildFeed, signFeed } from "./lib/feed/publish.ts";
+export type { BuildFeedOptions, BuildFeedResult } from "./lib/feed/publish.ts";
+export type { FeedConfig, FeedFetchPolicy, FeedLimits } from "./lib/feed/config.ts";
+export type { FeedEntry, FeedIndex, FeedSecurity, SecurityLevel } from "./lib/feed/index.ts";
+export type { EntryState, EntryStatus, InstalledState } from "./lib/feed/judge.ts";
+export type { InstalledPack } from "./lib/feed/packs.ts";
+export type { DownloadProgress } from "./lib/feed/download.ts";
+export type { Clock } from "./lib/feed/trust.ts";
+export type { FeedChannelState, FeedState } from "./lib/state.ts";

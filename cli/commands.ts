@@ -15,6 +15,11 @@ import bundleInspect from "./bundle_inspect.ts";
 import check from "./check.ts";
 import fleet from "./fleet.ts";
 import fleetForget from "./fleet_forget.ts";
+import feedBuild from "./feed_build.ts";
+import feedCheck from "./feed_check.ts";
+import feedFetch from "./feed_fetch.ts";
+import feedSign from "./feed_sign.ts";
+import feedStatus from "./feed_status.ts";
 import install from "./install.ts";
 import keygen from "./keygen.ts";
 import log from "./log.ts";
@@ -63,4 +68,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   packRemove,
   packEnable,
   packDisable,
+  feedCheck,
+  feedFetch,
+  feedStatus,
+  feedBuild,
+  feedSign,
 ];

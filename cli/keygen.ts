@@ -10,7 +10,7 @@ import { print, printJson } from "./output.ts";
 
 export default command({
   name: "keygen",
-  summary: "make an Ed25519 signing key; prints its trust entry",
+  summary: "make an Ed25519 signing key (a release key or a feed key); prints its trust entry",
   options: {
     out: {
       type: "string",
@@ -31,7 +31,10 @@ export default command({
     if (values.json) printJson({ ok: true, ...result });
     else {
       print(`Wrote private key ${result.path} (owner-only; keep it off the servers).`);
-      print(`Add this to trust.keys in lockstep.json:\n  ${JSON.stringify(result.trustEntry)}`);
+      print(
+        `Add this to trust.keys in lockstep.json (a release key, for bundles), or to feed.keys ` +
+          `(a feed key, for the update feed's index):\n  ${JSON.stringify(result.trustEntry)}`,
+      );
     }
     return 0;
   },

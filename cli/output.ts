@@ -68,6 +68,31 @@ export function progress(
   return { onProgress };
 }
 
+/**
+ * A download's progress on stderr when it is a terminal (bytes of total and
+ * rate, at most ten updates a second, a new line when one is complete);
+ * nothing in pipes or with `--json`.
+ */
+export function downloadProgress(
+  json: boolean,
+): ((event: { file: string; bytes: number; total: number }) => void) | undefined {
+  if (json || !Deno.stderr.isTerminal()) return undefined;
+  const encoder = new TextEncoder();
+  const started = new Map<string, number>();
+  let last = 0;
+  return ({ file, bytes, total }) => {
+    const now = performance.now();
+    if (!started.has(file)) started.set(file, now);
+    if (now - last < 100 && bytes !== total) return;
+    last = now;
+    const rate = bytes / 1e6 / Math.max(0.001, (now - started.get(file)!) / 1000);
+    const line = `downloading ${file}: ${megabytes(bytes)} of ${megabytes(total)}, ${
+      rate.toFixed(1)
+    } MB/s`;
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}${bytes === total ? "\n" : ""}`));
+  };
+}
+
 /** Prints each migration step as it happens (`migrate` and `update` without `--json`). */
 export function renderProgress(event: MigrateEvent): void {
   if (event.type === "done") {

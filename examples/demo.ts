@@ -11,6 +11,11 @@
  * core's release marker) waits in pending/ for the operator's consent →
  * pack install → pack list; its 0.2.0 lands in pending/ (check: exit 3) →
  * update installs the pack alone, the app staying at 1.1.0.
+ * Then release 1.2.0 comes through a signed update feed published into a
+ * local folder (a mirror, as on a USB stick): keygen makes a release key and
+ * a feed key, bundle create --sign, feed build, feed sign; the operator trusts
+ * both keys and follows the feed: feed check (exit 7) → feed fetch → update
+ * → check (exit 0) → feed check (exit 0, nothing new) → feed status.
  *
  * Run it with `deno task demo`.
  *
@@ -24,11 +29,13 @@ const dir = await Deno.makeTempDir({ prefix: "lockstep-demo-" });
 await copy(`${here}shop`, dir);
 
 const release = await Deno.makeTempDir({ prefix: "lockstep-demo-release-" });
+const publisher = await Deno.makeTempDir({ prefix: "lockstep-demo-publisher-" });
+const packSource = await Deno.makeTempDir({ prefix: "lockstep-demo-pack-" });
 const flags = (write: boolean, extra: string[] = []) => [
   "run",
   "--no-prompt",
   "--quiet",
-  `--allow-read=${dir},${release}`,
+  `--allow-read=${dir},${release},${publisher},${packSource}`,
   ...(write ? [`--allow-write=${dir}`] : []),
   ...extra,
   cli,
@@ -94,14 +101,14 @@ results.push(
 );
 
 // A pack: reviews 0.1.0, packed from its own folder, added with the operator's consent.
-await copy(`${here}packs/reviews`, `${release}/reviews`);
+await copy(`${here}packs/reviews`, `${packSource}/reviews`);
 const packBundle = (version: string, extra: string[] = []) => [
   "bundle",
   "create",
   "--pack",
   "reviews",
   "--from",
-  `${release}/reviews`,
+  `${packSource}/reviews`,
   "--version",
   version,
   ...extra,
@@ -120,13 +127,13 @@ results.push(
   await step("the packs", ["pack", "list"], false),
 );
 // reviews 0.2.0: stars, released alone; the app stays at 1.1.0.
-const declaration = `${release}/reviews/lockstep-package.json`;
+const declaration = `${packSource}/reviews/lockstep-package.json`;
 await Deno.writeTextFile(
   declaration,
   (await Deno.readTextFile(declaration)).replace('"0.1.0"', '"0.2.0"'),
 );
 await Deno.writeTextFile(
-  `${release}/reviews/migrations/20260601000000_stars.sql`,
+  `${packSource}/reviews/migrations/20260601000000_stars.sql`,
   "-- lockstep:info reviews get stars\nalter table reviews add column stars integer;\n" +
     "-- lockstep:down\nalter table reviews drop column stars;\n",
 );
@@ -141,12 +148,119 @@ results.push(
   await step("the gate: up to date, the app still 1.1.0", ["check"], false),
   await step("migrations per package and pack", ["status"], false),
 );
+await Deno.remove(packSource, { recursive: true });
+// Release 1.2.0 through a signed update feed, published into a local folder (a mirror).
+console.log(
+  `\nThe publisher, in ${publisher}: a release key, a feed key, a signed bundle, a feed.`,
+);
+const releaseKey = await keygen("release");
+const feedKey = await keygen("feed1");
+await Deno.writeTextFile(
+  `${release}/migrations/core/20260701000000_user_timezone.sql`,
+  "-- lockstep:info users get a time zone\nalter table users add column timezone text;\n",
+);
+await Deno.writeTextFile(`${publisher}/notes.txt`, "Time zones for users.\n");
+const mirror = `${publisher}/mirror`;
+results.push(
+  await publish("pack and sign release 1.2.0", [
+    "bundle",
+    "create",
+    "--from",
+    release,
+    "--version",
+    "1.2.0",
+    "--upgrades-from",
+    ">=1.1.0 <1.2.0",
+    "--notes",
+    `${publisher}/notes.txt`,
+    "--app",
+    "shop",
+    "--sign",
+    `${publisher}/release.key`,
+    "--out",
+    `${publisher}/releases/shop-1.2.0.zip`,
+  ]),
+  await publish("index the releases into a feed", [
+    "feed",
+    "build",
+    "--from",
+    `${publisher}/releases`,
+    "--seq",
+    "1",
+    "--expires",
+    "14d",
+    "--out",
+    mirror,
+  ]),
+  await publish("sign the index with the feed key", [
+    "feed",
+    "sign",
+    "--index",
+    `${mirror}/feed-stable.json`,
+    "--key",
+    `${publisher}/feed1.key`,
+  ]),
+);
+// The operator trusts the release key for bundles and the feed key for the index.
+const config = JSON.parse(await Deno.readTextFile(`${dir}/lockstep.json`));
+config.trust = { keys: [releaseKey] };
+config.feed = { url: mirror, keys: [feedKey] };
+await Deno.writeTextFile(`${dir}/lockstep.json`, JSON.stringify(config, null, 2) + "\n");
+console.log(`\nlockstep.json now trusts both keys and follows the feed in ${mirror}.`);
+results.push(
+  await step("what the feed offers: an update (exit 7)", ["feed", "check"], true),
+  await step("download it into updates/pending", ["feed", "fetch", "shop"], true),
+  await step("the gate: a code update is pending", ["check"], false),
+  await step("install and migrate, as before", ["update", "--yes"], true),
+  await step("the gate: up to date", ["check"], false),
+  await step("the feed again: nothing new", ["feed", "check"], true),
+  await step("the saved feed, offline", ["feed", "status"], false),
+);
 await Deno.remove(dir, { recursive: true });
 await Deno.remove(release, { recursive: true });
-const expected = [4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0];
+await Deno.remove(publisher, { recursive: true });
+const expected = [
+  ...[4, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0], // migrate, then release 1.1.0
+  ...[0, 0, 0, 0, 0, 3, 0, 0, 0], // the reviews pack, 0.1.0 then 0.2.0
+  ...[0, 0, 0, 7, 0, 3, 0, 0, 0, 0], // release 1.2.0 through the feed
+];
 if (results.some((code, i) => code !== expected[i])) {
   console.error(`demo: exit codes ${results.join(", ")}, expected ${expected.join(", ")}`);
   Deno.exit(1);
+}
+
+/** A publisher's step: it reads and writes the publisher's folder (and the release). */
+async function publish(title: string, args: string[]): Promise<number> {
+  console.log(`\n$ lockstep ${args.join(" ")}    # ${title}`);
+  const { code } = await new Deno.Command("deno", {
+    args: [
+      "run",
+      "--no-prompt",
+      "--quiet",
+      `--allow-read=${release},${publisher}`,
+      `--allow-write=${publisher}`,
+      cli,
+      ...args,
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  console.log(`(exit ${code})`);
+  return code;
+}
+
+/** `lockstep keygen --id ID` into the publisher's folder; returns the trust entry it printed. */
+async function keygen(id: string): Promise<string> {
+  console.log(`\n$ lockstep keygen --out ${publisher}/${id}.key --id ${id} --json`);
+  const out = await new Deno.Command("deno", {
+    args: ["run", "--no-prompt", "--quiet", `--allow-write=${publisher}`, cli, "keygen"]
+      .concat(["--out", `${publisher}/${id}.key`, "--id", id, "--json"]),
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const { trustEntry } = JSON.parse(new TextDecoder().decode(out.stdout));
+  console.log(`trust entry: ${trustEntry}`);
+  return trustEntry;
 }
 
 async function copy(from: string, to: string): Promise<void> {

@@ -49,6 +49,7 @@ import {
 import { readUndoPlan } from "./undo.ts";
 import { openMigrationFiles } from "./migrations/file_journal.ts";
 import { mixedVersions } from "./fleet/registry.ts";
+import { type FeedSummary, feedSummary } from "./feed/status.ts";
 
 export type { Severity } from "./problems.ts";
 
@@ -86,6 +87,12 @@ export interface CheckReport {
     readonly created: string;
     readonly ageSeconds: number;
   } | null;
+  /**
+   * The update feed as `feed check` saved it last (never the network): its
+   * seq, expiry, staleness and the updates it offers; `null` without a
+   * `feed` section. Its findings are warnings only.
+   */
+  readonly feed: FeedSummary | null;
   /** Every problem found, most severe first. */
   readonly problems: readonly CheckProblem[];
 }
@@ -241,6 +248,8 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
   }
   const maintenance = await maintenanceStatus(config);
   if (maintenance.on) problems.push(asProblem(maintenanceOn(maintenance)));
+  const feed = await feedSummary(config);
+  problems.push(...feed.problems);
   const newest = await newestBackup(config);
   const latestBackup = newest?.created
     ? {
@@ -263,6 +272,7 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
     prerequisites,
     maintenance,
     latestBackup,
+    feed: feed.summary,
     problems,
   };
 }

@@ -16,6 +16,7 @@ import { type FleetConfig, readFleet } from "./fleet/config.ts";
 import { type PacksConfig, readPacksConfig } from "./packs/settings.ts";
 
 export type { PacksConfig } from "./packs/settings.ts";
+import { type FeedConfig, type FeedLimits, readFeedConfig } from "./feed/config.ts";
 
 /** A package of the application: one line of migrations on one database. */
 export interface PackageConfig {
@@ -67,12 +68,14 @@ export interface Config {
   readonly backup: { readonly exclude: readonly string[]; readonly keep: number };
   /** Signature trust settings. */
   readonly trust: { readonly keys: readonly string[]; readonly requireSignature: boolean };
-  /** Bundle limits. */
-  readonly limits: Limits;
   /** The fleet this host belongs to (PostgreSQL databases shared by hosts), or `null`. */
   readonly fleet: FleetConfig | null;
   /** Packs: where they live, which may be installed, their databases (see DESIGN.md "Packs"). */
   readonly packs: PacksConfig;
+  /** Bundle and feed limits. */
+  readonly limits: Limits & FeedLimits;
+  /** The online (or mirrored) update feed; `null` when there is no `feed` section. */
+  readonly feed: FeedConfig | null;
 }
 
 /**
@@ -103,12 +106,19 @@ const TOP_KEYS = [
   "limits",
   "fleet",
   "packs",
+  "feed",
 ];
-const DEFAULT_LIMITS: Limits = {
+/** The limits when `lockstep.json` sets none (and for `feed build`, which reads no config). */
+export const DEFAULT_LIMITS: Limits & FeedLimits = {
   manifestBytes: 1024 * 1024,
   entries: 100_000,
   totalBytes: 4 * 1024 ** 3,
   ratio: 200,
+  feedIndexBytes: 1024 * 1024,
+  feedSignatureBytes: 4096,
+  feedEntries: 10_000,
+  feedNotesBytes: 4096,
+  feedMinBytesPerSecond: 1024,
 };
 
 /**
@@ -141,6 +151,7 @@ export function resolveConfig(
   if (!NAME.test(app)) fail(`"app" must be letters, digits, "_" or "-", not "${app}"`);
   const databases = readDatabases(top.databases, dir, env, fail);
   const paths = readPaths(top, dir, fail);
+  const trust = readTrust(top.trust, fail);
   return {
     file: path,
     app,
@@ -149,10 +160,14 @@ export function resolveConfig(
     packages: readPackages(top.packages, dir, databases, fail),
     protect: strings(top.protect ?? [], "protect", fail),
     backup: readBackup(top.backup, fail),
-    trust: readTrust(top.trust, fail),
+    trust,
     limits: readLimits(top.limits, fail),
     fleet: readFleet(top.fleet, fail),
     packs: readPacksConfig(top.packs, { dir, ...paths }, Object.keys(databases), fail),
+    feed: readFeedConfig(top.feed, dir, fail, {
+      list: (value, where) => keyList(value, where, fail),
+      trustKeys: trust.keys.length,
+    }),
   };
 }
 
@@ -287,34 +302,40 @@ function readBackup(value: unknown, fail: Fail): Config["backup"] {
 function readTrust(value: unknown, fail: Fail): Config["trust"] {
   const trust = object(value ?? {}, "trust", fail);
   onlyKeys(trust, "trust", ["keys", "requireSignature"], fail);
-  const keys = strings(trust.keys ?? [], "trust.keys", fail);
-  const ids = new Map<string, number>();
-  keys.forEach((entry, index) => {
-    const id = trustKeyId(entry, index, fail);
-    const other = ids.get(id);
-    if (other !== undefined) {
-      fail(`"trust.keys" entries ${other + 1} and ${index + 1} both name key "${id}": keep one`);
-    }
-    ids.set(id, index);
-  });
+  const keys = keyList(trust.keys ?? [], "trust.keys", fail);
   const requireSignature = trust.requireSignature === undefined
     ? keys.length > 0
     : boolean(trust.requireSignature, "trust.requireSignature", fail);
   return { keys, requireSignature };
 }
 
+/** A list of key entries (`trust.keys`, `feed.keys`), each well-formed, no id twice. */
+function keyList(value: unknown, where: string, fail: Fail): string[] {
+  const keys = strings(value, where, fail);
+  const ids = new Map<string, number>();
+  keys.forEach((entry, index) => {
+    const id = trustKeyId(entry, index, fail, where);
+    const other = ids.get(id);
+    if (other !== undefined) {
+      fail(`"${where}" entries ${other + 1} and ${index + 1} both name key "${id}": keep one`);
+    }
+    ids.set(id, index);
+  });
+  return keys;
+}
+
 /**
- * The key id of a `trust.keys` entry, `<key id>:<base64 of the raw 32-byte
+ * The key id of a `trust.keys` (or `feed.keys`) entry, `<key id>:<base64 of the raw 32-byte
  * Ed25519 public key>`; a malformed entry is a config error naming it, so it
  * never leaves every signed bundle unusable at install time.
  */
-function trustKeyId(entry: string, index: number, fail: Fail): string {
+function trustKeyId(entry: string, index: number, fail: Fail, where = "trust.keys"): string {
   const colon = entry.indexOf(":");
   const id = colon > 0 ? entry.slice(0, colon) : "";
   const shown = entry.length > 60 ? `${entry.slice(0, 57)}...` : entry;
   const bad = (why: string): never =>
     fail(
-      `"trust.keys" entry ${index + 1} ("${shown}") ${why}: write it as "<key id>:<base64 of ` +
+      `"${where}" entry ${index + 1} ("${shown}") ${why}: write it as "<key id>:<base64 of ` +
         `the 32-byte Ed25519 public key>", the line "lockstep keygen" printed`,
     );
   if (!KEY_ID.test(id)) return bad(`has no key id (letters, digits, ".", "_" or "-") before ":"`);
@@ -328,11 +349,11 @@ function trustKeyId(entry: string, index: number, fail: Fail): string {
   return id;
 }
 
-function readLimits(value: unknown, fail: Fail): Limits {
+function readLimits(value: unknown, fail: Fail): Limits & FeedLimits {
   const raw = object(value ?? {}, "limits", fail);
   onlyKeys(raw, "limits", Object.keys(DEFAULT_LIMITS), fail);
   const limits = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]) {
     if (raw[key] !== undefined) limits[key] = integer(raw[key], `limits.${key}`, 1, fail);
   }
   return limits;

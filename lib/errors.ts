@@ -96,6 +96,21 @@ export const ERROR_CODES = [
   "PACK_CYCLE",
   "PACK_HAS_DEPENDENTS",
   "PACK_PURGE_REFUSED",
+  "FEED_NOT_CONFIGURED",
+  "FEED_UNREACHABLE",
+  "FEED_TIMEOUT",
+  "FEED_TOO_LARGE",
+  "FEED_REDIRECT_REFUSED",
+  "FEED_INVALID",
+  "FEED_SIGNATURE_INVALID",
+  "FEED_WRONG_APP",
+  "FEED_ROLLBACK",
+  "FEED_EXPIRED",
+  "FEED_ENTRY_REFUSED",
+  "FEED_DOWNLOAD_MISMATCH",
+  "FEED_STALE",
+  "CLOCK_SUSPECT",
+  "SECURITY_UPDATE_AVAILABLE",
   "INTERNAL",
 ] as const;
 
@@ -111,6 +126,8 @@ export const EXIT = {
   migrationsPending: 4,
   blocked: 5,
   busy: 6,
+  updatesAvailable: 7,
+  securityUpdate: 8,
 } as const;
 
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
@@ -119,6 +136,7 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
   "USAGE",
   "CONFIRMATION_REQUIRED",
   "FLEET_NOT_CONFIGURED",
+  "FEED_NOT_CONFIGURED",
 ]);
 
 /**

@@ -17,6 +17,8 @@ import { pendingRelease, treeHash } from "./helpers/bundles.ts";
 import { runCli } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/temp.ts";
 import { pendingPack } from "./helpers/packs.ts";
+import { FeedSimulator } from "./helpers/feed_sim.ts";
+import { buildFeed, feedCheck } from "../mod.ts";
 
 /** What a case starts from. */
 type Start =
@@ -27,7 +29,10 @@ type Start =
   | "pack-pending"
   | "pack-installed"
   | "pack-disabled"
-  | "fleet";
+  | "fleet"
+  | "feed-published"
+  | "feed-checked"
+  | "feed-built";
 
 /** Paths a case's flags and arguments may name. */
 interface Places {
@@ -41,6 +46,8 @@ interface Places {
   readonly postgres: readonly string[];
   /** The database the app is on. */
   readonly backend: Backend;
+  /** The feed's loopback `HOST:PORT` (feed cases only). */
+  readonly feedHost: string;
 }
 
 /** One row of the README's table, as run here. */
@@ -192,6 +199,55 @@ const CASES: readonly Case[] = [
       `--allow-write=${join(at.outside, "out")}`,
     ],
   },
+  {
+    row: "feed check",
+    start: "feed-published",
+    args: () => ["feed", "check"],
+    flags: (at) => [...readWrite(at), `--allow-net=${at.feedHost}`],
+  },
+  {
+    row: "feed fetch",
+    start: "feed-checked",
+    args: () => ["feed", "fetch", "testapp"],
+    flags: (at) => [...readWrite(at), `--allow-net=${at.feedHost}`],
+  },
+  { row: "feed status", start: "feed-checked", args: () => ["feed", "status"], flags: read },
+  {
+    row: "feed build",
+    start: "feed-built",
+    args: (at) => [
+      "feed",
+      "build",
+      "--from",
+      join(at.outside, "bundles"),
+      "--seq",
+      "2",
+      "--expires",
+      "14d",
+      "--out",
+      join(at.outside, "out"),
+    ],
+    flags: (at) => [
+      `--allow-read=${join(at.outside, "bundles")},${join(at.outside, "out")}`,
+      `--allow-write=${join(at.outside, "out")}`,
+    ],
+  },
+  {
+    row: "feed sign",
+    start: "feed-built",
+    args: (at) => [
+      "feed",
+      "sign",
+      "--index",
+      join(at.outside, "out/feed-stable.json"),
+      "--key",
+      join(at.outside, "keys/feed.key"),
+    ],
+    flags: (at) => [
+      `--allow-read=${join(at.outside, "out")},${join(at.outside, "keys/feed.key")}`,
+      `--allow-write=${join(at.outside, "out")}`,
+    ],
+  },
 ];
 
 /** The pack the pack cases use: one migration on the app's database. */
@@ -205,11 +261,18 @@ const MIGRATIONS = {
 };
 
 /** An app in the state `start` names, with the folders outside it that cases use. */
-async function prepare(backend: Backend, start: Start, outside: string): Promise<TestApp> {
+async function prepare(
+  backend: Backend,
+  start: Start,
+  outside: string,
+  sim?: FeedSimulator,
+): Promise<TestApp> {
+  const follows = sim !== undefined && start !== "feed-built";
   const app = await makeApp(backend, {
     packages: MIGRATIONS,
     files: { "app/main.ts": "console.log('1.0.0');\n" },
     ...(start === "fleet" ? { extra: { fleet: { host: "web-1" } } } : {}),
+    ...(follows ? { extra: { feed: { url: await sim.serve(), keys: [sim.key.trust] } } } : {}),
   });
   for (const folder of ["keys", "out", "release/app"]) {
     await Deno.mkdir(join(outside, folder), { recursive: true });
@@ -234,6 +297,23 @@ async function prepare(backend: Backend, start: Start, outside: string): Promise
     await installPack(config, "reviews", { backup: false, maintenance: false });
   }
   if (start === "pack-disabled") await disablePack(config, "reviews");
+  if (start === "feed-checked") {
+    await sim!.addBundle({ version: "1.1.0", files: { "app/main.ts": "console.log('1.1.0');\n" } });
+  }
+  // "feed check" succeeds (exit 0) on an index with nothing new.
+  if (follows) await sim.publish();
+  if (start === "feed-checked") await feedCheck(config);
+  if (start === "feed-built") {
+    await pendingRelease(join(outside, "release-app"), "1.1.0", { "app/main.ts": "1.1.0" });
+    await Deno.rename(join(outside, "release-app/updates/pending"), join(outside, "bundles"));
+    await buildFeed({
+      from: join(outside, "bundles"),
+      out: join(outside, "out"),
+      seq: 1,
+      expires: "1d",
+    });
+    await Deno.copyFile(sim!.key.file, join(outside, "keys/feed.key"));
+  }
   return app;
 }
 
@@ -259,7 +339,8 @@ for (const backend of BACKENDS) {
   for (const c of CASES.filter((c) => c.backends?.includes(backend) ?? true)) {
     Deno.test(`permissions: "${c.row}" runs with exactly the README's flags and fails clearly without each (${backend})`, async () => {
       await using outside = await tempDir();
-      await using app = await prepare(backend, c.start, outside.path);
+      await using sim = c.start.startsWith("feed-") ? await FeedSimulator.create() : undefined;
+      await using app = await prepare(backend, c.start, outside.path, sim);
       const backupId = (await Array.fromAsync(Deno.readDir(join(app.dir, "updates/backups")))
         .catch(() => [])).map((e) => e.name).find((n) => !n.startsWith(".")) ?? "none";
       const url = app.dbs.main!.url;
@@ -271,6 +352,7 @@ for (const backend of BACKENDS) {
           ? [`--allow-net=${new URL(url).host}`, "--allow-env=PGAPPNAME"]
           : [],
         backend,
+        feedHost: sim === undefined ? "" : new URL(await sim.serve()).host,
       };
       const flags = c.flags(at);
       const args = ["--config", app.configPath, ...c.args(at)];
@@ -301,7 +383,12 @@ Deno.test("permissions: the README's table has a row for every command, and thes
   const rows = section.split("\n").filter((line) => /^\| `/.test(line))
     .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
   assertEquals([...rows].sort(), CASES.map((c) => c.row).sort(), "rows and cases");
-  const named = new Set(rows.map((row) => row.replace(/ (--\S+|on|off|status)$/, "")));
+  // "maintenance on|off|status" and "... --flag" rows name their command; "feed status" is one.
+  const named = new Set(
+    rows.map((row) =>
+      row.replace(/ --\S+$/, "").replace(/^maintenance (on|off|status)$/, "maintenance")
+    ),
+  );
   const missing = COMMANDS.map((command) => command.name).filter((name) => !named.has(name));
   assertEquals(missing, [], "commands without a row in the permission table");
 });
