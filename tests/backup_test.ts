@@ -363,7 +363,11 @@ Deno.test("a backup killed part way leaves nothing that looks valid; the next on
   for (const delay of [150, 400, 800]) {
     const child = spawnCli(flagsFor(app), ["backup", "--config", app.configPath], { cwd: app.dir });
     await new Promise((r) => setTimeout(r, delay));
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It finished first (a fast machine): the loop below checks that backup is valid.
+    }
     await child.status;
     await child.stdout.cancel();
     await child.stderr.cancel();

@@ -30,6 +30,13 @@ async function installPacks(
   const records = Object.fromEntries(
     Object.entries(packs).map(([name, p]) => [name, { ...p, highWater: p.version, enabled: true }]),
   );
+  // Each pack's folder with its declaration, as `pack install` leaves it.
+  for (const [name, p] of Object.entries(packs)) {
+    await app.write(
+      `packs/${name}/lockstep-package.json`,
+      JSON.stringify({ format: 1, name, version: p.version, source: p.source, requires: {} }),
+    );
+  }
   await app.write(
     "updates/state.json",
     JSON.stringify({

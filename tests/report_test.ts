@@ -11,6 +11,9 @@ import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { BACKENDS, makeApp } from "./helpers/app.ts";
 import { writeBundle } from "./helpers/bundles.ts";
 import { documentedFlags, runCli } from "./helpers/cli.ts";
+import { FeedSimulator } from "./helpers/feed_sim.ts";
+import { CORE, pendingPack, REVIEWS_010 } from "./helpers/packs.ts";
+import { feedCheck } from "../mod.ts";
 
 const schema = JSON.parse(
   await Deno.readTextFile(new URL("../schema/report.schema.json", import.meta.url)),
@@ -137,3 +140,68 @@ Deno.test("report --html writes one self-contained page; the text summary says w
   );
   assert(!/<script|<link|src="http|href="http/i.test(html), "nothing external, no script");
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(`report shows packs with an unmet requirement and a stale feed with a critical update, matching the schema, on the page (${backend})`, async () => {
+    await using sim = await FeedSimulator.create();
+    await sim.addBundle({ version: "1.1.0", files: { "app/main.ts": "2\n" } }, {
+      security: { level: "critical", advisories: ["CVE-2026-0001"] },
+      notes: `Fixes <script>alert("x")</script> a hole`,
+      database: ["core: adds an index"],
+    });
+    sim.lifetimeMs = 3000;
+    await sim.publish();
+    await using app = await makeApp(backend, {
+      packages: { core: { files: CORE } },
+      files: { "app/main.ts": "1\n" },
+      extra: { feed: { url: sim.dir, keys: [sim.key.trust] } },
+    });
+    const postgres = backend === "postgres" ? [app.dbs.main!.url] : [];
+    const cli = (args: string[]) =>
+      runCli(documentedFlags(app.dir, { postgres }), [...args, "--config", app.configPath]);
+    assertEquals((await cli(["migrate", "--yes"])).code, 0);
+    await pendingPack(app.dir, {
+      name: "reviews",
+      version: "0.1.0",
+      migrations: REVIEWS_010,
+      requires: { app: ">=1.0.0 <1.0.5" },
+    });
+    assertEquals((await cli(["pack", "install", "reviews", "--yes"])).code, 0);
+    assertEquals((await feedCheck(await app.config())).exitCode, 8);
+    // The code changed by hand past what the pack supports; the saved index expires.
+    await app.write("VERSION", "1.0.5\n");
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+
+    const result = await cli(["report", "--json"]);
+    assertEquals(result.code, 0, result.stderr);
+    // deno-lint-ignore no-explicit-any
+    const data: any = JSON.parse(result.stdout);
+    assert(validate(JSON.parse(result.stdout)), JSON.stringify(validate.errors, null, 2));
+    assertEquals(data.verdict.exitCode, 5);
+    const [pack] = data.installed.packs;
+    assertEquals([pack.name, pack.version, pack.enabled], ["reviews", "0.1.0", true]);
+    assertMatch(pack.unmet.join(), /app/);
+    assertEquals(pack.history[0].action, "install");
+    const feed = data.waiting.feed;
+    assertMatch(feed.stale, /expired/);
+    const [offer] = feed.offers;
+    assertEquals([offer.offered, offer.state, offer.security.level, offer.security.applies], [
+      "1.1.0",
+      "update",
+      "critical",
+      true,
+    ]);
+    const level = (code: string) => data.findings.find((f: { code: string }) => f.code === code);
+    assertEquals(level("PACK_REQUIREMENT_UNMET")?.level, "critical");
+    assertEquals(level("SECURITY_UPDATE_AVAILABLE")?.command, "lockstep feed fetch");
+    assertEquals(level("FEED_STALE")?.command, "lockstep feed check");
+
+    const page = join(app.dir, "report.html");
+    assertEquals((await cli(["report", "--html", page])).code, 0);
+    const html = await Deno.readTextFile(page);
+    assert(!html.includes("<script>"), "the feed's notes are escaped");
+    assert(html.includes("&#60;script&#62;alert"), "and shown as text");
+    assert(html.includes("critical security") && html.includes("CVE-2026-0001"));
+    assert(html.includes("UNMET: app"), "the pack's unmet requirement");
+  });
+}

@@ -6,8 +6,10 @@
  * in the style of WordPress's Site Health, each with the command that
  * resolves it. `schema/report.schema.json` describes it.
  *
- * Packs and the online feed slot in as `installed.packs` and
- * `waiting.feed`, empty until those parts are installed and configured.
+ * Packs are in `installed.packs` (with their requirements, unmet ones and
+ * history), the saved update feed in `waiting.feed` (read offline: its
+ * offers with security flags, notes and database changes, and whether it is
+ * stale), and in a fleet the hosts in `fleet`.
  *
  * @module
  */
@@ -22,7 +24,8 @@ import { redact } from "../redact.ts";
 import { readState } from "../state.ts";
 import { VERSION } from "../version.ts";
 import { findingsOf } from "./findings.ts";
-import type { DatabaseReport, ReportData, WaitingBundle } from "./types.ts";
+import type { DatabaseReport, FeedReport, ReportData, WaitingBundle } from "./types.ts";
+import { feedStatus, type FeedStatusReport } from "../feed/status.ts";
 import { fleetOf } from "../fleet/status.ts";
 
 /** Options for {@link report}. */
@@ -93,9 +96,19 @@ export async function report(config: Config, options: ReportOptions = {}): Promi
       highWater: state.highWater,
       history: [...state.history].reverse(),
       prerequisites: checked.prerequisites,
-      packs: [],
+      packs: checked.packs.map((pack) => ({
+        name: pack.name,
+        version: pack.version,
+        source: pack.source,
+        enabled: pack.enabled,
+        requires: pack.requires,
+        unmet: pack.unmet,
+        dependents: pack.dependents,
+        pending: pack.pending,
+        history: [...(state.packs[pack.name]?.history ?? [])].reverse(),
+      })),
     },
-    waiting: { bundles, feed: null },
+    waiting: { bundles, feed: config.feed ? feedOf(await feedStatus(config)) : null },
     databases: databasesOf(checked),
     fleet: fleetOf(config, checked.migrations),
     safety: {
@@ -150,6 +163,40 @@ function databasesOf(checked: CheckReport): DatabaseReport[] {
       schema: { record: schema?.record ?? "none", drift: schema?.changes ?? [] },
     };
   });
+}
+
+function feedOf(status: FeedStatusReport): FeedReport {
+  const saved = status.saved;
+  return {
+    url: redact(status.url),
+    channel: status.channel,
+    saved: saved && {
+      seq: saved.seq,
+      issued: saved.issued,
+      expires: saved.expires,
+      checked: saved.checked,
+      key: saved.key,
+    },
+    stale: status.stale,
+    exitCode: status.exitCode,
+    offers: status.entries.map((s) => ({
+      kind: s.kind,
+      name: s.name,
+      installed: s.installed,
+      offered: s.offered,
+      state: s.state,
+      reason: s.reason,
+      security: s.security && {
+        level: s.security.level,
+        advisories: s.security.advisories,
+        applies: s.security.applies,
+      },
+      notes: s.entry.notes,
+      database: s.entry.database,
+      released: s.entry.released ?? null,
+      size: s.entry.size,
+    })),
+  };
 }
 
 function isInterruption(problem: CheckProblem): boolean {

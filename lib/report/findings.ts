@@ -69,7 +69,8 @@ export function findingsOf(
 }
 
 function problemFinding(problem: CheckProblem): Finding {
-  const security = problem.code === "BUNDLES_PENDING" && problem.data.security === true;
+  const security = (problem.code === "BUNDLES_PENDING" && problem.data.security === true) ||
+    problem.code === "SECURITY_UPDATE_AVAILABLE";
   return {
     level: problem.severity === "blocked" || security ? "critical" : "attention",
     code: problem.code,
@@ -96,6 +97,12 @@ const LABELS: Readonly<Record<string, string>> = {
   NEWER_RELEASE_EXPANDED: "Another host runs a newer release",
   FLEET_MIXED_VERSIONS: "The fleet has run mixed versions for long",
   FLEET_UNREGISTERED: "This host is not in the fleet's registry",
+  SECURITY_UPDATE_AVAILABLE: "A security update is available",
+  FEED_STALE: "The update feed has not been checked lately",
+  CLOCK_SUSPECT: "This host's clock looks wrong",
+  PACK_REQUIREMENT_UNMET: "A pack's requirements are not met",
+  PACK_INVALID: "A pack cannot be used",
+  PACK_NOT_INSTALLED: "A pack waits for the operator's consent",
 };
 
 function labelOfWarning(problem: CheckProblem): string {
@@ -122,6 +129,13 @@ function commandFor(problem: CheckProblem): string | null {
       return "lockstep stamp --all";
     case "NEWER_RELEASE_EXPANDED":
       return "lockstep update";
+    case "SECURITY_UPDATE_AVAILABLE":
+      return "lockstep feed fetch";
+    case "FEED_STALE":
+      return "lockstep feed check";
+    case "PACK_REQUIREMENT_UNMET":
+    case "PACK_INVALID":
+      return "lockstep pack list";
     case "CONTRACT_WAITING":
     case "FLEET_MIXED_VERSIONS":
       return "lockstep fleet";

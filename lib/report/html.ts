@@ -14,7 +14,14 @@
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../files.ts";
 import type { FleetStatus } from "../fleet/status.ts";
-import type { DatabaseReport, Finding, ReportData, WaitingBundle } from "./types.ts";
+import type {
+  DatabaseReport,
+  FeedReport,
+  Finding,
+  InstalledPack,
+  ReportData,
+  WaitingBundle,
+} from "./types.ts";
 
 /** Escapes text for HTML content and attribute values. */
 export function escapeHtml(text: unknown): string {
@@ -185,7 +192,7 @@ function installed(data: ReportData): string {
   }</dd>
 </dl>
 <h3>Packs</h3>
-${i.packs.length === 0 ? empty("No packs are installed.") : ""}
+${i.packs.length === 0 ? empty("No packs are installed.") : packTable(i.packs)}
 <h3>History</h3>
 ${history}`;
 }
@@ -196,7 +203,68 @@ function waiting(data: ReportData): string {
 <h3>Bundles in pending/</h3>
 ${bundles.length === 0 ? empty("No update bundle is waiting.") : bundleTable(bundles)}
 <h3>Online feed</h3>
-${data.waiting.feed === null ? empty("No online feed is configured or checked.") : ""}`;
+${
+    data.waiting.feed === null
+      ? empty("No update feed is configured.")
+      : feedSection(data.waiting.feed)
+  }`;
+}
+
+function packTable(packs: readonly InstalledPack[]): string {
+  return table(
+    ["pack", "version", "state", "requires", "required by", "pending migrations", "last change"],
+    packs.map((p) => {
+      const last = p.history[0];
+      return [
+        p.name,
+        p.version ?? "removed",
+        `${p.version === null ? "removed" : p.enabled ? "enabled" : "disabled"}` +
+        (p.unmet.length > 0 ? `; UNMET: ${p.unmet.join(", ")}` : "") + ` (from ${p.source})`,
+        Object.entries(p.requires).map(([k, r]) => `${k} ${r}`).join(", ") || "nothing",
+        p.dependents.join(", ") || "-",
+        p.pending === null ? "-" : String(p.pending.length),
+        last ? `${last.action} ${last.version} (${when(last.at)})` : "-",
+      ];
+    }),
+  );
+}
+
+function feedSection(feed: FeedReport): string {
+  const saved = feed.saved
+    ? `seq ${feed.saved.seq}, issued ${when(feed.saved.issued)}, expires ${
+      when(feed.saved.expires)
+    }, signed by ${feed.saved.key}; checked ${when(feed.saved.checked)}`
+    : "never checked";
+  const stale = feed.stale === null
+    ? ""
+    : ` <span class="badge b-attention">stale</span> ${e(feed.stale)}`;
+  const rows = feed.offers.map((o) => {
+    const security = o.security === null
+      ? ""
+      : `<span class="badge ${o.security.level === "critical" ? "b-blocked" : "b-security"}">` +
+        `${e(o.security.level)} security${o.security.applies ? "" : " (not for this version)"}` +
+        `</span> ${e(o.security.advisories.join(", "))}`;
+    const db = o.database.length === 0
+      ? ""
+      : `<ul>${o.database.map((line) => `<li>${e(line)}</li>`).join("")}</ul>`;
+    const cell = (label: string, html: string, cls = "") =>
+      `<td data-label="${label}"${cls ? ` class="${cls}"` : ""}>${html}</td>`;
+    return `<tr data-offer="${e(o.name)}">${
+      cell("release", `${e(o.kind)} <code>${e(o.name)}</code>`)
+    }${cell("installed → offered", `${e(o.installed ?? "none")} → ${e(o.offered)}`)}${
+      cell("here", `${e(o.state)}${o.reason ? `: ${e(o.reason)}` : ""} ${security}`)
+    }${cell("released", e(when(o.released)))}${
+      cell("notes and database changes", `${e(o.notes)}${db}`, "notes")
+    }</tr>`;
+  });
+  return `<p>${e(feed.url)} (channel ${e(feed.channel)}): ${e(saved)}${stale}</p>
+${
+    rows.length === 0
+      ? empty("The saved index offers nothing.")
+      : `<div class="scroll"><table class="stack"><thead><tr><th>release</th>` +
+        `<th>installed → offered</th><th>here</th><th>released</th><th>notes and database changes</th>` +
+        `</tr></thead><tbody>${rows.join("")}</tbody></table></div>`
+  }`;
 }
 
 function bundleTable(bundles: readonly WaitingBundle[]): string {
@@ -214,7 +282,7 @@ function bundleTable(bundles: readonly WaitingBundle[]): string {
     const cell = (label: string, html: string, cls = "") =>
       `<td data-label="${label}"${cls ? ` class="${cls}"` : ""}>${html}</td>`;
     return `<tr data-file="${e(b.file)}">${cell("file", `<code>${e(b.file)}</code>`)}${
-      cell("version", e(b.version ?? "?"))
+      cell("version", `${b.pack ? `pack ${e(b.pack)} ` : ""}${e(b.version ?? "?")}`)
     }${cell("status", `${badges}${why}`)}${cell("released", e(when(b.released)))}${
       cell("size", e(size(b.size)))
     }${cell("signed by", e(b.signedBy ?? "unsigned"))}${

@@ -10,6 +10,7 @@ import type { MaintenanceState } from "../maintenance.ts";
 import type { DriftChange } from "../migrations/schema.ts";
 import type { Installed } from "../state.ts";
 import type { FleetStatus } from "../fleet/status.ts";
+import type { PackEvent } from "../packs/pack_state.ts";
 
 /** How a finding stands, as Site Health words it. */
 export type FindingLevel = "good" | "attention" | "critical";
@@ -34,6 +35,8 @@ export interface WaitingBundle {
   readonly file: string;
   /** Its version, when the manifest reads. */
   readonly version: string | null;
+  /** The pack it updates, for a pack bundle; `null` for the app's own. */
+  readonly pack: string | null;
   /** A security release. */
   readonly security: boolean;
   /** Release notes (untrusted text). */
@@ -50,6 +53,80 @@ export interface WaitingBundle {
   readonly applies: boolean;
   /** Why it does not apply or cannot be used. */
   readonly problem: { readonly code: string; readonly message: string } | null;
+}
+
+/** An installed (or removed) pack, as the report shows it. */
+export interface InstalledPack {
+  /** Its name. */
+  readonly name: string;
+  /** The installed version, or `null` once removed. */
+  readonly version: string | null;
+  /** The feed that may update it, or `local`. */
+  readonly source: string;
+  /** False when disabled or removed: its migrations do not count. */
+  readonly enabled: boolean;
+  /** What it requires (`app`, `pack:<name>` ranges). */
+  readonly requires: Readonly<Record<string, string>>;
+  /** Each requirement the installed parts do not meet. */
+  readonly unmet: readonly string[];
+  /** The installed packs that require it. */
+  readonly dependents: readonly string[];
+  /** Its pending migrations; `null` when they do not count. */
+  readonly pending: readonly string[] | null;
+  /** Installs, removals, enables and disables, newest first. */
+  readonly history: readonly PackEvent[];
+}
+
+/** A release the saved feed offers, as it stands here. */
+export interface FeedOffer {
+  /** `app` or `pack`. */
+  readonly kind: "app" | "pack";
+  /** The app's or pack's name. */
+  readonly name: string;
+  /** The version installed here, or `null`. */
+  readonly installed: string | null;
+  /** The version offered. */
+  readonly offered: string;
+  /** `update`, `held`, `installed`, `older`, `not-installed`, … (see `feed status`). */
+  readonly state: string;
+  /** Why it does not apply, or `null`. */
+  readonly reason: string | null;
+  /** Its security flag (`critical` or not), its advisories, and whether it applies here. */
+  readonly security: {
+    readonly level: string;
+    readonly advisories: readonly string[];
+    readonly applies: boolean;
+  } | null;
+  /** Release notes (untrusted text). */
+  readonly notes: string;
+  /** What it changes in the databases, line by line (untrusted text). */
+  readonly database: readonly string[];
+  /** When it was released, per the feed. */
+  readonly released: string | null;
+  /** The bundle's size in bytes. */
+  readonly size: number;
+}
+
+/** The saved update feed (read offline), as the report shows it. */
+export interface FeedReport {
+  /** The feed's location, credentials masked. */
+  readonly url: string;
+  /** The channel followed. */
+  readonly channel: string;
+  /** The index accepted last, or `null` when none was. */
+  readonly saved: {
+    readonly seq: number;
+    readonly issued: string;
+    readonly expires: string;
+    readonly checked: string;
+    readonly key: string;
+  } | null;
+  /** Why the saved index is stale, or `null`. */
+  readonly stale: string | null;
+  /** What `feed check` would exit with on it: 0, 7 (updates) or 8 (a critical one). */
+  readonly exitCode: 0 | 7 | 8;
+  /** Every release it offers, as it stands here. */
+  readonly offers: readonly FeedOffer[];
 }
 
 /** One database, as the report shows it. */
@@ -104,14 +181,14 @@ export interface ReportData {
     readonly highWater: string | null;
     readonly history: readonly Installed[];
     readonly prerequisites: CheckReport["prerequisites"];
-    /** Installed packs (filled once packs exist). */
-    readonly packs: readonly unknown[];
+    /** Every pack lockstep installed (removed ones too), with its requirements. */
+    readonly packs: readonly InstalledPack[];
   };
   /** What waits to be installed. */
   readonly waiting: {
     readonly bundles: readonly WaitingBundle[];
-    /** Updates offered by the saved online feed (filled once the feed is configured). */
-    readonly feed: unknown | null;
+    /** The saved update feed, or `null` when no feed is configured. */
+    readonly feed: FeedReport | null;
   };
   /** Each database the packages use. */
   readonly databases: readonly DatabaseReport[];
