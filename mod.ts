@@ -146,9 +146,12 @@ export { reportHandler } from "./lib/report/handler.ts";
 export type { ReportHandlerOptions } from "./lib/report/handler.ts";
 export type {
   DatabaseReport,
+  FeedOffer,
+  FeedReport,
   Finding as ReportFinding,
   FindingLevel,
   ReportData,
+  ReportPack,
   WaitingBundle,
 } from "./lib/report/types.ts";
 export type { LogEntry, LogOptions } from "./lib/log.ts";

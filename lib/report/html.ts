@@ -18,8 +18,8 @@ import type {
   DatabaseReport,
   FeedReport,
   Finding,
-  InstalledPack,
   ReportData,
+  ReportPack,
   WaitingBundle,
 } from "./types.ts";
 
@@ -210,7 +210,7 @@ ${
   }`;
 }
 
-function packTable(packs: readonly InstalledPack[]): string {
+function packTable(packs: readonly ReportPack[]): string {
   return table(
     ["pack", "version", "state", "requires", "required by", "pending migrations", "last change"],
     packs.map((p) => {

@@ -11,6 +11,7 @@ import type { DriftChange } from "../migrations/schema.ts";
 import type { Installed } from "../state.ts";
 import type { FleetStatus } from "../fleet/status.ts";
 import type { PackEvent } from "../packs/pack_state.ts";
+import type { PackStatus } from "../packs/status.ts";
 
 /** How a finding stands, as Site Health words it. */
 export type FindingLevel = "good" | "attention" | "critical";
@@ -55,24 +56,8 @@ export interface WaitingBundle {
   readonly problem: { readonly code: string; readonly message: string } | null;
 }
 
-/** An installed (or removed) pack, as the report shows it. */
-export interface InstalledPack {
-  /** Its name. */
-  readonly name: string;
-  /** The installed version, or `null` once removed. */
-  readonly version: string | null;
-  /** The feed that may update it, or `local`. */
-  readonly source: string;
-  /** False when disabled or removed: its migrations do not count. */
-  readonly enabled: boolean;
-  /** What it requires (`app`, `pack:<name>` ranges). */
-  readonly requires: Readonly<Record<string, string>>;
-  /** Each requirement the installed parts do not meet. */
-  readonly unmet: readonly string[];
-  /** The installed packs that require it. */
-  readonly dependents: readonly string[];
-  /** Its pending migrations; `null` when they do not count. */
-  readonly pending: readonly string[] | null;
+/** An installed (or removed) pack, as the report shows it: its status and its history. */
+export interface ReportPack extends Omit<PackStatus, "folder"> {
   /** Installs, removals, enables and disables, newest first. */
   readonly history: readonly PackEvent[];
 }
@@ -182,7 +167,7 @@ export interface ReportData {
     readonly history: readonly Installed[];
     readonly prerequisites: CheckReport["prerequisites"];
     /** Every pack lockstep installed (removed ones too), with its requirements. */
-    readonly packs: readonly InstalledPack[];
+    readonly packs: readonly ReportPack[];
   };
   /** What waits to be installed. */
   readonly waiting: {
