@@ -174,18 +174,20 @@ function byName(
 ): EntryStatus[] {
   const out: EntryStatus[] = [];
   for (const name of names) {
-    const refuse = (code: ErrorCode, reason: string): never => {
+    const refuse = (code: ErrorCode, reason: string, offered = true): never => {
       throw new LockstepError(
         code,
         `Cannot fetch "${name}" from the update feed: ${reason}. Nothing was changed.`,
-        { data: { name, reason } },
+        { data: { name, reason, offered } },
       );
     };
     if (feed.block.includes(name)) {
       refuse("FEED_ENTRY_REFUSED", "it is blocked (feed.block): never looked up");
     }
     const own = statuses.filter((s) => s.name === name);
-    if (own.length === 0) refuse("FEED_ENTRY_REFUSED", "the saved index does not offer it");
+    if (own.length === 0) {
+      refuse("FEED_ENTRY_REFUSED", "the saved index does not offer it", false);
+    }
     const updates = own.filter((s) =>
       s.state === "update" || (s.state === "not-installed" && s === newest(own))
     );

@@ -26,6 +26,7 @@ import { migrateWithin } from "../migrations/migrate.ts";
 import type { Scope } from "./chain.ts";
 import { consentOf, recordPackEvent } from "./events.ts";
 import { packNotFound } from "./problems.ts";
+import { fetchPackIfMissing } from "./from_feed.ts";
 import { loadPacks, packDatabase, withPacks } from "./registry.ts";
 import {
   guardPackRun,
@@ -95,15 +96,18 @@ export interface PackInstallResult extends PackInstallPlan {
 }
 
 /**
- * Installs (or updates) pack `name` from `pending/`: see the module
- * documentation.
+ * Installs (or updates) pack `name` from `pending/` (fetched there first
+ * from the update feed, when one is configured and no bundle of the pack
+ * waits): see the module documentation.
  *
  * Permissions: `--allow-read` and `--allow-write` on the app root, the updates folder and the
  * SQLite files, and `--allow-read` on the config's folder and the migration folders; PostgreSQL
  * adds `--allow-net=HOST:PORT`, `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. A dry
- * run needs `--allow-read` only.
+ * run needs `--allow-read` only. Fetching from the feed adds `--allow-net` on the feed's host (or
+ * `--allow-read` on its mirror folder).
  *
- * @throws {LockstepError} `PACK_NOT_FOUND` (no bundle of it in `pending/`),
+ * @throws {LockstepError} `PACK_NOT_FOUND` (no bundle of it in `pending/`, nor in the feed),
+ * the feed's errors when it is fetched (`FEED_STALE`, `FEED_UNREACHABLE`, …),
  * `PACK_NAME_INVALID`, `PACK_NOT_ALLOWED`, `PACK_REQUIREMENT_UNMET`,
  * `PACK_CYCLE`, `PACK_FOLDER_OWNED`, `PACK_INVALID`, the bundle's refusals
  * (`BUNDLE_SIGNATURE_INVALID`, `BUNDLE_VERSION_REFUSED`, …), the blocking
@@ -128,6 +132,8 @@ export async function installPack(
   };
   const idle = { dryRun, applied: [], backup: null, steps: [] };
   if (dryRun) return { ...(await planPackInstall(config, scope, true)), ...idle, confirmed: true };
+  // Not in pending/: from the update feed, when one is configured (the name is the consent).
+  await fetchPackIfMissing(config, name, options.version);
   using _lock = await takeOperationLock(config, `install pack "${name}"`);
   const applied: string[] = [];
   const confirm = options.confirm;
