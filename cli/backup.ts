@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { backup, type BackupManifest } from "../mod.ts";
+import type { BackupManifest } from "../mod.ts";
 import { command } from "./command.ts";
 import { megabytes, print, printJson, progress } from "./output.ts";
 
@@ -25,6 +25,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { backup } = await import("../mod.ts");
     const result = await backup(config, {
       filesOnly: values["files-only"],
       dbOnly: values["db-only"],

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { pruneBackups } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -17,6 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { pruneBackups } = await import("../mod.ts");
     const result = await pruneBackups(config, { dryRun: values["dry-run"] });
     if (values.json) printJson({ ok: true, ...result });
     else {

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { verifyBackup } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson, progress } from "./output.ts";
 
@@ -23,6 +22,7 @@ export default command({
   positionals: [{ name: "ID", help: "the backup (see lockstep backups)" }],
   config: "required",
   async run({ config, values, args }) {
+    const { verifyBackup } = await import("../mod.ts");
     const result = await verifyBackup(config, args[0]!, {
       ...progress(values.json),
       restore: values.restore,

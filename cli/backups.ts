@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { listBackups } from "../mod.ts";
 import { command } from "./command.ts";
 import { megabytes, print, printJson } from "./output.ts";
 
@@ -15,6 +14,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { listBackups } = await import("../mod.ts");
     const list = await listBackups(config);
     if (values.json) {
       printJson({ ok: true, backups: list.map(({ manifest: _, ...info }) => info) });

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { createBundle } from "../mod.ts";
 import { command, usage } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -78,6 +77,7 @@ export default command({
   config: "optional",
   skipConfig: (values) => values.app !== undefined && values.config === undefined,
   async run({ config, values }) {
+    const { createBundle } = await import("../mod.ts");
     const app = values.app ?? config?.app;
     if (app === undefined) {
       throw usage("bundle create needs --app NAME when there is no lockstep.json", "bundle create");

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type BundleReport, inspect } from "../mod.ts";
+import type { BundleReport } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -15,6 +15,7 @@ export default command({
   positionals: [{ name: "FILE", help: "the bundle (a .zip file)" }],
   config: "optional",
   async run({ config, values, args }) {
+    const { inspect } = await import("../mod.ts");
     const report = await inspect(args[0]!, config);
     if (values.json) printJson({ ok: true, ...report });
     else renderBundle(report);

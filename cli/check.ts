@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { check, type CheckReport } from "../mod.ts";
+import type { CheckReport } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -17,6 +17,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { check } = await import("../lib/check.ts");
     const report = await check(config);
     if (values.json) printJson(report);
     else renderCheck(report);

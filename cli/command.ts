@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { type Config, LockstepError } from "../mod.ts";
+import type { Config } from "../lib/config.ts";
+import { LockstepError } from "../lib/errors.ts";
 
 /** How a command uses `lockstep.json`. */
 export type ConfigNeed =

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { type Config, loadConfig, LockstepError } from "../mod.ts";
+import { type Config, loadConfig } from "../lib/config.ts";
+import { LockstepError } from "../lib/errors.ts";
 import type { ConfigNeed } from "./command.ts";
 
 /** Reads a variable only when its permission is granted: a missing grant means "not set". */

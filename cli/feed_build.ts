@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { buildFeed } from "../mod.ts";
 import { command, usage } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -36,6 +35,7 @@ export default command({
   positionals: [],
   config: "none",
   async run({ values }) {
+    const { buildFeed } = await import("../mod.ts");
     const seq = Number(values.seq);
     if (!Number.isSafeInteger(seq) || seq < 0) {
       throw usage(`--seq takes a whole number, not "${values.seq}"`, "feed build");

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { feedCheck, type FeedCheckResult } from "../mod.ts";
+import type { FeedCheckResult } from "../mod.ts";
 import { command } from "./command.ts";
 import { renderEntries } from "./feed_render.ts";
 import { print, printJson } from "./output.ts";
@@ -29,6 +29,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { feedCheck } = await import("../mod.ts");
     const result = await feedCheck(config, {
       ...(values.channel === undefined ? {} : { channel: values.channel }),
       ...(values.from === undefined ? {} : { from: values.from }),

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { feedFetch } from "../mod.ts";
 import { command } from "./command.ts";
 import { downloadProgress, print, printJson } from "./output.ts";
 
@@ -26,6 +25,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
+    const { feedFetch } = await import("../mod.ts");
     const onProgress = downloadProgress(values.json);
     const result = await feedFetch(config, {
       names: args,

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { signFeed } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -23,6 +22,7 @@ export default command({
   positionals: [],
   config: "none",
   async run({ values }) {
+    const { signFeed } = await import("../mod.ts");
     const result = await signFeed(values.index, values.key);
     if (values.json) printJson({ ok: true, ...result });
     else {print(

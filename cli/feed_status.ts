@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { feedStatus } from "../mod.ts";
 import { command } from "./command.ts";
 import { renderEntries } from "./feed_render.ts";
 import { print, printJson } from "./output.ts";
@@ -17,6 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { feedStatus } = await import("../mod.ts");
     const status = await feedStatus(config);
     if (values.json) {
       printJson({ ok: true, ...status });

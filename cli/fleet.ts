@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type FleetStatus, fleetStatus } from "../mod.ts";
+import type { FleetStatus } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -16,6 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { fleetStatus } = await import("../mod.ts");
     const fleet = await fleetStatus(config);
     if (values.json) printJson({ ok: true, ...fleet });
     else renderFleet(fleet);

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { forgetFleetHost } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -15,6 +14,7 @@ export default command({
   positionals: [{ name: "HOST", help: "the host's id, as `lockstep fleet` lists it" }],
   config: "required",
   async run({ config, values, args }) {
+    const { forgetFleetHost } = await import("../mod.ts");
     const result = await forgetFleetHost(config, args[0]!);
     if (values.json) printJson({ ok: true, ...result });
     else print(`Forgot host ${result.host} (database(s): ${result.databases.join(", ")}).`);

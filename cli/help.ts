@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { VERSION } from "../mod.ts";
+import { VERSION } from "../lib/version.ts";
 import {
   type AnyCommand,
   COMMON_OPTIONS,

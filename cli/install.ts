@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { install, type InstallResult } from "../mod.ts";
+import type { InstallResult } from "../mod.ts";
 import { command } from "./command.ts";
 import { confirmOrRefuse, print, printJson } from "./output.ts";
 import { stoppable } from "./interrupt.ts";
@@ -28,6 +28,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
+    const { install } = await import("../mod.ts");
     const { json, yes } = values;
     using stop = stoppable();
     const result = await install(config, {

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { keygen } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -27,6 +26,7 @@ export default command({
   positionals: [],
   config: "none",
   async run({ values }) {
+    const { keygen } = await import("../mod.ts");
     const result = await keygen(values.out, values.id === undefined ? {} : { keyId: values.id });
     if (values.json) printJson({ ok: true, ...result });
     else {

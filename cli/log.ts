@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { log, type LogEntry } from "../mod.ts";
+import type { LogEntry } from "../mod.ts";
 import { command, usage } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -28,6 +28,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { log } = await import("../mod.ts");
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
       throw usage(`--limit takes a whole number above 0, not "${values.limit}"`, "log");

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { VERSION } from "../mod.ts";
+import { VERSION } from "../lib/version.ts";
 import type { AnyCommand, Options, Values } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 import { loadConfigFor } from "./env.ts";

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { maintenanceOff, maintenanceOn, maintenanceStatus } from "../mod.ts";
 import { command, usage } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -25,6 +24,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
+    const { maintenanceOff, maintenanceOn, maintenanceStatus } = await import("../mod.ts");
     const action = args[0];
     let state;
     if (action === "on") {

@@ -4,14 +4,8 @@
  *
  * @module
  */
-import {
-  describeDrift,
-  type HeldContract,
-  migrate,
-  type PlannedMigration,
-  type SchemaState,
-  type TransactionModes,
-} from "../mod.ts";
+import type { HeldContract, PlannedMigration, SchemaState, TransactionModes } from "../mod.ts";
+import { describeDrift } from "../lib/migrations/schema.ts";
 import { command, seconds, usage } from "./command.ts";
 import { confirmOrRefuse, print, printJson, renderProgress } from "./output.ts";
 import { stoppable } from "./interrupt.ts";
@@ -49,6 +43,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { migrate } = await import("../mod.ts");
     const { json, yes } = values;
     const wait = seconds(values["lock-timeout"], "lock-timeout");
     using stop = stoppable();

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { newMigration, newRelease } from "../mod.ts";
 import { command, usage } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -26,6 +25,7 @@ export default command({
   ],
   config: "required",
   async run({ config, values, args }) {
+    const { newMigration, newRelease } = await import("../mod.ts");
     let path: string;
     if (values.release !== undefined) {
       if (args.length > 1) throw usage("new --release VERSION takes at most one PACKAGE", "new");

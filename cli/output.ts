@@ -7,14 +7,9 @@
  *
  * @module
  */
-import {
-  type BackupProgress,
-  exitCodeFor,
-  explainPermission,
-  LockstepError,
-  type MigrateEvent,
-  redact,
-} from "../mod.ts";
+import type { BackupProgress, MigrateEvent } from "../mod.ts";
+import { exitCodeFor, explainPermission, LockstepError } from "../lib/errors.ts";
+import { redact } from "../lib/redact.ts";
 
 /** Prints a line on stdout. */
 export function print(line: string): void {

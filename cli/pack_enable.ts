@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { enablePack } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -15,6 +14,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
+    const { enablePack } = await import("../mod.ts");
     const result = await enablePack(config, args[0]!);
     if (values.json) printJson({ ok: true, ...result });
     else {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { installPack, type PackInstallResult, type StepResult } from "../mod.ts";
+import type { PackInstallResult, StepResult } from "../mod.ts";
 import { command } from "./command.ts";
 import { operator } from "./env.ts";
 import { stoppable } from "./interrupt.ts";
@@ -31,6 +31,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
+    const { installPack } = await import("../mod.ts");
     const { json, yes } = values;
     const name = args[0]!;
     using stop = stoppable();

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { listPacks, type PackStatus } from "../mod.ts";
+import type { PackStatus } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -16,6 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { listPacks } = await import("../mod.ts");
     const packs = await listPacks(config);
     if (values.json) printJson({ ok: true, packs });
     else if (packs.length === 0) {

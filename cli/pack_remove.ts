@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { removePack, type StepResult } from "../mod.ts";
+import type { StepResult } from "../mod.ts";
 import { command } from "./command.ts";
 import { operator } from "./env.ts";
 import { stoppable } from "./interrupt.ts";
@@ -25,6 +25,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
+    const { removePack } = await import("../mod.ts");
     const { json, yes, purge } = values;
     const name = args[0]!;
     using stop = stoppable();

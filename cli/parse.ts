@@ -9,7 +9,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { LockstepError } from "../mod.ts";
+import { LockstepError } from "../lib/errors.ts";
 import { type AnyCommand, COMMON_OPTIONS, type Options, usage } from "./command.ts";
 import { didYouMean, oneOf, suggest } from "./suggest.ts";
 

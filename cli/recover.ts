@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { recover } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -15,6 +14,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { recover } = await import("../mod.ts");
     const result = await recover(config);
     if (values.json) printJson({ ok: true, ...result });
     else if (result.outcome === "none") {

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { report, writeReportHtml } from "../mod.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
 
@@ -22,6 +21,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { report, writeReportHtml } = await import("../mod.ts");
     const data = await report(config);
     if (values.html !== undefined) await writeReportHtml(data, values.html);
     if (values.json) {

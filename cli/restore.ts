@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { restore } from "../mod.ts";
 import { command } from "./command.ts";
 import { confirmOrRefuse, print, printJson, progress } from "./output.ts";
 import { stoppable } from "./interrupt.ts";
@@ -24,6 +23,7 @@ export default command({
   positionals: [{ name: "ID", help: "the backup (see lockstep backups)" }],
   config: "required",
   async run({ config, values, args }) {
+    const { restore } = await import("../mod.ts");
     const { json, yes } = values;
     using stop = stoppable();
     const result = await restore(config, args[0]!, {

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { stamp } from "../mod.ts";
 import { command, usage } from "./command.ts";
 import { confirmOrRefuse, print, printJson } from "./output.ts";
 
@@ -23,6 +22,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
+    const { stamp } = await import("../mod.ts");
     const target = values.all ? "all" : args[0];
     if (target === undefined || (values.all && args.length > 0)) {
       throw usage("stamp takes one migration id, or --all", "stamp");

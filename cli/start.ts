@@ -6,14 +6,8 @@
  *
  * @module
  */
-import {
-  type CheckReport,
-  explainPermission,
-  gate,
-  joinFleet,
-  LockstepError,
-  update,
-} from "../mod.ts";
+import type { CheckReport } from "../mod.ts";
+import { explainPermission, LockstepError } from "../lib/errors.ts";
 import { command, seconds, usage } from "./command.ts";
 import { printError } from "./output.ts";
 
@@ -42,6 +36,7 @@ export default command({
   ],
   config: "required",
   async run({ config, values, args }) {
+    const { gate, joinFleet, update } = await import("../mod.ts");
     if (values.install && values.ignore) {
       throw usage("start takes --install or --ignore, not both", "start");
     }

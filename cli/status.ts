@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type EnabledPack, fleetStatus, type MigrationStatus, packs, status } from "../mod.ts";
+import type { EnabledPack, MigrationStatus } from "../mod.ts";
 import { renderFleet } from "./fleet.ts";
 import { command } from "./command.ts";
 import { print, printJson } from "./output.ts";
@@ -17,6 +17,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { fleetStatus, packs, status } = await import("../mod.ts");
     const state = await status(config);
     if (values.json) printJson({ ok: true, ...state });
     else {

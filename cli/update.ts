@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { update, type UpdateStepResult } from "../mod.ts";
+import type { UpdateStepResult } from "../mod.ts";
 import { command, seconds } from "./command.ts";
 import { stoppable } from "./interrupt.ts";
 import { confirmOrRefuse, print, printJson, renderProgress } from "./output.ts";
@@ -25,6 +25,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
+    const { update } = await import("../mod.ts");
     const { json, yes } = values;
     using stop = stoppable();
     const result = await update(config, {

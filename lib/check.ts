@@ -50,6 +50,7 @@ import { readUndoPlan } from "./undo.ts";
 import { openMigrationFiles } from "./migrations/file_journal.ts";
 import { mixedVersions } from "./fleet/registry.ts";
 import { type FeedSummary, feedSummary } from "./feed/status.ts";
+import { CheckCache } from "./check_cache.ts";
 
 export type { Severity } from "./problems.ts";
 
@@ -219,7 +220,9 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
   if (codeVersion === null && state.installed !== null) {
     problems.push(asProblem(versionFileMissing(config.versionFile, state.installed)));
   }
-  const bundles = await bundleStatus(config, codeVersion, state);
+  // What earlier runs read from files and databases that have not changed since.
+  const hints = CheckCache.read(config);
+  const bundles = await bundleStatus(config, codeVersion, state, hints);
   problems.push(...bundleProblems(bundles));
   await using connections = new Connections(config, { readOnly: true });
   let migrations: MigrationStatus | null = null;
@@ -227,7 +230,7 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
     // Nothing installed yet (no version file, no install recorded): the first bundles bring
     // the migrations folders.
     const firstInstall = codeVersion === null && state.installed === null;
-    migrations = await statusWith(config, connections, { firstInstall });
+    migrations = await statusWith(config, connections, { firstInstall, hints });
   } catch (error) {
     if (!isLockstepError(error) || !GRAPH_CODES.has(error.code)) throw error;
     problems.push(errorProblem(error, "blocked"));
@@ -238,7 +241,7 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
       problems.push(asProblem(databaseNotAdopted(database, tables)));
     }
   }
-  const schema = await schemaStates(connections, { undetermined: "report" });
+  const schema = await schemaStates(connections, { undetermined: "report", hints });
   problems.push(...schemaProblems(schema, migrations));
   const packs = packStatuses(loaded, codeVersion, migrations);
   problems.push(...packProblems(loaded, packs));
@@ -258,6 +261,7 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
       ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(newest.created!)) / 1000)),
     }
     : null;
+  await hints.save(config);
   problems.sort((a, b) => EXIT_BY_SEVERITY[b.severity] - EXIT_BY_SEVERITY[a.severity]);
   const exitCode = problems.length === 0 ? 0 : EXIT_BY_SEVERITY[problems[0]!.severity];
   return {
@@ -281,8 +285,9 @@ async function bundleStatus(
   config: Config,
   codeVersion: string | null,
   state: State,
+  hints: CheckCache,
 ): Promise<BundleStatus[]> {
-  const pending = await readPending(config);
+  const pending = await readPending(config, hints);
   if (pending.length === 0) return [];
   const judged = new Map(
     releaseChain(pending, { codeVersion, state }).map((step) => [step.bundle.file, step.refusal]),

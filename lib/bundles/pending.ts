@@ -17,6 +17,20 @@ import { type Manifest, unmetRequirements } from "./manifest.ts";
 import { verify } from "./signature.ts";
 import { withVerdicts } from "./verdicts.ts";
 import { packBundleProblem, packsFolder, rootView } from "../packs/bundle.ts";
+import { type BundleHint, type CheckCache, fileIdentity, settled } from "../check_cache.ts";
+import { parseManifest } from "./manifest.ts";
+
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined; // opening it says what is wrong
+  }
+}
+
+function problemOf(error: LockstepError): { code: ErrorCode; message: string } {
+  return { code: error.code, message: error.message };
+}
 
 /** A pending bundle as `check` and `install` see it. */
 export interface PendingBundle {
@@ -90,9 +104,16 @@ async function listPending(config: Config): Promise<Listed[]> {
 
 /**
  * Opens and judges one bundle file on its own (signature, manifest, app,
- * runtime); version ordering is judged by {@link applicability}.
+ * runtime); version ordering is judged by {@link applicability}. With
+ * `hints` (`check`), a file whose identity is the one recorded is not
+ * opened: the manifest and signature bytes read from it then (or why it
+ * could not be opened) are judged afresh.
  */
-export async function inspectBundle(config: Config, path: string): Promise<PendingBundle> {
+export async function inspectBundle(
+  config: Config,
+  path: string,
+  hints?: CheckCache,
+): Promise<PendingBundle> {
   const file = basename(path);
   if (!SAFE_NAME.test(file)) {
     return {
@@ -108,13 +129,45 @@ export async function inspectBundle(config: Config, path: string): Promise<Pendi
       },
     };
   }
+  const readAt = Date.now();
+  const info = hints && statOrUndefined(path);
+  // What opening a file finds depends on the file and on the configured limits.
+  const id = info && `${fileIdentity(info)} ${JSON.stringify(config.limits)}`;
+  const remember = (read: Omit<BundleHint, "id">) => {
+    if (id && settled(info!, readAt)) hints!.rememberBundle(path, { id, ...read });
+  };
   try {
-    await using archive = await openBundle(path, config.limits);
+    const hint = id ? hints!.bundle(path, id) : undefined;
+    if (hint?.problem) {
+      return { file, path, problem: { ...hint.problem, code: hint.problem.code as ErrorCode } };
+    }
+    if (hint?.manifest !== undefined) {
+      const manifestBytes = Uint8Array.fromBase64(hint.manifest);
+      const read = {
+        path,
+        manifestBytes,
+        manifest: parseManifest(manifestBytes, file),
+        ...(hint.signature === undefined
+          ? {}
+          : { signature: Uint8Array.fromBase64(hint.signature) }),
+      };
+      return await judge(config, read, file);
+    }
+    let archive: BundleArchive;
+    try {
+      archive = await openBundle(path, config.limits);
+    } catch (error) {
+      if (error instanceof LockstepError) remember({ problem: problemOf(error) });
+      throw error;
+    }
+    await using _ = archive;
+    remember({
+      manifest: archive.manifestBytes.toBase64(),
+      ...(archive.signature === undefined ? {} : { signature: archive.signature.toBase64() }),
+    });
     return await judge(config, archive, file);
   } catch (error) {
-    if (error instanceof LockstepError) {
-      return { file, path, problem: { code: error.code, message: error.message } };
-    }
+    if (error instanceof LockstepError) return { file, path, problem: problemOf(error) };
     if (error instanceof Deno.errors.NotCapable) throw error;
     return {
       file,
@@ -127,7 +180,11 @@ export async function inspectBundle(config: Config, path: string): Promise<Pendi
   }
 }
 
-async function judge(config: Config, archive: BundleArchive, file: string): Promise<PendingBundle> {
+async function judge(
+  config: Config,
+  archive: Pick<BundleArchive, "path" | "manifestBytes" | "signature" | "manifest">,
+  file: string,
+): Promise<PendingBundle> {
   const status = await verify(archive.manifestBytes, archive.signature, config.trust.keys);
   const packed = archive.manifest.pack === undefined
     ? undefined
@@ -191,11 +248,11 @@ async function judge(config: Config, archive: BundleArchive, file: string): Prom
  * found unusable when reading it whole keeps that verdict while it is the
  * same file.
  */
-export async function readPending(config: Config): Promise<PendingBundle[]> {
+export async function readPending(config: Config, hints?: CheckCache): Promise<PendingBundle[]> {
   const out: PendingBundle[] = [];
   for (const { name, other } of await listPending(config)) {
     const path = join(config.pending, name);
-    if (other === undefined) out.push(await inspectBundle(config, path));
+    if (other === undefined) out.push(await inspectBundle(config, path, hints));
     else {
       out.push({
         file: name,

@@ -5,12 +5,13 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PackageConfig } from "../config.ts";
 import { explainPermission, LockstepError, messageOf } from "../errors.ts";
 import type { Baseline, Migration, MigrationModule, Phase } from "./types.ts";
+import { type CheckCache, fileIdentity, settled, type SqlFacts } from "../check_cache.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /** `<14-digit timestamp>_<name>.sql|ts` */
 export const MIGRATION_FILE = /^(\d{14})_([A-Za-z0-9_-]+)\.(sql|ts)$/;
@@ -40,21 +41,24 @@ export interface Discovered {
 }
 
 /** The versioned checksum of a migration file's bytes. */
-export function checksumOf(bytes: Uint8Array): string {
-  return `v1:${createHash("sha256").update(bytes).digest("hex")}`;
+export async function checksumOf(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  return `v1:${await sha256Hex(bytes)}`;
 }
 
 /**
  * Reads the migrations of every package. `.ts` modules are imported. With
  * `missingIsEmpty` (nothing installed yet) a package whose folder does not
- * exist has no migrations; otherwise that is `FILE_NOT_FOUND`.
+ * exist has no migrations; otherwise that is `FILE_NOT_FOUND`. With `hints`
+ * (read-only callers: `check`), a `.sql` file whose identity is the one
+ * recorded is not read: its checksum and directives come from the hint, and
+ * its SQL is read only if asked for.
  *
  * @throws {LockstepError} `MIGRATION_FILE_INVALID`, `MIGRATION_INVALID`,
  * `MIGRATION_DUPLICATE`, `FILE_NOT_FOUND` (a missing folder), `PERMISSION_DENIED`.
  */
 export async function discover(
   packages: readonly PackageConfig[],
-  options: { missingIsEmpty?: boolean } = {},
+  options: { missingIsEmpty?: boolean; hints?: CheckCache } = {},
 ): Promise<Discovered> {
   const migrations: Migration[] = [];
   const baselines: Record<string, Baseline> = {};
@@ -92,7 +96,9 @@ export async function discover(
       }
       seen.set(stem, name);
       const base = { id, package: pkg.name, stem, timestamp, path, kind };
-      migrations.push(kind === "sql" ? readSql(base) : await readModule(base));
+      migrations.push(
+        kind === "sql" ? await readSql(base, options.hints) : await readModule(base),
+      );
     }
   }
   return { migrations, baselines };
@@ -201,13 +207,28 @@ export function parseSql(text: string, where: string): {
   return section === down ? { ...result, down: downText } : result;
 }
 
-function readSql(base: FileFacts): Migration {
+async function readSql(base: FileFacts, hints?: CheckCache): Promise<Migration> {
+  if (hints === undefined) return sqlMigration(base, Deno.readFileSync(base.path));
+  const readAt = Date.now();
+  const info = Deno.statSync(base.path);
+  const id = fileIdentity(info);
+  const hint = hints.file(base.path, id);
+  if (hint?.sql !== undefined) return new HintedSql(base, hint.checksum, hint.sql);
   const bytes = Deno.readFileSync(base.path);
+  const migration = await sqlMigration(base, bytes);
+  // Recorded only when the file could not have changed since without its times moving.
+  if (settled(info, readAt) && bytes.length === info.size) {
+    hints.rememberFile(base.path, { id, checksum: migration.checksum, sql: factsOf(migration) });
+  }
+  return migration;
+}
+
+async function sqlMigration(base: FileFacts, bytes: Uint8Array<ArrayBuffer>): Promise<Migration> {
   const parsed = parseSql(UTF8.decode(bytes), base.path);
   return {
     ...base,
     kind: "sql",
-    checksum: checksumOf(bytes),
+    checksum: await checksumOf(bytes),
     dependsOn: parsed.dependsOn,
     transaction: parsed.transaction,
     info: parsed.info || base.stem.slice(15).replaceAll("_", " "),
@@ -216,6 +237,62 @@ function readSql(base: FileFacts): Migration {
     ...(parsed.phase === undefined ? {} : { phase: parsed.phase }),
     ...(parsed.down === undefined ? {} : { down: parsed.down }),
   };
+}
+
+function factsOf(migration: Migration): SqlFacts {
+  return {
+    dependsOn: migration.dependsOn,
+    transaction: migration.transaction,
+    info: migration.info,
+    ...(migration.release === undefined ? {} : { release: migration.release }),
+    ...(migration.phase === "contract" ? { phase: "contract" as const } : {}),
+    down: migration.kind === "sql" && migration.down !== undefined,
+  };
+}
+
+/**
+ * A `.sql` migration from its hint: everything the plan needs, and its SQL
+ * (`up`, `down`) read from the file only when asked for.
+ */
+class HintedSql implements Migration {
+  readonly kind = "sql" as const;
+  readonly id: string;
+  readonly package: string;
+  readonly stem: string;
+  readonly timestamp: string;
+  readonly path: string;
+  readonly dependsOn: readonly string[];
+  readonly transaction: boolean;
+  readonly info: string;
+  readonly release?: string;
+  readonly phase?: Phase;
+  #parsed: ReturnType<typeof parseSql> | undefined;
+
+  constructor(base: FileFacts, readonly checksum: string, facts: SqlFacts) {
+    this.id = base.id;
+    this.package = base.package;
+    this.stem = base.stem;
+    this.timestamp = base.timestamp;
+    this.path = base.path;
+    this.dependsOn = [...facts.dependsOn];
+    this.transaction = facts.transaction;
+    this.info = facts.info;
+    if (facts.release !== undefined) this.release = facts.release;
+    if (facts.phase !== undefined) this.phase = facts.phase;
+  }
+
+  #text(): ReturnType<typeof parseSql> {
+    return this.#parsed ??= parseSql(UTF8.decode(Deno.readFileSync(this.path)), this.path);
+  }
+
+  get up(): string {
+    return this.#text().up;
+  }
+
+  // Undefined (as on a migration read from its file) when it has no down section.
+  get down(): string {
+    return this.#text().down as string;
+  }
 }
 
 async function importModule(path: string): Promise<Record<string, unknown>> {
@@ -264,7 +341,7 @@ async function readModule(base: FileFacts): Promise<Migration> {
   return {
     ...base,
     kind: "ts",
-    checksum: checksumOf(bytes),
+    checksum: await checksumOf(bytes),
     dependsOn,
     transaction: module.transaction !== false,
     info: module.info,
@@ -281,7 +358,7 @@ function phaseOf(value: unknown, path: string, written: string): Phase {
 
 async function readBaseline(pkg: string, path: string, kind: "sql" | "ts"): Promise<Baseline> {
   const bytes = Deno.readFileSync(path);
-  const checksum = checksumOf(bytes);
+  const checksum = await checksumOf(bytes);
   const qualify = (covers: string) => covers.includes("/") ? covers : `${pkg}/${covers}`;
   if (kind === "sql") {
     const parsed = parseSql(new TextDecoder().decode(bytes), path);

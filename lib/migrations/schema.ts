@@ -16,13 +16,13 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { ledgerTable, type TableItems } from "../sql/dialect.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import type { Database, Sql } from "../sql/driver.ts";
 import type { Connections } from "./connections.ts";
 import { hasLedger, recordEvent, type Stamp } from "./ledger.ts";
 import { isLockstepError, LockstepError, messageOf } from "../errors.ts";
+import type { CheckCache } from "../check_cache.ts";
 
 /** The parts of a table that drift is reported on. */
 export type ItemKind = "column" | "index" | "constraint" | "trigger";
@@ -96,6 +96,8 @@ export async function readSchema(
   schemas: readonly string[],
 ): Promise<Map<string, TableRecord>> {
   const tables = await dialectOf(sql).readTables(sql, schemas);
+  // Loaded here, not at start-up: `check` mostly answers from the fingerprint.
+  const { createHash } = await import("node:crypto");
   const out = new Map<string, TableRecord>();
   for (const name of [...tables.keys()].sort()) {
     const definition = canonical(tables.get(name)!);
@@ -151,19 +153,38 @@ export async function recordState(sql: Sql): Promise<SchemaState["record"]> {
   return "current";
 }
 
+/** Where a database's drift hint is kept, for {@link schemaState}. */
+export interface SchemaHints {
+  readonly cache: CheckCache;
+  /** The database's URL (credentials masked): a hint is for one database. */
+  readonly where: string;
+}
+
 /**
  * Compares the live schema of a database that has a ledger with its record.
- * Reads only; on PostgreSQL call it inside a (read-only) transaction.
+ * Reads only; on PostgreSQL call it inside a (read-only) transaction. With
+ * `hints` (`check`), a database whose catalog fingerprint is the one it had
+ * when it last matched its record is not compared table by table.
  */
 export async function schemaState(
   sql: Sql,
   database: string,
   schemas: readonly string[],
+  hints?: SchemaHints,
 ): Promise<SchemaState> {
   const record = await recordState(sql);
-  if (record !== "current") return { database, record, changes: [] };
+  const where = hints && `${hints.where} ${JSON.stringify(schemas)}`;
+  if (record !== "current") {
+    hints?.cache.rememberSchema(database, where!, null);
+    return { database, record, changes: [] };
+  }
+  const fingerprint = hints && await dialectOf(sql).fingerprint(sql, schemas);
+  if (hints && hints.cache.schemaMatched(database, where!, fingerprint!)) {
+    return { database, record, changes: [] };
+  }
   const live = await readSchema(sql, schemas);
   const changes = diffSchema(await readRecorded(sql, live), live);
+  hints?.cache.rememberSchema(database, where!, changes.length === 0 ? fingerprint! : null);
   return { database, record, changes };
 }
 
@@ -179,9 +200,9 @@ export async function schemaState(
  */
 export async function schemaStates(
   connections: Connections,
-  options: { undetermined?: "report" | "refuse"; action?: string } = {},
+  options: { undetermined?: "report" | "refuse"; action?: string; hints?: CheckCache } = {},
 ): Promise<SchemaState[]> {
-  const { undetermined = "refuse", action = "migrate" } = options;
+  const { undetermined = "refuse", action = "migrate", hints } = options;
   const states: SchemaState[] = [];
   for (const config of connections.used()) {
     const db = await connections.getExisting(config.name);
@@ -190,7 +211,13 @@ export async function schemaStates(
       // One snapshot, so that a migration committing meanwhile cannot make the
       // record and the live schema disagree.
       states.push(
-        await dialectOf(db).snapshot(db, (sql) => schemaState(sql, config.name, config.schemas)),
+        await dialectOf(db).snapshot(db, (sql) =>
+          schemaState(
+            sql,
+            config.name,
+            config.schemas,
+            hints && { cache: hints, where: db.display },
+          )),
       );
     } catch (error) {
       if (!isLockstepError(error, "LOCK_HELD")) throw error;

@@ -21,6 +21,7 @@ import {
   readFleetFacts,
 } from "../fleet/hold.ts";
 import { withPacks } from "../packs/registry.ts";
+import type { CheckCache } from "../check_cache.ts";
 
 /** One package's migrations. */
 export interface PackageStatus {
@@ -153,15 +154,17 @@ export async function status(base: Config): Promise<MigrationStatus> {
 /**
  * {@link status} on connections the caller opened (read-only ones will do).
  * `firstInstall`: nothing is installed yet, so missing migrations folders
- * are empty (the first bundles bring them).
+ * are empty (the first bundles bring them). `hints`: `check`'s cache of
+ * migration files read before.
  */
 export async function statusWith(
   config: Config,
   connections: Connections,
-  options: { firstInstall?: boolean } = {},
+  options: { firstInstall?: boolean; hints?: CheckCache } = {},
 ): Promise<MigrationStatus> {
   const discovered = await discover(Object.values(config.packages), {
     missingIsEmpty: options.firstInstall === true,
+    ...(options.hints === undefined ? {} : { hints: options.hints }),
   });
   const { rows, databases } = await readLedgers(connections);
   const fleet = await readFleetFacts(config, connections, await readCodeVersion(config));

@@ -320,6 +320,16 @@ export interface SchemaReader {
    */
   readTables(sql: Sql, schemas: readonly string[]): Promise<Map<string, TableItems>>;
   /**
+   * One cheap value that changes whenever a table {@link readTables} reads,
+   * or the drift record in `lockstep_schema`, changes: on SQLite the text of
+   * `sqlite_schema` and the record's hashes; on PostgreSQL the identity and
+   * row version (`xmin`) of every catalog row a table's definition is read
+   * from, and the record's hashes. Equal fingerprints mean an unchanged
+   * schema and record; a different one only means "compare again". Reads
+   * only; call it inside the same transaction as {@link readTables}.
+   */
+  fingerprint(sql: Sql, schemas: readonly string[]): Promise<string>;
+  /**
    * A `FROM` item with one row per element of the JSON array in text
    * parameter `param` (`$1`), in a column `value`: the element as text, or
    * as JSON to take apart with {@link jsonElement}.

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { LEDGER_TABLES, type SchemaReader, type TableItems } from "../dialect.ts";
+import { LEDGER_TABLES, ledgerTable, type SchemaReader, type TableItems } from "../dialect.ts";
 import type { Sql } from "../driver.ts";
 
 const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
@@ -15,6 +15,7 @@ const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
 /** How PostgreSQL reads its schema, and spells JSON arrays and times. */
 export const postgresSchema: SchemaReader = {
   readTables: readPostgresTables,
+  fingerprint: postgresFingerprint,
   jsonRows: (param, as) =>
     as === "text"
       ? `json_array_elements_text(${param}::text::json) as value`
@@ -53,6 +54,55 @@ const TABLES = `select n.nspname as schema, c.relname as name,
  from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'p')
   and n.nspname in (select json_array_elements_text($1::text::json))`;
+
+/**
+ * The identity and row version (`xmin`: every DDL writes new catalog rows)
+ * of each catalog row a table's definition is printed from: the relations of
+ * `schemas` and their columns, defaults, constraints, indexes and triggers;
+ * the types of their columns, every schema, the functions their triggers and
+ * defaults call, the tables their foreign keys name and the sequences their
+ * defaults use (a rename of any of these changes a definition's text). And
+ * the drift record's hashes. One statement, hashed by the server.
+ */
+const FINGERPRINT = (record: string) =>
+  `with rel as (
+     select c.oid, c.xmin from pg_class c
+      where c.relnamespace in (select oid from pg_namespace
+                                where nspname in (select json_array_elements_text($1::text::json)))),
+   def as (select d.oid, d.xmin from pg_attrdef d where d.adrelid in (select oid from rel)),
+   con as (select k.oid, k.xmin, k.confrelid from pg_constraint k
+            where k.conrelid in (select oid from rel)),
+   trg as (select g.oid, g.xmin, g.tgfoid from pg_trigger g where g.tgrelid in (select oid from rel)),
+   used as (select refclassid, refobjid from pg_depend
+             where classid = 'pg_attrdef'::regclass and objid in (select oid from def)),
+   item as (
+     select 'r' || oid || ':' || xmin as v from rel
+     union all select 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin
+       from pg_attribute a where a.attrelid in (select oid from rel)
+     union all select 'd' || oid || ':' || xmin from def
+     union all select 'k' || oid || ':' || xmin from con
+     union all select 't' || oid || ':' || xmin from trg
+     union all select 'i' || i.indexrelid || ':' || i.xmin
+       from pg_index i where i.indrelid in (select oid from rel)
+     union all select 'y' || t.oid || ':' || t.xmin from pg_type t
+      where t.oid in (select a.atttypid from pg_attribute a where a.attrelid in (select oid from rel))
+     union all select 'n' || n.oid || ':' || n.xmin from pg_namespace n
+     union all select 'p' || p.oid || ':' || p.xmin from pg_proc p
+      where p.oid in (select tgfoid from trg)
+         or p.oid in (select refobjid from used where refclassid = 'pg_proc'::regclass)
+     union all select 'f' || c.oid || ':' || c.xmin from pg_class c
+      where c.oid in (select confrelid from con)
+         or c.oid in (select refobjid from used where refclassid = 'pg_class'::regclass))
+   select (select md5(string_agg(v, ',' order by v)) from item) as catalog,
+          (select md5(string_agg(table_name || '=' || hash, ',' order by table_name))
+             from ${record}) as record`;
+
+async function postgresFingerprint(sql: Sql, schemas: readonly string[]): Promise<string> {
+  const [row] = await sql.query(FINGERPRINT(ledgerTable(sql, "lockstep_schema")), [
+    JSON.stringify(schemas),
+  ]);
+  return `${row?.catalog ?? ""}:${row?.record ?? ""}`;
+}
 
 /** Every table of `schemas` but the ledger's, keyed `schema.table`. */
 async function readPostgresTables(

@@ -1,0 +1,216 @@
+/**
+ * The hints that let `check` skip work it did at an earlier start, as git's
+ * index lets `git status` skip files: a migration file whose size, times and
+ * inode are the ones recorded is not read and hashed again; a pending
+ * bundle file likewise is not opened again (its manifest and signature bytes
+ * are kept, and judged afresh against the config every time); and a
+ * database whose catalog fingerprint and drift record are those of a
+ * comparison that found no drift is not compared table by table again.
+ *
+ * Only a hint: a missing, damaged or foreign cache, or any mismatch, means
+ * the full work, and `check` answers the same either way. A file changed
+ * within {@link RACY_MS} of being read is never recorded (its times may not
+ * have moved yet when it changes again: git's "racily clean" entries).
+ * `check` writes it, only when it may write to the updates folder, with a
+ * rename; it is never read by anything that changes the application.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { workFolder } from "./oplock.ts";
+
+/** A file younger than this (by mtime or ctime) when it was read is not recorded. */
+export const RACY_MS = 1000;
+
+const FORMAT = 1;
+
+/** The identity of a file as `stat` gives it: size, mtime, ctime, inode, device. */
+export function fileIdentity(info: Deno.FileInfo): string {
+  return [
+    info.size,
+    info.mtime?.getTime() ?? 0,
+    info.ctime?.getTime() ?? 0,
+    info.ino ?? 0,
+    info.dev,
+  ].join(":");
+}
+
+/** True when the file was last changed long enough before `readAt` to be recorded. */
+export function settled(info: Deno.FileInfo, readAt: number): boolean {
+  const changed = Math.max(info.mtime?.getTime() ?? Infinity, info.ctime?.getTime() ?? Infinity);
+  return readAt - changed >= RACY_MS;
+}
+
+/** What was read from a migration file, while it keeps its identity. */
+export interface FileHint {
+  /** {@link fileIdentity} when it was read. */
+  readonly id: string;
+  /** Its versioned checksum. */
+  readonly checksum: string;
+  /** For a `.sql` file: its directives (everything but the SQL text). */
+  readonly sql?: SqlFacts;
+}
+
+/** The parts of a `.sql` migration the plan needs, without its SQL. */
+export interface SqlFacts {
+  readonly dependsOn: readonly string[];
+  readonly transaction: boolean;
+  readonly info: string;
+  readonly release?: string;
+  readonly phase?: "contract";
+  readonly down: boolean;
+}
+
+/** What was read from a pending bundle file, while it keeps its identity. */
+export interface BundleHint {
+  /** {@link fileIdentity} when it was read. */
+  readonly id: string;
+  /** bundle.json's bytes, base64, and bundle.sig's when present. */
+  readonly manifest?: string;
+  readonly signature?: string;
+  /** Why the file could not be opened as a bundle, when it could not. */
+  readonly problem?: { readonly code: string; readonly message: string };
+}
+
+/** A database whose live schema matched its drift record. */
+export interface SchemaHint {
+  /** The database's URL (credentials masked) and the schemas read. */
+  readonly where: string;
+  /** The catalog fingerprint and the record's fingerprint, when they matched. */
+  readonly fingerprint: string;
+}
+
+/** The whole cache. Mutable while `check` runs; saved at its end when anything changed. */
+export class CheckCache {
+  files: Record<string, FileHint> = {};
+  bundles: Record<string, BundleHint> = {};
+  schema: Record<string, SchemaHint> = {};
+  #changed = false;
+  #used = { files: new Set<string>(), bundles: new Set<string>() };
+
+  /** The hint for migration file `path` if it still has identity `id`. */
+  file(path: string, id: string): FileHint | undefined {
+    this.#used.files.add(path);
+    const hint = this.files[path];
+    return hint?.id === id && wellFormed(hint) ? hint : undefined;
+  }
+
+  /** Records what was read from migration file `path`. */
+  rememberFile(path: string, hint: FileHint): void {
+    this.#used.files.add(path);
+    this.files[path] = hint;
+    this.#changed = true;
+  }
+
+  /** The hint for pending bundle `path` if it still has identity `id`. */
+  bundle(path: string, id: string): BundleHint | undefined {
+    this.#used.bundles.add(path);
+    const hint = this.bundles[path];
+    if (hint?.id !== id) return undefined;
+    const { manifest, signature, problem } = hint;
+    const read = typeof manifest === "string" &&
+      (signature === undefined || typeof signature === "string");
+    const refused = isRecord(problem) && typeof problem.code === "string" &&
+      typeof problem.message === "string";
+    return read || refused ? hint : undefined;
+  }
+
+  /** Records what was read from bundle `path`. */
+  rememberBundle(path: string, hint: BundleHint): void {
+    this.#used.bundles.add(path);
+    this.bundles[path] = hint;
+    this.#changed = true;
+  }
+
+  /** True when database `name` at `where` had this fingerprint when it last matched its record. */
+  schemaMatched(name: string, where: string, fingerprint: string): boolean {
+    const hint = this.schema[name];
+    return hint?.where === where && hint.fingerprint === fingerprint;
+  }
+
+  /** Records (or, with `null`, forgets) that database `name` matched its record. */
+  rememberSchema(name: string, where: string, fingerprint: string | null): void {
+    const hint = this.schema[name];
+    if (fingerprint === null) {
+      if (hint === undefined) return;
+      delete this.schema[name];
+    } else {
+      if (hint?.where === where && hint.fingerprint === fingerprint) return;
+      this.schema[name] = { where, fingerprint };
+    }
+    this.#changed = true;
+  }
+
+  /** Entries of files and bundles this run did not look at (gone or no longer configured). */
+  #unused(): boolean {
+    return Object.keys(this.files).some((p) => !this.#used.files.has(p)) ||
+      Object.keys(this.bundles).some((p) => !this.#used.bundles.has(p));
+  }
+
+  /**
+   * Writes the cache when something changed and the updates folder may be
+   * written without asking; entries not looked at this run are dropped.
+   * Never fails: a cache not written is only work to do again.
+   */
+  async save(config: Pick<Config, "updates">): Promise<void> {
+    if (!this.#changed && !this.#unused()) return;
+    const folder = workFolder(config);
+    const granted = Deno.permissions.querySync({ name: "write", path: folder }).state;
+    if (granted !== "granted") return;
+    const keep = <T>(all: Record<string, T>, used: Set<string>) =>
+      Object.fromEntries(Object.entries(all).filter(([path]) => used.has(path)));
+    const text = JSON.stringify({
+      format: FORMAT,
+      files: keep(this.files, this.#used.files),
+      bundles: keep(this.bundles, this.#used.bundles),
+      schema: this.schema,
+    });
+    const path = cachePath(config);
+    const temp = `${path}.${crypto.randomUUID()}.tmp`;
+    try {
+      await Deno.mkdir(folder, { recursive: true });
+      await Deno.writeTextFile(temp, text, { mode: 0o600 });
+      await Deno.rename(temp, path);
+    } catch {
+      await Deno.remove(temp).catch(() => undefined);
+    }
+  }
+
+  /** The cache `check` saved last; an empty one when there is none or it cannot be used. */
+  static read(config: Pick<Config, "updates">): CheckCache {
+    const cache = new CheckCache();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Deno.readTextFileSync(cachePath(config)));
+    } catch {
+      // Missing, unreadable, not granted or damaged: only work to do again.
+      return cache;
+    }
+    if (!isRecord(parsed) || parsed.format !== FORMAT) return cache;
+    const { files, bundles, schema } = parsed;
+    if (isRecord(files)) cache.files = files as Record<string, FileHint>;
+    if (isRecord(bundles)) cache.bundles = bundles as Record<string, BundleHint>;
+    if (isRecord(schema)) cache.schema = schema as Record<string, SchemaHint>;
+    return cache;
+  }
+}
+
+/** A hint as this version writes it (a cache is never trusted to be well-formed). */
+function wellFormed(hint: FileHint): boolean {
+  if (typeof hint.checksum !== "string") return false;
+  const facts = hint.sql;
+  if (facts === undefined) return true;
+  return Array.isArray(facts.dependsOn) && facts.dependsOn.every((d) => typeof d === "string") &&
+    typeof facts.transaction === "boolean" && typeof facts.info === "string" &&
+    (facts.release === undefined || typeof facts.release === "string") &&
+    (facts.phase === undefined || facts.phase === "contract") && typeof facts.down === "boolean";
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Where the cache lives: lockstep's work folder in the updates folder. */
+export function cachePath(config: Pick<Config, "updates">): string {
+  return `${workFolder(config)}/check-cache.json`;
+}

@@ -1,0 +1,183 @@
+/**
+ * `check`'s hints (lib/check_cache.ts) make it skip files and comparisons
+ * it did before; these tests prove that nothing it skips can hide a change:
+ * an applied migration edited to the same size with its old mtime put back,
+ * a table altered outside migrations, a pending bundle replaced by another
+ * of the same size with its old mtime, a damaged cache. And that `check`
+ * with only read permission writes nothing.
+ */
+import { join } from "node:path";
+import { check } from "../mod.ts";
+import { cachePath } from "../lib/check_cache.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
+import { fileEntry, writeZip } from "./helpers/bundles.ts";
+import { documentedFlags, runCli } from "./helpers/cli.ts";
+
+const MIGRATIONS = {
+  "20260101000000_users.sql": "create table users (id integer primary key, email text);\n",
+  "20260201000000_orders.sql": "create table orders (id integer primary key, total integer);\n",
+};
+
+/** Past `RACY_MS`: a file changed more recently than that is never recorded. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 1100));
+
+/** An unsigned bundle with every entry stored: two versions of equal length give equal sizes. */
+async function storedBundle(path: string, version: string): Promise<void> {
+  const code = `export const version = "${version}";\n`;
+  const manifest = {
+    format: 1,
+    app: "testapp",
+    version,
+    released: "2026-11-01T00:00:00Z",
+    security: false,
+    notes: `Release ${version}`,
+    database: [],
+    requires: {},
+    files: { "app/version.ts": fileEntry(code) },
+    remove: [],
+  };
+  await writeZip(path, [
+    { name: "bundle.json", data: JSON.stringify(manifest), level: 0 },
+    { name: "files/app/version.ts", data: code, level: 0 },
+  ]);
+}
+
+/** Rewrites `path` with `data` and puts its modification time back. */
+async function rewriteKeepingTimes(path: string, write: () => Promise<void>): Promise<void> {
+  const before = await Deno.stat(path);
+  await write();
+  await Deno.utime(path, before.atime!, before.mtime!);
+  const after = await Deno.stat(path);
+  assertEquals([after.size, after.mtime?.getTime()], [before.size, before.mtime?.getTime()]);
+}
+
+const codes = (report: { problems: readonly { code: string }[] }) =>
+  report.problems.map((p) => p.code);
+
+for (const backend of BACKENDS) {
+  const migrate = async (app: TestApp) => {
+    const flags = documentedFlags(app.dir, {
+      write: true,
+      postgres: backend === "postgres" ? [app.dbs.main!.url] : [],
+    });
+    const result = await runCli(flags, [
+      "migrate",
+      "--yes",
+      "--no-backup",
+      "--config",
+      app.configPath,
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+  };
+
+  Deno.test(`check's hints never hide an edited migration, an altered table or a replaced bundle (${backend})`, async () => {
+    await using app = await makeApp(backend, { packages: { core: { files: MIGRATIONS } } });
+    await migrate(app);
+    const config = await app.config();
+    const bundle = join(config.pending, "testapp-1.1.0.zip");
+    await Deno.mkdir(config.pending, { recursive: true });
+    await storedBundle(bundle, "1.1.0");
+    await settle();
+
+    const first = await check(config);
+    assertEquals(first.bundles.map((b) => b.version), ["1.1.0"]);
+    assertEquals(first.schema.map((s) => [s.record, s.changes.length]), [["current", 0]]);
+    const cache = JSON.parse(await Deno.readTextFile(cachePath(config)));
+    assertEquals(Object.keys(cache.files).length, 2, "both migration files recorded");
+    assertEquals(Object.keys(cache.bundles), [bundle]);
+    assertEquals(Object.keys(cache.schema), ["main"]);
+    // Answered from the hints, the same report.
+    const second = await check(config);
+    assertEquals([codes(second), second.bundles], [codes(first), first.bundles]);
+
+    // An applied migration edited to the same size, its mtime put back: only ctime moved.
+    const users = join(app.dir, "migrations/core/20260101000000_users.sql");
+    const original = await Deno.readTextFile(users);
+    await rewriteKeepingTimes(
+      users,
+      () => Deno.writeTextFile(users, original.replace("email", "EMAIL")),
+    );
+    const edited = await check(config);
+    assert(codes(edited).includes("MIGRATION_CHANGED"), codes(edited).join());
+    assertEquals(edited.migrations?.changed.map((c) => c.id), ["core/20260101000000_users"]);
+    await rewriteKeepingTimes(users, () => Deno.writeTextFile(users, original));
+    assert(!codes(await check(config)).includes("MIGRATION_CHANGED"));
+
+    // A table altered outside migrations.
+    await app.dbs.main!.query("alter table orders add column note text");
+    const drifted = await check(config);
+    assert(codes(drifted).includes("SCHEMA_DRIFT"), codes(drifted).join());
+    assertEquals(
+      drifted.schema[0]!.changes.map((c) => [c.table.replace(/^public\./, ""), c.kind, c.name]),
+      [["orders", "column", "note"]],
+    );
+    // Still reported at the next start: a drifted database is never recorded as matching.
+    assert(codes(await check(config)).includes("SCHEMA_DRIFT"));
+    await app.dbs.main!.query("alter table orders drop column note");
+    assertEquals(codes(await check(config)).includes("SCHEMA_DRIFT"), false);
+
+    // The pending bundle replaced by another of the same size, its mtime put back.
+    await rewriteKeepingTimes(bundle, () => storedBundle(bundle, "1.2.0"));
+    const replaced = await check(config);
+    assertEquals(replaced.bundles.map((b) => b.version), ["1.2.0"]);
+  });
+
+  Deno.test(`a damaged or foreign cache changes nothing check says (${backend})`, async () => {
+    await using app = await makeApp(backend, { packages: { core: { files: MIGRATIONS } } });
+    await migrate(app);
+    const config = await app.config();
+    await settle();
+    const truth = await check(config);
+    for (
+      const text of [
+        "{ not json",
+        JSON.stringify({ format: 99, files: {} }),
+        JSON.stringify({
+          format: 1,
+          files: Object.fromEntries(
+            Object.keys(MIGRATIONS).map((name) => [
+              join(app.dir, "migrations/core", name),
+              { id: "wrong", checksum: "v1:0", sql: { dependsOn: 7 } },
+            ]),
+          ),
+          bundles: { "/nowhere.zip": { id: "x", manifest: 5 } },
+          schema: { main: { where: "elsewhere", fingerprint: "0" } },
+        }),
+      ]
+    ) {
+      await Deno.writeTextFile(cachePath(config), text);
+      const report = await check(config);
+      assertEquals([report.exitCode, codes(report), report.schema], [
+        truth.exitCode,
+        codes(truth),
+        truth.schema,
+      ]);
+    }
+  });
+}
+
+Deno.test("check with only the documented read permission writes no cache", async () => {
+  await using app = await makeApp("sqlite", { packages: { core: { files: MIGRATIONS } } });
+  const flags = documentedFlags(app.dir, { write: true, postgres: [] });
+  const migrated = await runCli(flags, [
+    "migrate",
+    "--yes",
+    "--no-backup",
+    "--config",
+    app.configPath,
+  ]);
+  assertEquals(migrated.code, 0, migrated.stderr);
+  await settle();
+  const config = await app.config();
+  const result = await runCli(documentedFlags(app.dir, { write: false, postgres: [] }), [
+    "check",
+    "--config",
+    app.configPath,
+  ]);
+  assertEquals(result.code, 0, result.stdout + result.stderr);
+  await Deno.stat(cachePath(config)).then(
+    () => assert(false, "a cache was written"),
+    (error) => assert(error instanceof Deno.errors.NotFound),
+  );
+});
