@@ -8,7 +8,10 @@
  * comparison that found no drift is not compared table by table again.
  *
  * Only a hint: a missing, damaged or foreign cache, or any mismatch, means
- * the full work, and `check` answers the same either way. A file changed
+ * the full work, and `check` answers the same either way. When every input
+ * of the migration status (each migration file's identity, each ledger's
+ * fingerprint, the packages configured) is as recorded, the status itself
+ * is taken from the cache: no file is read and nothing is planned. A file changed
  * within {@link RACY_MS} of being read is never recorded (its times may not
  * have moved yet when it changes again: git's "racily clean" entries).
  * `check` writes it, only when it may write to the updates folder, with a
@@ -80,11 +83,20 @@ export interface SchemaHint {
   readonly fingerprint: string;
 }
 
+/** The migration status as computed from inputs with one identity (see `statusWith`). */
+export interface StatusHint {
+  /** SHA-256 of the identities of every input. */
+  readonly key: string;
+  /** The status, as JSON. */
+  readonly value: unknown;
+}
+
 /** The whole cache. Mutable while `check` runs; saved at its end when anything changed. */
 export class CheckCache {
   files: Record<string, FileHint> = {};
   bundles: Record<string, BundleHint> = {};
   schema: Record<string, SchemaHint> = {};
+  status: StatusHint | undefined;
   #changed = false;
   #used = { files: new Set<string>(), bundles: new Set<string>() };
 
@@ -119,6 +131,18 @@ export class CheckCache {
   rememberBundle(path: string, hint: BundleHint): void {
     this.#used.bundles.add(path);
     this.bundles[path] = hint;
+    this.#changed = true;
+  }
+
+  /** The status recorded for inputs with identity `key`, if it is that one. */
+  statusFor(key: string): unknown {
+    return this.status?.key === key ? this.status.value : undefined;
+  }
+
+  /** Records the status computed from inputs with identity `key`. */
+  rememberStatus(key: string, value: unknown): void {
+    if (this.status?.key === key) return;
+    this.status = { key, value };
     this.#changed = true;
   }
 
@@ -164,6 +188,7 @@ export class CheckCache {
       files: keep(this.files, this.#used.files),
       bundles: keep(this.bundles, this.#used.bundles),
       schema: this.schema,
+      ...(this.status === undefined ? {} : { status: this.status }),
     });
     const path = cachePath(config);
     const temp = `${path}.${crypto.randomUUID()}.tmp`;
@@ -191,6 +216,10 @@ export class CheckCache {
     if (isRecord(files)) cache.files = files as Record<string, FileHint>;
     if (isRecord(bundles)) cache.bundles = bundles as Record<string, BundleHint>;
     if (isRecord(schema)) cache.schema = schema as Record<string, SchemaHint>;
+    const status = parsed.status;
+    if (isRecord(status) && typeof status.key === "string" && isRecord(status.value)) {
+      cache.status = { key: status.key, value: status.value };
+    }
     return cache;
   }
 }

@@ -9,7 +9,7 @@ import type { DatabaseConfig } from "../sql/dialect.ts";
 import type { Dialect } from "../sql/driver.ts";
 import { Connections } from "./connections.ts";
 import { discover, type Discovered } from "./discover.ts";
-import { readLedger } from "./ledger.ts";
+import { hasLedger, readLedger } from "./ledger.ts";
 import { type Plan, plan } from "./plan.ts";
 import type { LedgerRow } from "./types.ts";
 import { readCodeVersion } from "../host.ts";
@@ -21,7 +21,10 @@ import {
   readFleetFacts,
 } from "../fleet/hold.ts";
 import { withPacks } from "../packs/registry.ts";
-import type { CheckCache } from "../check_cache.ts";
+import { type CheckCache, fileIdentity, settled } from "../check_cache.ts";
+import { sha256Hex } from "../sha256.ts";
+import { VERSION } from "../version.ts";
+import { dialectOf } from "../sql/dialects.ts";
 
 /** One package's migrations. */
 export interface PackageStatus {
@@ -161,6 +164,76 @@ export async function statusWith(
   config: Config,
   connections: Connections,
   options: { firstInstall?: boolean; hints?: CheckCache } = {},
+): Promise<MigrationStatus> {
+  const { hints } = options;
+  const inputs = hints && await statusInputs(config, connections, options.firstInstall === true);
+  if (inputs) {
+    const known = hints!.statusFor(inputs.key);
+    if (known !== undefined) return known as MigrationStatus;
+  }
+  const status = await computeStatus(config, connections, options);
+  if (inputs?.settled) hints!.rememberStatus(inputs.key, status);
+  return status;
+}
+
+/**
+ * The identity of everything a status is computed from, read without
+ * reading a migration: each migration file's name and identity (size,
+ * times, inode), each ledger's fingerprint, the packages configured and
+ * lockstep's version. `settled`: every file is old enough to be trusted
+ * (see `RACY_MS`). `undefined` when the status cannot be hinted: in a fleet
+ * (it depends on the hosts), with a `.ts` migration (what a module declares
+ * may come from what it imports), or a folder that cannot be listed.
+ */
+async function statusInputs(
+  config: Config,
+  connections: Connections,
+  firstInstall: boolean,
+): Promise<{ key: string; settled: boolean } | undefined> {
+  if (config.fleet) return undefined;
+  const readAt = Date.now();
+  let allSettled = true;
+  const parts = [
+    VERSION,
+    String(firstInstall),
+    JSON.stringify(config.packages),
+    JSON.stringify(config.packs.loaded?.dormant ?? []),
+  ];
+  for (const pkg of Object.values(config.packages)) {
+    let names: string[];
+    try {
+      names = Array.from(Deno.readDirSync(pkg.migrations), (entry) => entry.name).sort();
+    } catch (error) {
+      if (firstInstall && error instanceof Deno.errors.NotFound) {
+        parts.push(`${pkg.migrations} missing`);
+        continue;
+      }
+      return undefined; // discovering says what is wrong
+    }
+    for (const name of names) {
+      if (name.endsWith(".ts")) return undefined;
+      const info = Deno.statSync(`${pkg.migrations}/${name}`);
+      if (!info.isFile) return undefined;
+      allSettled &&= settled(info, readAt);
+      parts.push(`${pkg.migrations}/${name} ${fileIdentity(info)}`);
+    }
+  }
+  for (const used of connections.used()) {
+    const db = await connections.getExisting(used.name);
+    if (db === null) {
+      parts.push(`${used.name} absent`);
+      continue;
+    }
+    const ledger = await hasLedger(db) ? await dialectOf(db).ledgerFingerprint(db) : "none";
+    parts.push(`${used.name} ${db.display} ${ledger}`);
+  }
+  return { key: await sha256Hex(parts.join("\n")), settled: allSettled };
+}
+
+async function computeStatus(
+  config: Config,
+  connections: Connections,
+  options: { firstInstall?: boolean; hints?: CheckCache },
 ): Promise<MigrationStatus> {
   const discovered = await discover(Object.values(config.packages), {
     missingIsEmpty: options.firstInstall === true,

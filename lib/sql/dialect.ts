@@ -286,6 +286,13 @@ export interface LedgerSql {
   readonly ledgerDdl: string;
   /** True when the ledger exists in the connection's ledger schema. Reads only. */
   hasLedger(sql: Sql): Promise<boolean>;
+  /**
+   * One value that changes whenever a row of `lockstep_migrations` is
+   * added, removed or changed (its id, package, checksum, action, time, code
+   * version or host): `check`'s hint that the ledger is as it was. Reads
+   * only; the ledger must exist.
+   */
+  ledgerFingerprint(sql: Sql): Promise<string>;
   /** True when ledger table `table` exists in the connection's ledger schema. Reads only. */
   hasLedgerTable(sql: Sql, table: LedgerTable): Promise<boolean>;
   /** The column names of ledger table `table` (empty when it is missing). Reads only. */

@@ -73,6 +73,17 @@ export const postgresLedger: LedgerSql = {
   async hasLedger(sql) {
     return await this.hasLedgerTable(sql, "lockstep_migrations");
   },
+  async ledgerFingerprint(sql) {
+    const [row] = await sql.query(
+      `select count(*) as n,
+              md5(string_agg(id || chr(31) || package || chr(31) || checksum || chr(31) ||
+                             action || chr(31) || applied_at::text || chr(31) ||
+                             coalesce(code_version, '') || chr(31) || coalesce(host, ''),
+                             chr(30) order by id)) as rows
+         from ${ledgerTable(sql, "lockstep_migrations")}`,
+    );
+    return `${row?.n}:${row?.rows ?? ""}`;
+  },
   async hasLedgerTable(sql, table) {
     const [row] = await sql.query(
       "select pg_catalog.to_regclass($1) is not null as present",

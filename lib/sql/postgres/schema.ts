@@ -58,43 +58,49 @@ where c.relkind in ('r', 'p')
 /**
  * The identity and row version (`xmin`: every DDL writes new catalog rows)
  * of each catalog row a table's definition is printed from: the relations of
- * `schemas` and their columns, defaults, constraints, indexes and triggers;
- * the types of their columns, every schema, the functions their triggers and
- * defaults call, the tables their foreign keys name and the sequences their
- * defaults use (a rename of any of these changes a definition's text). And
- * the drift record's hashes. One statement, hashed by the server.
+ * `schemas`, their tables' columns, defaults, constraints, indexes and
+ * triggers; the types of their columns, every schema, the functions their
+ * triggers and defaults call, the tables their foreign keys name and the
+ * sequences their defaults use (a rename of any of these changes a
+ * definition's text). And the drift record's rows. Each row is hashed to 64
+ * bits on the server (`hashint8extended`, seeded with its `xmin`) and the
+ * hashes summed, with the counts: no text is built or sorted, so the
+ * statement costs about one scan of the catalogs.
  */
 const FINGERPRINT = (record: string) =>
   `with rel as (
-     select c.oid, c.xmin from pg_class c
+     select c.oid, c.xmin, c.relkind from pg_class c
       where c.relnamespace in (select oid from pg_namespace
                                 where nspname in (select json_array_elements_text($1::text::json)))),
-   def as (select d.oid, d.xmin from pg_attrdef d where d.adrelid in (select oid from rel)),
+   tab as (select oid from rel where relkind in ('r', 'p')),
+   def as (select d.oid, d.xmin from pg_attrdef d where d.adrelid in (select oid from tab)),
    con as (select k.oid, k.xmin, k.confrelid from pg_constraint k
-            where k.conrelid in (select oid from rel)),
-   trg as (select g.oid, g.xmin, g.tgfoid from pg_trigger g where g.tgrelid in (select oid from rel)),
+            where k.conrelid in (select oid from tab)),
+   trg as (select g.oid, g.xmin, g.tgfoid from pg_trigger g where g.tgrelid in (select oid from tab)),
    used as (select refclassid, refobjid from pg_depend
              where classid = 'pg_attrdef'::regclass and objid in (select oid from def)),
-   item as (
-     select 'r' || oid || ':' || xmin as v from rel
-     union all select 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin
-       from pg_attribute a where a.attrelid in (select oid from rel)
-     union all select 'd' || oid || ':' || xmin from def
-     union all select 'k' || oid || ':' || xmin from con
-     union all select 't' || oid || ':' || xmin from trg
-     union all select 'i' || i.indexrelid || ':' || i.xmin
-       from pg_index i where i.indrelid in (select oid from rel)
-     union all select 'y' || t.oid || ':' || t.xmin from pg_type t
-      where t.oid in (select a.atttypid from pg_attribute a where a.attrelid in (select oid from rel))
-     union all select 'n' || n.oid || ':' || n.xmin from pg_namespace n
-     union all select 'p' || p.oid || ':' || p.xmin from pg_proc p
+   col as (select a.attrelid, a.attnum, a.xmin, a.atttypid from pg_attribute a
+            where a.attrelid in (select oid from tab) and a.attnum > 0),
+   item (k, o, a, x) as (
+     select 1, oid, 0, xmin from rel
+     union all select 2, attrelid, attnum, xmin from col
+     union all select 3, oid, 0, xmin from def
+     union all select 4, oid, 0, xmin from con
+     union all select 5, oid, 0, xmin from trg
+     union all select 6, i.indexrelid, 0, i.xmin
+       from pg_index i where i.indrelid in (select oid from tab)
+     union all select 7, t.oid, 0, t.xmin from pg_type t where t.oid in (select atttypid from col)
+     union all select 8, n.oid, 0, n.xmin from pg_namespace n
+     union all select 9, p.oid, 0, p.xmin from pg_proc p
       where p.oid in (select tgfoid from trg)
          or p.oid in (select refobjid from used where refclassid = 'pg_proc'::regclass)
-     union all select 'f' || c.oid || ':' || c.xmin from pg_class c
+     union all select 10, c.oid, 0, c.xmin from pg_class c
       where c.oid in (select confrelid from con)
          or c.oid in (select refobjid from used where refclassid = 'pg_class'::regclass))
-   select (select md5(string_agg(v, ',' order by v)) from item) as catalog,
-          (select md5(string_agg(table_name || '=' || hash, ',' order by table_name))
+   select (select count(*) || ':' || sum(hashint8extended((k::int8 << 48) + (o::int8 << 16) + a,
+                                                          x::text::int8))
+             from item) as catalog,
+          (select count(*) || ':' || coalesce(sum(hashtextextended(table_name || '=' || hash, 0)), 0)
              from ${record}) as record`;
 
 async function postgresFingerprint(sql: Sql, schemas: readonly string[]): Promise<string> {

@@ -8,6 +8,7 @@
  * @module
  */
 import { type LedgerSql, ledgerTable, PHASE_COLUMN, quoteIdent } from "../dialect.ts";
+import { sha256Hex } from "../../sha256.ts";
 
 const ddl = (schema: string) => `
 create table if not exists ${quoteIdent(schema)}.lockstep_migrations (
@@ -62,6 +63,17 @@ export const sqliteLedger: LedgerSql = {
   hostsDdlIn: hostsDdl,
   async hasLedger(sql) {
     return await this.hasLedgerTable(sql, "lockstep_migrations");
+  },
+  async ledgerFingerprint(sql) {
+    const [row] = await sql.query(
+      `select count(*) as n,
+              group_concat(id || char(31) || package || char(31) || checksum || char(31) ||
+                           action || char(31) || applied_at || char(31) ||
+                           coalesce(code_version, '') || char(31) || coalesce(host, ''),
+                           char(30) order by id) as rows
+         from ${ledgerTable(sql, "lockstep_migrations")}`,
+    );
+    return await sha256Hex(`${row?.n}\u0000${row?.rows ?? ""}`);
   },
   async hasLedgerTable(sql, table) {
     const [row] = await sql.query(
