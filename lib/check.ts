@@ -1,6 +1,8 @@
 /**
  * The aggregated, read-only report behind `check` and the startup gate. It
- * takes no lock and writes nothing: it runs at every application start.
+ * takes no lock and changes nothing: it runs at every application start,
+ * and keeps hints (`check_cache.ts`) so that it need not read again what
+ * did not change.
  *
  * @module
  */
@@ -191,7 +193,9 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  *
  * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
  * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
- * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. It takes no lock and writes nothing.
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`; `--allow-write` on the updates folder
+ * lets it keep its hints (`updates/.lockstep/check-cache.json`: files, bundles and schemas it need
+ * not read again), the only thing it ever writes. It takes no lock.
  *
  * @throws {LockstepError} `DATABASE_UNREACHABLE` (also when `waitMs` ran out), `PERMISSION_DENIED`,
  * `CONFIG_INVALID` (a `passwordEnv` that is not set), `FILE_INVALID` (a `state.json` that is not

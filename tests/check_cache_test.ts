@@ -3,7 +3,8 @@
  * it did before; these tests prove that nothing it skips can hide a change:
  * an applied migration edited to the same size with its old mtime put back,
  * a table altered outside migrations, a pending bundle replaced by another
- * of the same size with its old mtime, a damaged cache. And that `check`
+ * of the same size with its old mtime, a ledger row removed by hand, a
+ * damaged cache. And that `check`
  * with only read permission writes nothing.
  */
 import { join } from "node:path";
@@ -121,6 +122,13 @@ for (const backend of BACKENDS) {
     await rewriteKeepingTimes(bundle, () => storedBundle(bundle, "1.2.0"));
     const replaced = await check(config);
     assertEquals(replaced.bundles.map((b) => b.version), ["1.2.0"]);
+
+    // A ledger row removed outside lockstep: that migration is pending again.
+    await app.dbs.main!.query(
+      "delete from lockstep_migrations where id = 'core/20260201000000_orders'",
+    );
+    const unledgered = await check(config);
+    assertEquals(unledgered.migrations?.pending, ["core/20260201000000_orders"]);
   });
 
   Deno.test(`a damaged or foreign cache changes nothing check says (${backend})`, async () => {
