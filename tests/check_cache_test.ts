@@ -57,12 +57,13 @@ const codes = (report: { problems: readonly { code: string }[] }) =>
   report.problems.map((p) => p.code);
 
 for (const backend of BACKENDS) {
-  const migrate = async (app: TestApp) => {
-    const flags = documentedFlags(app.dir, {
-      write: true,
+  const flagsFor = (app: TestApp, write: boolean) =>
+    documentedFlags(app.dir, {
+      write,
       postgres: backend === "postgres" ? [app.dbs.main!.url] : [],
     });
-    const result = await runCli(flags, [
+  const migrate = async (app: TestApp) => {
+    const result = await runCli(flagsFor(app, true), [
       "migrate",
       "--yes",
       "--no-backup",
@@ -107,6 +108,16 @@ for (const backend of BACKENDS) {
 
     // A table altered outside migrations.
     await app.dbs.main!.query("alter table orders add column note text");
+    // migrate judges drift with the same hints (the one saved matches no more), and refuses it.
+    const refused = await runCli(flagsFor(app, true), [
+      "migrate",
+      "--yes",
+      "--no-backup",
+      "--json",
+      "--config",
+      app.configPath,
+    ]);
+    assertEquals([refused.code, JSON.parse(refused.stdout).error.code], [1, "SCHEMA_DRIFT"]);
     const drifted = await check(config);
     assert(codes(drifted).includes("SCHEMA_DRIFT"), codes(drifted).join());
     assertEquals(

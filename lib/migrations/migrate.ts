@@ -29,6 +29,7 @@ import { readLedgers } from "./status.ts";
 import { readCodeVersion } from "../host.ts";
 import { type HeldContract, heldContracts, planFor, readFleetFacts } from "../fleet/hold.ts";
 import { withPacks } from "../packs/registry.ts";
+import { CheckCache } from "../check_cache.ts";
 
 export type { MigrateEvent, PlannedMigration } from "./apply.ts";
 export type { RunOptions, TransactionModes } from "./apply_plan.ts";
@@ -242,7 +243,11 @@ async function judge(
   const held = heldContracts(first, planning);
   const byId = stepsOf(discovered, first.baselines);
   const pending = first.pending.map((id) => planned(byId.get(id)!.migration, config));
-  const states = await schemaStates(connections);
+  // check's drift hints: a database whose catalog is as it was when it last matched its record
+  // is not compared table by table (what changed since, the migrations record afresh).
+  const hints = CheckCache.read(config);
+  const states = await schemaStates(connections, { hints });
+  await hints.save(config);
   if (options.acceptDrift === true) {
     const toAccept = states.filter((s) => s.record !== "current" || s.changes.length);
     return { discovered, first, byId, pending, toAccept, held };
