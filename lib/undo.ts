@@ -23,7 +23,6 @@ import { LockstepError, messageOf } from "./errors.ts";
 import { announce } from "./fleet/registry.ts";
 import { fault } from "./fault.ts";
 import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
-import { hashFile } from "./hashing.ts";
 import { hostName, readCodeVersion } from "./host.ts";
 import { rollBackRetained, undoFolder, undoPlanPath } from "./journal.ts";
 import { type State, writeState } from "./state.ts";
@@ -142,6 +141,8 @@ export async function undoDatabases(config: Config, plan: UndoPlan): Promise<str
     }
     const artifact = join(path, entry.artifact);
     if (entry.format !== "absent") {
+      // Loaded here: check reads undo plans at every start-up and never hashes one.
+      const { hashFile } = await import("./hashing.ts");
       const actual = await hashFile(artifact);
       if (actual.sha256 !== entry.sha256) {
         throw new LockstepError(

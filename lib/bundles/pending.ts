@@ -12,7 +12,7 @@ import { compare, satisfies } from "../deps/semver.ts";
 import type { Config } from "../config.ts";
 import { type ErrorCode, LockstepError, messageOf } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { type BundleArchive, openBundle } from "./archive.ts";
+import type { BundleArchive } from "./archive.ts";
 import { type Manifest, unmetRequirements } from "./manifest.ts";
 import { verify } from "./signature.ts";
 import { withVerdicts } from "./verdicts.ts";
@@ -155,6 +155,8 @@ export async function inspectBundle(
     }
     let archive: BundleArchive;
     try {
+      // Loaded only when a bundle is opened: with the hints, check at start-up opens none.
+      const { openBundle } = await import("./archive.ts");
       archive = await openBundle(path, config.limits);
     } catch (error) {
       if (error instanceof LockstepError) remember({ problem: problemOf(error) });

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { LockstepError } from "../errors.ts";
+import { sha256Hex } from "../sha256.ts";
 
 const KEY_ID = /^[A-Za-z0-9._-]+$/;
 
@@ -63,7 +63,7 @@ export async function keygen(
   ]) as CryptoKeyPair;
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
-  const keyId = options.keyId ?? createHash("sha256").update(raw).digest("hex").slice(0, 16);
+  const keyId = options.keyId ?? (await sha256Hex(raw)).slice(0, 16);
   if (!KEY_ID.test(keyId)) {
     throw new LockstepError(
       "USAGE",

@@ -122,7 +122,7 @@ export async function feedCheck(
   const index = parseIndex(fetched.bytes, config.limits, fetched.where);
   using _lock = await takeOperationLock(config, "check the update feed");
   const saved = (await readState(config)).feed;
-  const digest = sha256(fetched.bytes);
+  const digest = await sha256(fetched.bytes);
   const accepted = acceptIndex(index, { sha256: digest, key, where: fetched.where }, {
     app: config.app,
     feed,

@@ -107,7 +107,7 @@ export async function readSaved(
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     return damaged(`the saved index under ${feedFolder(config)} is missing`);
   }
-  if (sha256(bytes) !== record.sha256) {
+  if ((await sha256(bytes)) !== record.sha256) {
     return damaged(`the saved index under ${feedFolder(config)} is not the one accepted`);
   }
   try {

@@ -16,13 +16,13 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import type { FeedChannelState, FeedState } from "../state.ts";
 import { duplicateKey } from "../strict_json.ts";
 import { verify } from "../bundles/signature.ts";
 import type { FeedConfig } from "./config.ts";
 import type { FeedIndex } from "./index.ts";
 import { refuseFeed } from "./refuse.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /** How far an index's `issued` may be ahead of this host's clock. */
 export const FUTURE_TOLERANCE_MS = 60 * 60 * 1000;
@@ -37,8 +37,8 @@ export function feedKeys(
 }
 
 /** Hex SHA-256 of some bytes. */
-export function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  return await sha256Hex(bytes);
 }
 
 /**
