@@ -320,8 +320,8 @@ async function checkScenario(
     }
     await lockstep(app, [...app.writeFlags, `--allow-read=${releases.feed}`], ["feed", "check"]);
     const status = [...await dbmateMirror(app, join(app.dir, "dbmate"), 2000), "status"];
-    // The hints are recorded for files changed more than a second before they are read.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // The hints are recorded for files changed more than two seconds before they are read.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
     // check may keep its hints when it may write in the updates folder.
     const warmFlags = [...app.readFlags, `--allow-write=${join(app.dir, "updates")}`];
     await lockstep(app, warmFlags, ["check"]);

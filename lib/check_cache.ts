@@ -22,8 +22,13 @@
 import type { Config } from "./config.ts";
 import { workFolder } from "./oplock.ts";
 
-/** A file younger than this (by mtime or ctime) when it was read is not recorded. */
-export const RACY_MS = 1000;
+/**
+ * A file younger than this (by mtime or ctime) when it was read is not
+ * recorded: a change made after the read, within the same tick of the file
+ * system's clock, would leave its times as they were. Two seconds covers the
+ * coarsest clock a Linux file system keeps (FAT's 2-second mtime).
+ */
+export const RACY_MS = 2000;
 
 const FORMAT = 1;
 

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { check } from "../mod.ts";
-import { cachePath } from "../lib/check_cache.ts";
+import { cachePath, RACY_MS } from "../lib/check_cache.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { BACKENDS, makeApp, type TestApp } from "./helpers/app.ts";
 import { fileEntry, writeZip } from "./helpers/bundles.ts";
@@ -21,7 +21,7 @@ const MIGRATIONS = {
 };
 
 /** Past `RACY_MS`: a file changed more recently than that is never recorded. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 1100));
+const settle = () => new Promise((resolve) => setTimeout(resolve, RACY_MS + 100));
 
 /** An unsigned bundle with every entry stored: two versions of equal length give equal sizes. */
 async function storedBundle(path: string, version: string): Promise<void> {
