@@ -1,8 +1,9 @@
 /**
  * Reading a bundle zip safely: the central directory, each entry's local
  * header and the manifest first (all `check` ever reads), then each payload
- * entry streamed to a file while its bytes are counted and hashed, with the
- * size and ratio limits enforced on the bytes actually produced.
+ * entry inflated (`zip_data.ts`) to a file while its bytes are counted and
+ * hashed, with the size and ratio limits enforced on the bytes actually
+ * produced.
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { extractEntry, type Sink } from "./extract.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { checkPaths } from "./paths.ts";
 import { refuse } from "./refuse.ts";
-import { checkStructure, readDirectory, readSmall } from "./zip_reader.ts";
+import { checkStructure, readDirectory, readSmall, spanOf } from "./zip_reader.ts";
 
 export { fileReader } from "./zip_reader.ts";
 export { NOWHERE, type Sink } from "./extract.ts";
@@ -79,7 +80,7 @@ export async function openBundle(path: string, limits: Limits): Promise<BundleAr
     }
     checkPaths(entries.map((e) => e.filename), where, "zip");
     const sorted = sortEntries(entries, limits, where);
-    checkStructure(file, read, where);
+    const starts = checkStructure(file, read, where);
     const manifestBytes = await readSmall(sorted.manifest, limits.manifestBytes, where, MANIFEST);
     refuseDuplicateKeys(manifestBytes, MANIFEST, where);
     const signature = sorted.signature &&
@@ -95,11 +96,20 @@ export async function openBundle(path: string, limits: Limits): Promise<BundleAr
       manifestBytes,
       ...(signature === undefined ? {} : { signature }),
       manifest,
-      extract: (name, out) =>
-        extractEntry(sorted.payload.get(name)!, manifest.files[name]!, name, out, {
-          limits,
-          where,
-        }),
+      extract: (name, out) => {
+        const entry = sorted.payload.get(name)!;
+        return extractEntry(
+          file,
+          spanOf(entry, starts.get(entry)!),
+          manifest.files[name]!,
+          name,
+          out,
+          {
+            limits,
+            where,
+          },
+        );
+      },
       async [Symbol.asyncDispose]() {
         await reader.close().catch(() => undefined);
         file.close();
