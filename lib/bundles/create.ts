@@ -15,6 +15,7 @@ import { valid, validRange } from "../deps/semver.ts";
 import { globMatcher } from "../deps/glob.ts";
 import { LockstepError } from "../errors.ts";
 import { compressible, syncFolder } from "../files.ts";
+import { needsZip64, worthDeflating, ZipWriter } from "../zip_writer.ts";
 import { checkPaths, checkRemovals } from "./paths.ts";
 import { protection } from "./pending.ts";
 import { IGNORE_FILE, readRelease, type ReleaseFile, releaseRules } from "./release.ts";
@@ -251,26 +252,32 @@ async function writeBundleZip(
   signature: Uint8Array | undefined,
   files: readonly ReleaseFile[],
 ): Promise<void> {
-  const { ZipWriter, configure } = await import("../deps/zip.ts");
-  configure({ useWebWorkers: false });
   // The output folder (often updates/pending/) is made when missing.
   await Deno.mkdir(dirname(out), { recursive: true });
   const temp = join(dirname(out), `.lockstep-${crypto.randomUUID()}.tmp`);
   const target = await Deno.open(temp, { write: true, createNew: true });
   try {
-    const writer = new ZipWriter(target.writable, { level: 6 });
-    await writer.add("bundle.json", new Blob([manifestBytes]).stream());
-    if (signature) {
-      await writer.add("bundle.sig", new Blob([signature as Uint8Array<ArrayBuffer>]).stream());
+    const total = files.reduce((sum, f) => sum + f.size, manifestBytes.length);
+    if (needsZip64(files.length + 2, total)) {
+      await writeZip64(target, manifestBytes, signature, files);
+    } else {
+      const writer = await ZipWriter.open(target);
+      writer.addBytes("bundle.json", manifestBytes);
+      if (signature) writer.addBytes("bundle.sig", signature);
+      for (const file of files) {
+        const handle = Deno.openSync(file.absolute, { read: true });
+        const deflate = worthDeflating(file.path, file.size, handle);
+        writer.addFile(`files/${file.path}`, handle, { deflate });
+      }
+      writer.close();
     }
-    for (const file of files) {
-      const source = await Deno.open(file.absolute);
-      await writer.add(`files/${file.path}`, source.readable, {
-        level: compressible(file.path) ? 6 : 0,
-      });
-    }
-    await writer.close();
+    target.close();
   } catch (error) {
+    try {
+      target.close();
+    } catch (closing) {
+      if (!(closing instanceof Deno.errors.BadResource)) throw closing;
+    }
     await Deno.remove(temp).catch(() => undefined);
     throw error;
   }
@@ -288,4 +295,27 @@ async function writeBundleZip(
   }
   await Deno.remove(temp);
   await syncFolder(dirname(out));
+}
+
+/** A bundle too large for the classic zip format: zip.js, zip64. */
+async function writeZip64(
+  target: Deno.FsFile,
+  manifestBytes: Uint8Array<ArrayBuffer>,
+  signature: Uint8Array | undefined,
+  files: readonly ReleaseFile[],
+): Promise<void> {
+  const { ZipWriter, configure } = await import("../deps/zip.ts");
+  configure({ useWebWorkers: false });
+  const writer = new ZipWriter(target.writable, { level: 6, zip64: true, preventClose: true });
+  await writer.add("bundle.json", new Blob([manifestBytes]).stream());
+  if (signature) {
+    await writer.add("bundle.sig", new Blob([signature as Uint8Array<ArrayBuffer>]).stream());
+  }
+  for (const file of files) {
+    const source = await Deno.open(file.absolute);
+    await writer.add(`files/${file.path}`, source.readable, {
+      level: compressible(file.path) ? 6 : 0,
+    });
+  }
+  await writer.close();
 }
