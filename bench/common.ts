@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * What the benchmarks share: medians, deterministic incompressible bytes, and
  * a timed subprocess with its peak RSS.

@@ -63,6 +63,7 @@ export class ZipWriter {
   readonly #zip: import("./deps/fflate.ts").Zip;
   readonly #hash = createHash("sha256");
   #buffer = new Uint8Array(CHUNK);
+  readonly #scratch = [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
   #filled = 0;
   #size = 0;
   #failure: unknown;
@@ -100,10 +101,14 @@ export class ZipWriter {
       const deflate = entry.compression === 8;
       let crc = 0;
       let size = 0;
-      let next = readChunk(handle);
+      // Two reusable buffers (the chunk at hand and the one read ahead): everything written
+      // from them is copied or written before they are read into again.
+      let turn = 0;
+      const read = () => readChunk(handle, this.#scratch[turn++ % 2]!);
+      let next = read();
       for (;;) {
         const chunk = next;
-        next = chunk.length === CHUNK ? readChunk(handle) : new Uint8Array(0);
+        next = chunk.length === CHUNK ? read() : new Uint8Array(0);
         const last = next.length === 0;
         crc = crc32(chunk, crc);
         size += chunk.length;
@@ -201,8 +206,7 @@ export class ZipWriter {
   }
 }
 
-function readChunk(handle: Deno.FsFile): Uint8Array {
-  const buffer = new Uint8Array(CHUNK);
+function readChunk(handle: Deno.FsFile, buffer: Uint8Array): Uint8Array {
   let filled = 0;
   while (filled < CHUNK) {
     const n = handle.readSync(buffer.subarray(filled));
