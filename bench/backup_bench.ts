@@ -4,8 +4,9 @@
  *
  * - files: a deterministic tree of about SIZE_MB (default 1024) MB in FILES
  *   (default 20,000) files (compressible text, incompressible binaries, four
- *   files of 50 to 100 MB): `backup --files-only` against `zip -r -q -6`, and
- *   `restore` into an emptied root against `unzip -q`; peak RSS of each;
+ *   files of 50 to 100 MB), then one of 5,000 files of about 4 KB:
+ *   `backup --files-only` against `zip -r -q -6`, and `restore --no-backup`
+ *   into an emptied root against `unzip -q`; peak RSS of each;
  * - SQLite: a database of about DB_MB (default 100) MB, `backup --db-only`
  *   against `sqlite3 .backup`;
  * - PostgreSQL: a table of ROWS (default 1,000,000) rows, `backup --db-only`
@@ -18,7 +19,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { freshDatabase } from "../tests/helpers/postgres.ts";
-import { median, randomBytes, timed } from "./common.ts";
+import { makeSmallFiles, median, randomBytes, row, timed } from "./common.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const SIZE_MB = Number(Deno.env.get("SIZE_MB") ?? 1024);
@@ -99,50 +100,62 @@ function report(label: string, ours: number[], theirs: number[], target: number,
   );
 }
 
+/**
+ * `backup --files-only` of the tree `make` writes against `zip -r -q -6`, and
+ * `restore` into an emptied root against `unzip -q` into an empty folder.
+ */
+async function filesRows(app: string, label: string, make: (app: string) => Promise<void>) {
+  await make(app);
+  await Deno.writeTextFile(`${app}/lockstep.json`, JSON.stringify({ app: "bench" }));
+  await Deno.writeTextFile(`${app}/VERSION`, "1.0.0\n");
+  const tops = [...Deno.readDirSync(app)].filter((e) => e.isDirectory).map((e) => e.name);
+  const backups: number[] = [];
+  const backupPeaks: number[] = [];
+  const zips: number[] = [];
+  const restores: number[] = [];
+  const restorePeaks: number[] = [];
+  const unzips: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const made = await must(timed(lockstep(app, ["backup", "--files-only", "--label", `r${r}`])));
+    backups.push(made.ms);
+    backupPeaks.push(made.peakKiB);
+    const zip = `${work}/zip${r}.zip`;
+    zips.push(
+      (await must(timed(["zip", "-r", "-q", "-6", zip, ".", "-x", "updates/*"], app))).ms,
+    );
+    const id = [...Deno.readDirSync(`${app}/updates/backups`)].map((e) => e.name).find((n) =>
+      n.endsWith(`-r${r}`)
+    )!;
+    // Restore into an emptied root (every file written), as unzip into an empty folder.
+    for (const top of tops.filter((t) => t !== "updates")) {
+      await Deno.remove(`${app}/${top}`, { recursive: true });
+    }
+    const restored = await must(timed(lockstep(app, ["restore", id, "--yes", "--no-backup"])));
+    restores.push(restored.ms);
+    restorePeaks.push(restored.peakKiB);
+    const target = `${work}/unzip${r}`;
+    await Deno.mkdir(target);
+    unzips.push((await must(timed(["unzip", "-q", zip, "-d", target]))).ms);
+    await Deno.remove(target, { recursive: true });
+    await Deno.remove(zip);
+    await Deno.remove(`${app}/updates/backups/${id}`, { recursive: true });
+  }
+  row(`backup --files-only, ${label}`, { ms: backups, peakKiB: backupPeaks }, {
+    name: "zip -r -q -6",
+    ms: zips,
+  }, { ratio: 1.0, peakMB: 200 });
+  row(`restore into an emptied root, ${label}`, { ms: restores, peakKiB: restorePeaks }, {
+    name: "unzip -q",
+    ms: unzips,
+  }, { ratio: 1.5, peakMB: 200 });
+  await Deno.remove(app, { recursive: true });
+}
+
 const work = await Deno.makeTempDir({ prefix: "lockstep-backup-bench-" });
 try {
   if (ONLY === undefined || ONLY === "files") {
-    const app = `${work}/app`;
-    await makeTree(app);
-    await Deno.writeTextFile(`${app}/lockstep.json`, JSON.stringify({ app: "bench" }));
-    await Deno.writeTextFile(`${app}/VERSION`, "1.0.0\n");
-    const du = new TextDecoder().decode(
-      (await new Deno.Command("du", { args: ["-sm", app], stdout: "piped" }).output()).stdout,
-    );
-    console.log(`tree: ${du.split("\t")[0]} MB in ${FILES + 6} files, ${ROUNDS} rounds, medians`);
-    const backups: number[] = [];
-    const backupPeaks: number[] = [];
-    const zips: number[] = [];
-    const restores: number[] = [];
-    const restorePeaks: number[] = [];
-    const unzips: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const made = await must(timed(lockstep(app, ["backup", "--files-only", "--label", `r${r}`])));
-      backups.push(made.ms);
-      backupPeaks.push(made.peakMB);
-      const zip = `${work}/zip${r}.zip`;
-      zips.push(
-        (await must(timed(["zip", "-r", "-q", "-6", zip, ".", "-x", "updates/*"], app))).ms,
-      );
-      const id = [...Deno.readDirSync(`${app}/updates/backups`)].map((e) => e.name).find((n) =>
-        n.endsWith(`-r${r}`)
-      )!;
-      // Restore into an emptied root (every file written), as unzip into an empty folder.
-      await Deno.remove(`${app}/src`, { recursive: true });
-      await Deno.remove(`${app}/assets`, { recursive: true });
-      const restored = await must(timed(lockstep(app, ["restore", id, "--yes"])));
-      restores.push(restored.ms);
-      restorePeaks.push(restored.peakMB);
-      const target = `${work}/unzip${r}`;
-      await Deno.mkdir(target);
-      unzips.push((await must(timed(["unzip", "-q", zip, "-d", target]))).ms);
-      await Deno.remove(target, { recursive: true });
-      await Deno.remove(zip);
-      await Deno.remove(`${app}/updates/backups/${id}`, { recursive: true });
-    }
-    report("backup --files-only vs zip -r -q -6", backups, zips, 1.0, backupPeaks);
-    report("restore (emptied root) vs unzip -q  ", restores, unzips, 1.5, restorePeaks);
-    await Deno.remove(app, { recursive: true });
+    await filesRows(`${work}/app`, `${SIZE_MB} MB in ${FILES + 4} files`, makeTree);
+    await filesRows(`${work}/small`, "5,000 files of about 4 KB", (app) => makeSmallFiles(app));
   }
 
   if (ONLY === undefined || ONLY === "sqlite") {

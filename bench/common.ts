@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * What the benchmarks share: medians, deterministic incompressible bytes, and
  * a timed subprocess with its peak RSS.
@@ -42,4 +43,45 @@ export async function timed(
   const ms = performance.now() - started;
   const stderr = new TextDecoder().decode(out.stderr).trim();
   return { ms, peakKiB: Number(stderr.split("\n").at(-1)), code: out.code, stderr };
+}
+
+/**
+ * Prints one row of the issue's table: lockstep's median against the peer's
+ * median from the same run, the ratio and its target, and lockstep's peak RSS
+ * (with its target) when one is given.
+ */
+export function row(
+  label: string,
+  ours: { ms: number[]; peakKiB?: number[] },
+  peer: { name: string; ms: number[] },
+  target: { ratio: number; peakMB?: number },
+): void {
+  const a = median(ours.ms);
+  const b = median(peer.ms);
+  const peak = ours.peakKiB && median(ours.peakKiB) / 1024;
+  console.log(
+    `${label}: lockstep ${a.toFixed(0)} ms, ${peer.name} ${b.toFixed(0)} ms → ` +
+      `${(a / b).toFixed(2)}× (target ≤ ${target.ratio}×)` +
+      (peak === undefined
+        ? ""
+        : `, peak RSS ${peak.toFixed(0)} MB${
+          target.peakMB === undefined ? "" : ` (target ≤ ${target.peakMB} MB)`
+        }`),
+  );
+}
+
+/** `count` small text files of about 4 KB each (1–7 KB), deterministic, in 100 folders. */
+export async function makeSmallFiles(dir: string, count = 5000): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const folder = `${dir}/src/m${i % 100}`;
+    if (i < 100) await Deno.mkdir(folder, { recursive: true });
+    const size = 1000 + (i * 7919) % 6200;
+    const line = `export const v${i} = "${"lorem ipsum dolor sit amet ".repeat(2)}"; // ${
+      i * 31 % 997
+    }\n`;
+    await Deno.writeTextFile(
+      `${folder}/f${i}.ts`,
+      line.repeat(Math.ceil(size / line.length)).slice(0, size),
+    );
+  }
 }

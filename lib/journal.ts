@@ -116,6 +116,7 @@ export class Transaction {
   readonly #folder: string;
   readonly #entries: JournalEntry[] = [];
   readonly #onStep: StepHook;
+  readonly #missing = new Set<string>();
 
   private constructor(config: Pick<Config, "updates">, root: string, onStep: StepHook) {
     this.#config = config;
@@ -152,7 +153,20 @@ export class Transaction {
 
   /** Records that `path` gets the staged file (already written to {@link stagingPath}). */
   write(path: string): void {
-    this.#entries.push({ path, action: "write", existed: pathExists(join(this.#root, path)) });
+    this.#entries.push({ path, action: "write", existed: this.#exists(path) });
+  }
+
+  /**
+   * Whether anything is at root-relative `path`, remembering the folders
+   * found missing: the files of a new folder cost no failed lstat each
+   * (an error object per missing file cost more than writing the file).
+   */
+  #exists(path: string): boolean {
+    const folder = dirname(path);
+    if (folder !== "." && this.#missing.has(folder)) return false;
+    if (pathExists(join(this.#root, path))) return true;
+    if (folder !== "." && !pathExists(join(this.#root, folder))) this.#missing.add(folder);
+    return false;
   }
 
   /** Records that `path` is removed. */

@@ -5,14 +5,16 @@
  *
  * @module
  */
-import { deflateRawSync } from "node:zlib";
 import { join } from "node:path";
 import { LockstepError, messageOf } from "../errors.ts";
-import { compressible } from "../files.ts";
 import { hashingSink, type Written } from "../hashing.ts";
-import type { FileEntry, ZipReader } from "../deps/zip.ts";
+import { needsZip64, worthDeflating, ZipWriter } from "../zip_writer.ts";
+import type { FileEntry } from "../deps/zip.ts";
+import { type EntrySpan, readEntry } from "../zip_data.ts";
 import type { TreeFile } from "./tree.ts";
 import { fileReader } from "../bundles/archive.ts";
+import { checkLayout } from "../bundles/zip_layout.ts";
+import { spanOf } from "../bundles/zip_reader.ts";
 
 /** Progress while archiving or restoring files. */
 export interface FilesProgress {
@@ -26,26 +28,12 @@ export interface FilesProgress {
   readonly totalBytes: number;
 }
 
-const SAMPLE = 32 * 1024;
 const SMALL = 256 * 1024;
 
 /**
- * Whether deflating `file` is worth it: known compressed formats are not, and
- * for larger files a 32 KiB sample deflated at level 1 must shrink by 5%.
- */
-function worthDeflating(file: TreeFile, handle: Deno.FsFile): boolean {
-  if (!compressible(file.path)) return false;
-  if (file.size < 2 * SAMPLE) return true;
-  const sample = new Uint8Array(SAMPLE);
-  const read = handle.readSync(sample) ?? 0;
-  handle.seekSync(0, Deno.SeekMode.Start);
-  if (read === 0) return true;
-  return deflateRawSync(sample.subarray(0, read), { level: 1 }).length < read * 0.95;
-}
-
-/**
  * Streams `files` (under `root`) into a zip written to `out`, returning its
- * SHA-256 and size. Memory stays flat: one file is read at a time.
+ * SHA-256 and size. Memory stays flat: one file is read at a time (a large
+ * one a megabyte at a time).
  */
 export async function writeFilesZip(
   root: string,
@@ -53,21 +41,56 @@ export async function writeFilesZip(
   out: string,
   onProgress?: (progress: FilesProgress) => void,
 ): Promise<Written> {
+  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  if (needsZip64(files.length, totalBytes)) {
+    return await writeZip64(root, files, out, totalBytes, onProgress);
+  }
+  const target = await Deno.open(out, { write: true, createNew: true, mode: 0o600 });
+  try {
+    const writer = await ZipWriter.open(target);
+    let done = 0;
+    let bytes = 0;
+    let pause = performance.now();
+    for (const file of files) {
+      const handle = Deno.openSync(join(root, ...file.path.split("/")), { read: true });
+      bytes += writer.addFile(file.path, handle, {
+        mode: file.mode,
+        mtime: file.mtime,
+        deflate: worthDeflating(file.path, file.size, handle),
+      });
+      onProgress?.({ files: ++done, bytes, totalFiles: files.length, totalBytes });
+      // The work is synchronous: a signal (an interrupt) is handled between files.
+      if (performance.now() - pause > 50) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        pause = performance.now();
+      }
+    }
+    return writer.close();
+  } finally {
+    closeQuietly(target);
+  }
+}
+
+/** {@link writeFilesZip} for a tree too large for the classic zip format: zip.js, zip64. */
+async function writeZip64(
+  root: string,
+  files: readonly TreeFile[],
+  out: string,
+  totalBytes: number,
+  onProgress?: (progress: FilesProgress) => void,
+): Promise<Written> {
   const { Uint8ArrayReader, ZipWriter, configure } = await import("../deps/zip.ts");
-  // zip.js's workers were tried: posting every chunk to a worker made a 200 MB backup
-  // twice as slow. Deflate runs on Deno's native CompressionStream on this thread.
   configure({ useWebWorkers: false });
   const target = await Deno.open(out, { write: true, createNew: true, mode: 0o600 });
   const sink = hashingSink(target);
-  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
   let done = 0;
   let bytes = 0;
   try {
-    const writer = new ZipWriter(sink.writable, { level: 6, zip64: totalBytes > 0xf0000000 });
+    const writer = new ZipWriter(sink.writable, { level: 6, zip64: true });
     for (const file of files) {
       const absolute = join(root, ...file.path.split("/"));
       const handle = Deno.openSync(absolute, { read: true });
-      const deflate = worthDeflating(file, handle);
+      const deflate = worthDeflating(file.path, file.size, handle);
       // Small files are read in one call: a stream per file costs more than the file.
       let source: ReadableStream<Uint8Array> | InstanceType<typeof Uint8ArrayReader>;
       if (file.size <= SMALL) {
@@ -85,7 +108,6 @@ export async function writeFilesZip(
         level: deflate ? 6 : 0,
         lastModDate: file.mtime,
         unixMode: 0o100000 | file.mode,
-        // An entry may grow past 4 GiB: zip64 fields when it could.
         ...(file.size > 0xf0000000 ? { zip64: true } : {}),
       });
       done++;
@@ -122,20 +144,24 @@ export interface ArchivedFile {
   readonly mtime: Date;
   /** CRC-32 of the content. */
   readonly crc32: number;
-  /** The zip.js entry, for extraction. */
-  readonly entry: FileEntry;
+  /** Where its data is. */
+  readonly span: EntrySpan;
 }
 
+/** Where an entry's bytes go: a file (closed when done), or nowhere, to verify only. */
+export type Sink = Pick<Deno.FsFile, "writeSync" | "close">;
+
 /** An open `files.zip`. */
-export interface FilesArchive extends AsyncDisposable {
+export interface FilesArchive extends Disposable {
   /** Every file entry, sorted by path. */
   readonly files: readonly ArchivedFile[];
-  /** Streams one entry's content to `out` (closed afterwards), checking its CRC-32. */
-  extract(file: ArchivedFile, out: WritableStream<Uint8Array>): Promise<void>;
+  /** Inflates one entry's content into `out` (closed afterwards), checking its CRC-32. */
+  extract(file: ArchivedFile, out: Sink): Promise<void>;
 }
 
 /**
- * Opens `files.zip` by its central directory.
+ * Opens `files.zip` by its central directory (zip.js), each local header
+ * held to it.
  *
  * @throws {LockstepError} `BACKUP_INVALID` when it is not a readable zip.
  */
@@ -143,20 +169,24 @@ export async function openFilesZip(path: string, backupId: string): Promise<File
   const zip = await import("../deps/zip.ts");
   zip.configure({ useWebWorkers: false });
   const file = await Deno.open(path, { read: true });
-  const size = (await file.stat()).size;
-  let reader: ZipReader<unknown>;
   let files: ArchivedFile[];
   try {
-    reader = new zip.ZipReader(await fileReader(file, size), { checkCrc32: true });
-    const entries = await reader.getEntries();
-    files = entries.filter((e): e is FileEntry => !e.directory).map((entry) => ({
-      path: entry.filename,
-      size: entry.uncompressedSize,
-      mode: (entry.unixMode ?? 0o100644) & 0o7777,
-      mtime: entry.lastModDate,
-      crc32: entry.signature ?? 0,
-      entry,
-    }));
+    const size = (await file.stat()).size;
+    const reader = new zip.ZipReader(await fileReader(file, size), { checkCrc32: true });
+    try {
+      const entries = await reader.getEntries();
+      const starts = checkLayout(file, entries, reader.directoryOffset ?? 0, "files.zip");
+      files = entries.filter((e): e is FileEntry => !e.directory).map((entry) => ({
+        path: entry.filename,
+        size: entry.uncompressedSize,
+        mode: (entry.unixMode ?? 0o100644) & 0o7777,
+        mtime: entry.lastModDate,
+        crc32: entry.signature ?? 0,
+        span: spanOf(entry, starts.get(entry)!),
+      }));
+    } finally {
+      await reader.close().catch(() => undefined);
+    }
   } catch (error) {
     file.close();
     throw new LockstepError(
@@ -168,10 +198,15 @@ export async function openFilesZip(path: string, backupId: string): Promise<File
   return {
     files,
     async extract(archived, out) {
-      await archived.entry.getData(out, { checkSignature: true });
+      try {
+        await readEntry(file, archived.span, (chunk) => {
+          for (let at = 0; at < chunk.length;) at += out.writeSync(chunk.subarray(at));
+        });
+      } finally {
+        out.close();
+      }
     },
-    async [Symbol.asyncDispose]() {
-      await reader.close();
+    [Symbol.dispose]() {
       file.close();
     },
   };

@@ -361,7 +361,7 @@ async function planRestore(
   const isProtected = protection(config);
   const writes: string[] = [];
   let unchanged = 0;
-  await using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
+  using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
   const inBackup = new Set<string>();
   for (const file of archive.files) {
     inBackup.add(file.path);
@@ -386,7 +386,7 @@ async function stageFiles(
   onProgress: RestoreOptions["onProgress"],
 ): Promise<void> {
   const wanted = new Set(writes);
-  await using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
+  using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
   const files = archive.files.filter((file) => wanted.has(file.path));
   const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
   let bytes = 0;
@@ -395,7 +395,7 @@ async function stageFiles(
     const staged = tx.stagingPath(file.path);
     Deno.mkdirSync(dirname(staged), { recursive: true });
     const out = Deno.openSync(staged, { write: true, createNew: true, mode: 0o600 });
-    await archive.extract(file, out.writable);
+    await archive.extract(file, out);
     Deno.chmodSync(staged, file.mode);
     Deno.utimeSync(staged, file.mtime, file.mtime);
     tx.write(file.path);

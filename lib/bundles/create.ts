@@ -15,6 +15,7 @@ import { valid, validRange } from "../deps/semver.ts";
 import { globMatcher } from "../deps/glob.ts";
 import { LockstepError } from "../errors.ts";
 import { compressible, syncFolder } from "../files.ts";
+import { needsZip64, worthDeflating, ZipWriter } from "../zip_writer.ts";
 import { checkPaths, checkRemovals } from "./paths.ts";
 import { protection } from "./pending.ts";
 import { IGNORE_FILE, readRelease, type ReleaseFile, releaseRules } from "./release.ts";
@@ -124,7 +125,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     ];
     refuseProtected(config, writes, removes, where, pack.name);
   } else if (options.config) refuseProtected(options.config, [...present], remove, where);
-  const { listed, bytes } = await fingerprint(files, options.include ?? [], where);
+  const { listed, bytes } = fingerprint(files, options.include ?? [], where);
   const manifest = {
     format: 1,
     app,
@@ -206,20 +207,23 @@ function refuseProtected(
  * that looks like a secret (by name, or by its first bytes) unless `include`
  * names it.
  */
-async function fingerprint(
+function fingerprint(
   files: readonly ReleaseFile[],
   include: readonly string[],
   where: string,
-): Promise<{ listed: Listed; bytes: number }> {
+): { listed: Listed; bytes: number } {
   const included = globMatcher(include);
   const secrets: { path: string; reason: string }[] = [];
   const listed: Listed = {};
   let bytes = 0;
+  // Synchronous reads into one buffer: a stream per file cost more than the small files.
+  const buffer = new Uint8Array(1024 * 1024);
   for (const file of files) {
     const hash = createHash("sha256");
     let reason = secretByName(file.path);
-    using handle = await Deno.open(file.absolute);
-    for await (const chunk of handle.readable) {
+    using handle = Deno.openSync(file.absolute, { read: true });
+    for (let n = handle.readSync(buffer); n !== null; n = handle.readSync(buffer)) {
+      const chunk = buffer.subarray(0, n);
       reason ??= secretInContent(chunk);
       hash.update(chunk);
     }
@@ -251,26 +255,32 @@ async function writeBundleZip(
   signature: Uint8Array | undefined,
   files: readonly ReleaseFile[],
 ): Promise<void> {
-  const { ZipWriter, configure } = await import("../deps/zip.ts");
-  configure({ useWebWorkers: false });
   // The output folder (often updates/pending/) is made when missing.
   await Deno.mkdir(dirname(out), { recursive: true });
   const temp = join(dirname(out), `.lockstep-${crypto.randomUUID()}.tmp`);
   const target = await Deno.open(temp, { write: true, createNew: true });
   try {
-    const writer = new ZipWriter(target.writable, { level: 6 });
-    await writer.add("bundle.json", new Blob([manifestBytes]).stream());
-    if (signature) {
-      await writer.add("bundle.sig", new Blob([signature as Uint8Array<ArrayBuffer>]).stream());
+    const total = files.reduce((sum, f) => sum + f.size, manifestBytes.length);
+    if (needsZip64(files.length + 2, total)) {
+      await writeZip64(target, manifestBytes, signature, files);
+    } else {
+      const writer = await ZipWriter.open(target);
+      writer.addBytes("bundle.json", manifestBytes);
+      if (signature) writer.addBytes("bundle.sig", signature);
+      for (const file of files) {
+        const handle = Deno.openSync(file.absolute, { read: true });
+        const deflate = worthDeflating(file.path, file.size, handle);
+        writer.addFile(`files/${file.path}`, handle, { deflate });
+      }
+      writer.close();
     }
-    for (const file of files) {
-      const source = await Deno.open(file.absolute);
-      await writer.add(`files/${file.path}`, source.readable, {
-        level: compressible(file.path) ? 6 : 0,
-      });
-    }
-    await writer.close();
+    target.close();
   } catch (error) {
+    try {
+      target.close();
+    } catch (closing) {
+      if (!(closing instanceof Deno.errors.BadResource)) throw closing;
+    }
     await Deno.remove(temp).catch(() => undefined);
     throw error;
   }
@@ -288,4 +298,27 @@ async function writeBundleZip(
   }
   await Deno.remove(temp);
   await syncFolder(dirname(out));
+}
+
+/** A bundle too large for the classic zip format: zip.js, zip64. */
+async function writeZip64(
+  target: Deno.FsFile,
+  manifestBytes: Uint8Array<ArrayBuffer>,
+  signature: Uint8Array | undefined,
+  files: readonly ReleaseFile[],
+): Promise<void> {
+  const { ZipWriter, configure } = await import("../deps/zip.ts");
+  configure({ useWebWorkers: false });
+  const writer = new ZipWriter(target.writable, { level: 6, zip64: true, preventClose: true });
+  await writer.add("bundle.json", new Blob([manifestBytes]).stream());
+  if (signature) {
+    await writer.add("bundle.sig", new Blob([signature as Uint8Array<ArrayBuffer>]).stream());
+  }
+  for (const file of files) {
+    const source = await Deno.open(file.absolute);
+    await writer.add(`files/${file.path}`, source.readable, {
+      level: compressible(file.path) ? 6 : 0,
+    });
+  }
+  await writer.close();
 }

@@ -1,13 +1,13 @@
 /**
  * Streaming one payload entry out of a bundle: its bytes counted, hashed and
- * written as zip.js produces them, with the manifest's size and SHA-256 and
+ * written as they are inflated, with the manifest's size and SHA-256 and
  * the inflation ratio enforced on the bytes actually produced.
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import type { Limits } from "../config.ts";
-import type { FileEntry } from "../deps/zip.ts";
+import { type EntrySpan, readEntry } from "../zip_data.ts";
 import type { ManifestFile } from "./manifest.ts";
 import { bundleError, refuse } from "./refuse.ts";
 import { guard } from "./zip_reader.ts";
@@ -21,13 +21,15 @@ export type Sink = Pick<Deno.FsFile, "writeSync" | "close">;
 export const NOWHERE: Sink = { writeSync: (chunk) => chunk.length, close() {} };
 
 /**
- * Streams `entry` (the payload file `name`) into `out` and closes it.
+ * Streams the entry at `span` of `file` (the payload file `name`) into `out`
+ * and closes it.
  *
  * @throws {LockstepError} `BUNDLE_CONTENT_MISMATCH`, `BUNDLE_TOO_LARGE`,
  * `BUNDLE_CORRUPT`.
  */
 export async function extractEntry(
-  entry: FileEntry,
+  file: Deno.FsFile,
+  span: EntrySpan,
   expected: ManifestFile,
   name: string,
   out: Sink,
@@ -36,7 +38,7 @@ export async function extractEntry(
   const { limits, where } = options;
   const hash = createHash("sha256");
   let produced = 0;
-  const compressed = Math.max(1, entry.compressedSize);
+  const compressed = Math.max(1, span.compressedSize);
   // Synchronous writes of each produced chunk: an async file op costs a
   // thread-pool round trip, which dominates for thousands of small files.
   const sink = {
@@ -48,30 +50,26 @@ export async function extractEntry(
     await guard(
       where,
       `files/${name}`,
-      entry.getData!(
-        new WritableStream<Uint8Array>({
-          write(chunk) {
-            produced += chunk.length;
-            if (produced > expected.size) {
-              throw bundleError(
-                "BUNDLE_CONTENT_MISMATCH",
-                where,
-                `"${name}" inflates past its ${expected.size} bytes`,
-                { path: name },
-              );
-            }
-            if (produced > MIB && produced / compressed > limits.ratio) {
-              throw bundleError(
-                "BUNDLE_TOO_LARGE",
-                where,
-                `"${name}" inflates more than ${limits.ratio}:1`,
-              );
-            }
-            hash.update(chunk);
-            sink.write(chunk);
-          },
-        }),
-      ),
+      readEntry(file, span, (chunk) => {
+        produced += chunk.length;
+        if (produced > expected.size) {
+          throw bundleError(
+            "BUNDLE_CONTENT_MISMATCH",
+            where,
+            `"${name}" inflates past its ${expected.size} bytes`,
+            { path: name },
+          );
+        }
+        if (produced > MIB && produced / compressed > limits.ratio) {
+          throw bundleError(
+            "BUNDLE_TOO_LARGE",
+            where,
+            `"${name}" inflates more than ${limits.ratio}:1`,
+          );
+        }
+        hash.update(chunk);
+        sink.write(chunk);
+      }),
     );
   } finally {
     out.close();

@@ -10,7 +10,7 @@
 import { dirname, join, relative } from "node:path";
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
-import { confined } from "../files.ts";
+import { confinedSync, lstatOrNothing } from "../files.ts";
 import type { Manifest } from "./manifest.ts";
 
 /** Tries a write in `folder`; returns why it cannot be written, or `undefined`. */
@@ -30,23 +30,31 @@ export async function checkTargets(
   writes: readonly string[],
   probe?: Probe,
 ): Promise<void> {
+  await Promise.resolve();
   const touched = [...writes, ...manifest.remove];
-  for (const path of touched) await refuseLinks(config, file, path);
+  // Synchronous and remembered: thousands of paths share a few folders, and each async
+  // lstat (or NotFound error) of a missing file cost more than the file's install.
+  const seen = new Map<string, Deno.FileInfo | undefined>();
+  const lstat = (path: string) => {
+    if (!seen.has(path)) {
+      const parent = dirname(path);
+      // Nothing can be in a folder that is not there.
+      const none = parent !== path && seen.has(parent) && !seen.get(parent)?.isDirectory;
+      seen.set(path, none ? undefined : lstatOrNothing(path));
+    }
+    return seen.get(path);
+  };
+  for (const path of touched) refuseLinks(config, file, path, lstat);
   const unwritable: string[] = [];
   const folders = new Set<string>();
   for (const path of touched) {
     const target = join(config.root, path);
-    const info = await Deno.lstat(target).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    });
-    if (info?.isDirectory) unwritable.push(`${path} (a folder is in the way)`);
+    if (lstat(target)?.isDirectory) unwritable.push(`${path} (a folder is in the way)`);
     let folder = dirname(target);
-    while (!(await Deno.lstat(folder).then((i) => i.isDirectory, () => false))) {
+    while (!lstat(folder)?.isDirectory) {
       // A file where a folder must go is in the way, unless this bundle removes it.
       const blocking = relative(config.root, folder);
-      const isFile = await Deno.lstat(folder).then((i) => i.isFile, () => false);
-      if (isFile && !manifest.remove.includes(blocking)) {
+      if (lstat(folder)?.isFile && !manifest.remove.includes(blocking)) {
         unwritable.push(`${path} (the file ${blocking} is where its folder goes)`);
       }
       folder = dirname(folder);
@@ -86,9 +94,14 @@ export function probeNow(folder: string): string | undefined {
   return undefined;
 }
 
-async function refuseLinks(config: Config, file: string, path: string): Promise<void> {
+function refuseLinks(
+  config: Config,
+  file: string,
+  path: string,
+  lstat: (path: string) => Deno.FileInfo | undefined,
+): void {
   try {
-    await confined(config.root, path, `install bundle "${file}": write`);
+    confinedSync(config.root, path, `install bundle "${file}": write`, lstat);
   } catch (error) {
     if (error instanceof LockstepError && error.code === "PATH_UNSAFE") {
       throw new LockstepError("BUNDLE_PATH_UNSAFE", `${error.message}. Nothing was changed.`, {

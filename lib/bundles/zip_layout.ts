@@ -14,7 +14,9 @@
  * - bytes that belong to no entry, between entries or before the central
  *   directory: `BUNDLE_HIDDEN_DATA`.
  *
- * Only offsets are parsed here; reading and inflating stay zip.js's.
+ * Only offsets are parsed here: the central directory is zip.js's, and the
+ * data span of each entry found here (where its bytes start, once its local
+ * header agrees with the central directory) is what `zip_data.ts` inflates.
  *
  * @module
  */
@@ -48,23 +50,29 @@ interface Span {
 
 /**
  * Refuses a zip whose local headers, entry spans or gaps disagree with its
- * central directory (at `directoryOffset`).
+ * central directory (at `directoryOffset`). Returns where each entry's data
+ * starts (after its local header), by entry.
  *
  * @throws {LockstepError} `BUNDLE_HEADER_MISMATCH`, `BUNDLE_ENTRIES_OVERLAP`,
  * `BUNDLE_HIDDEN_DATA`.
  */
-export function checkLayout(
+export function checkLayout<E extends CentralEntry>(
   file: Deno.FsFile,
-  entries: readonly CentralEntry[],
+  entries: readonly E[],
   directoryOffset: number,
   where: string,
-): void {
+): Map<E, number> {
   // In file order, so that one window read serves the headers of many small entries.
   const ordered = [...entries].sort((a, b) => a.offset - b.offset);
   const window = new Window(file);
   const locals = ordered.map((entry) => readLocal(window, entry, where));
   checkSpans(locals.map((l) => l.span), directoryOffset, where);
-  for (const [i, entry] of ordered.entries()) compareHeaders(window, entry, locals[i]!, where);
+  const starts = new Map<E, number>();
+  for (const [i, entry] of ordered.entries()) {
+    compareHeaders(window, entry, locals[i]!, where);
+    starts.set(entry, locals[i]!.dataStart);
+  }
+  return starts;
 }
 
 /** One local header as read from the file. */

@@ -11,6 +11,7 @@ import { LockstepError, messageOf } from "../errors.ts";
 import type { Entry, FileEntry, ZipReader } from "../deps/zip.ts";
 import { refuse } from "./refuse.ts";
 import { checkLayout } from "./zip_layout.ts";
+import type { EntrySpan } from "../zip_data.ts";
 
 /** Random access to a file for zip.js, serialised so that seek and read never interleave. */
 export async function fileReader(file: Deno.FsFile, size: number) {
@@ -92,7 +93,7 @@ export async function readDirectory(
 /**
  * Refuses what zip.js noticed could be read another way, then holds every
  * local header, entry span and gap to the central directory
- * ({@link checkLayout}).
+ * ({@link checkLayout}). Returns where each entry's data starts.
  *
  * @throws {LockstepError} `BUNDLE_CORRUPT`, `BUNDLE_HIDDEN_DATA`,
  * `BUNDLE_HEADER_MISMATCH`, `BUNDLE_ENTRIES_OVERLAP`.
@@ -101,7 +102,7 @@ export function checkStructure(
   file: Deno.FsFile,
   read: { reader: ReadZip; entries: readonly Entry[] },
   where: string,
-): void {
+): Map<Entry, number> {
   for (const warning of read.reader.warnings ?? []) {
     if (HARMLESS.has(warning.reason)) continue;
     refuse(
@@ -110,7 +111,18 @@ export function checkStructure(
       `its zip structure can be read more than one way (${warning.reason})`,
     );
   }
-  checkLayout(file, read.entries, read.reader.directoryOffset ?? 0, where);
+  return checkLayout(file, read.entries, read.reader.directoryOffset ?? 0, where);
+}
+
+/** Where `entry`'s data is, from its data start (see {@link checkStructure}). */
+export function spanOf(entry: Entry, start: number): EntrySpan {
+  return {
+    start,
+    compressedSize: entry.compressedSize,
+    uncompressedSize: entry.uncompressedSize,
+    method: entry.compressionMethod,
+    crc32: entry.signature ?? 0,
+  };
 }
 
 /**
