@@ -345,7 +345,11 @@ async function syncTree(folder: string): Promise<void> {
   await syncFolder(folder);
 }
 
-async function removeProbes(folder: string): Promise<void> {
+/**
+ * Removes the probe files listed in `folder`'s `probes` list (a crash can
+ * come between making a probe and removing it), then the list.
+ */
+export async function removeProbes(folder: string): Promise<void> {
   let list: string;
   try {
     list = await Deno.readTextFile(join(folder, "probes"));

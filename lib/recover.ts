@@ -20,6 +20,7 @@ import { Connections } from "./migrations/connections.ts";
 import { readLedgers } from "./migrations/status.ts";
 import { withPacks } from "./packs/registry.ts";
 import { finishPackRemoval } from "./packs/remove.ts";
+import { removeStrayProbes } from "./bundles/targets.ts";
 
 /** What {@link recover} did. */
 export interface RecoverResult {
@@ -68,6 +69,8 @@ export async function recover(config: Config): Promise<RecoverResult> {
     }
   });
   const files = await recoverFilesOfMigrations(config);
+  // A preflight killed between making a probe file and removing it.
+  await removeStrayProbes(config);
   if (undo === null) {
     if (files === null) return { outcome: result.outcome, label: result.label };
     return { outcome: "rolled-back", label: files };

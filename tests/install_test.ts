@@ -285,6 +285,23 @@ Deno.test("install killed (SIGKILL) at 50 random moments: recover leaves the old
   assert(outcomes.old + outcomes.new === 50);
 });
 
+Deno.test("a preflight killed between making a probe file and removing it: recover removes the probe", async () => {
+  await using app = await makeApp("sqlite", { packages: {}, files: V1 });
+  const before = await treeHash(app.dir, ["updates"]);
+  // What a kill at that moment leaves: the probe, listed in lockstep's work folder first.
+  const probe = `${app.dir}/app/.lockstep-probe-${crypto.randomUUID()}`;
+  await Deno.mkdir(`${app.dir}/updates/.lockstep`, { recursive: true });
+  await Deno.writeTextFile(`${app.dir}/updates/.lockstep/probes`, `${probe}\n`);
+  await Deno.writeFile(probe, new Uint8Array());
+  const recovered = await cli(app, "recover");
+  assertEquals(recovered.code, 0, recovered.stderr);
+  assertEquals(await treeHash(app.dir, ["updates"]), before);
+  await Deno.stat(`${app.dir}/updates/.lockstep/probes`).then(
+    () => assert(false, "the list is left"),
+    (error) => assert(error instanceof Deno.errors.NotFound),
+  );
+});
+
 Deno.test("two installs at once: the second exits 6 and changes nothing", async () => {
   await using app = await makeApp("sqlite", { packages: {}, files: V1 });
   await pendingBundle(app, "1.1.0", V11);

@@ -25,7 +25,7 @@ import { applyPacks, loadPacks } from "../packs/registry.ts";
 import { verifyPackBundle } from "../packs/verify.ts";
 import { migratesAfter } from "../packs/bundle.ts";
 import { judgeFuture } from "../migrations/future.ts";
-import { checkTargets, probeNow } from "./targets.ts";
+import { checkTargets, prober, removeStrayProbes } from "./targets.ts";
 import { recordVerdict } from "./verdicts.ts";
 
 /** A bundle the preflight refused, with the reason. */
@@ -81,13 +81,14 @@ export async function preflightChain(
         bundle.file,
         manifest,
         writes,
-        options.dryRun ? undefined : probeNow,
+        options.dryRun ? undefined : prober(config),
       );
     } catch (error) {
       if (!isLockstepError(error)) throw error;
       refusals.push({ bundle, error });
     }
   }
+  if (!options.dryRun) await removeStrayProbes(config);
   return refusals;
 }
 

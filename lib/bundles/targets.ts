@@ -11,6 +11,8 @@ import { dirname, join, relative } from "node:path";
 import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { confinedSync, lstatOrNothing } from "../files.ts";
+import { removeProbes } from "../journal.ts";
+import { workFolder } from "../oplock.ts";
 import type { Manifest } from "./manifest.ts";
 
 /** Tries a write in `folder`; returns why it cannot be written, or `undefined`. */
@@ -78,12 +80,25 @@ export async function checkTargets(
   }
 }
 
+/** Where the preflight lists its probes, so that a kill between making and removing one is undone. */
+function probeList(config: Pick<Config, "updates">): string {
+  return join(workFolder(config), "probes");
+}
+
 /**
- * Tries a write in `folder` outside any journal: makes a probe file and
- * removes it at once (backups and restores pass probe names by).
+ * Tries writes outside any journal: each makes a probe file in a folder and
+ * removes it at once, listed first in lockstep's work folder so that
+ * {@link removeStrayProbes} (`recover`, the next preflight) removes one a
+ * kill left behind (backups and restores pass probe names by).
  */
-export function probeNow(folder: string): string | undefined {
+export function prober(config: Pick<Config, "updates">): Probe {
+  return (folder) => probeNow(config, folder);
+}
+
+function probeNow(config: Pick<Config, "updates">, folder: string): string | undefined {
   const probe = join(folder, `.lockstep-probe-${crypto.randomUUID()}`);
+  Deno.mkdirSync(workFolder(config), { recursive: true });
+  Deno.writeTextFileSync(probeList(config), `${probe}\n`, { append: true });
   try {
     Deno.writeFileSync(probe, new Uint8Array(), { createNew: true });
   } catch (error) {
@@ -92,6 +107,14 @@ export function probeNow(folder: string): string | undefined {
   }
   Deno.removeSync(probe);
   return undefined;
+}
+
+/** Removes the probes a killed preflight left behind, and their list. */
+export async function removeStrayProbes(config: Pick<Config, "updates">): Promise<void> {
+  await removeProbes(workFolder(config));
+  await Deno.remove(probeList(config)).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
 }
 
 function refuseLinks(
