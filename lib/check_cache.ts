@@ -1,21 +1,23 @@
 /**
  * The hints that let `check` skip work it did at an earlier start, as git's
  * index lets `git status` skip files: a migration file whose size, times and
- * inode are the ones recorded is not read and hashed again; a pending
- * bundle file likewise is not opened again (its manifest and signature bytes
- * are kept, and judged afresh against the config every time); and a
- * database whose catalog fingerprint and drift record are those of a
- * comparison that found no drift is not compared table by table again.
+ * inode are the ones recorded is not read and hashed again; a pending bundle
+ * file likewise is not opened again (an app bundle's verdict is kept with
+ * the hash of what else judging it read: the app, trust, protected paths,
+ * folders and versions); a database whose catalog fingerprint and drift
+ * record are those of a comparison that found no drift is not compared
+ * table by table again (`migrate` judges drift with this hint too); and when
+ * every input of the migration status (each migration file's identity, each
+ * ledger's fingerprint, the packages configured) is as recorded, the status
+ * itself is taken from the cache: no file is read and nothing is planned.
  *
  * Only a hint: a missing, damaged or foreign cache, or any mismatch, means
- * the full work, and `check` answers the same either way. When every input
- * of the migration status (each migration file's identity, each ledger's
- * fingerprint, the packages configured) is as recorded, the status itself
- * is taken from the cache: no file is read and nothing is planned. A file changed
+ * the full work, and the answer is the same either way. A file changed
  * within {@link RACY_MS} of being read is never recorded (its times may not
- * have moved yet when it changes again: git's "racily clean" entries).
- * `check` writes it, only when it may write to the updates folder, with a
- * rename; it is never read by anything that changes the application.
+ * have moved yet when it changes again: git's "racily clean" entries). It
+ * is written with a rename, only by a process that may write to the updates
+ * folder; what it records comes from lockstep's own reading, so it is as
+ * trusted as the rest of that folder.
  *
  * @module
  */
@@ -69,15 +71,17 @@ export interface SqlFacts {
   readonly down: boolean;
 }
 
-/** What was read from a pending bundle file, while it keeps its identity. */
+/** What was found in a pending bundle file, while it keeps its identity. */
 export interface BundleHint {
-  /** {@link fileIdentity} when it was read. */
+  /** {@link fileIdentity} when it was read (and the limits it was opened under). */
   readonly id: string;
-  /** bundle.json's bytes, base64, and bundle.sig's when present. */
-  readonly manifest?: string;
-  readonly signature?: string;
-  /** Why the file could not be opened as a bundle, when it could not. */
+  /** Why the file could not be opened as a bundle, when it could not (whatever the config). */
   readonly problem?: { readonly code: string; readonly message: string };
+  /**
+   * The bundle as it was judged, and `context`: the hash of everything else
+   * judging it read (the app, trust, protected paths, folders, versions).
+   */
+  readonly judged?: { readonly context: string; readonly bundle: Record<string, unknown> };
 }
 
 /** A database whose live schema matched its drift record. */
@@ -124,12 +128,12 @@ export class CheckCache {
     this.#used.bundles.add(path);
     const hint = this.bundles[path];
     if (hint?.id !== id) return undefined;
-    const { manifest, signature, problem } = hint;
-    const read = typeof manifest === "string" &&
-      (signature === undefined || typeof signature === "string");
+    const { judged, problem } = hint;
+    const known = isRecord(judged) && typeof judged.context === "string" &&
+      isRecord(judged.bundle) && judged.bundle.path === path;
     const refused = isRecord(problem) && typeof problem.code === "string" &&
       typeof problem.message === "string";
-    return read || refused ? hint : undefined;
+    return known || refused ? hint : undefined;
   }
 
   /** Records what was read from bundle `path`. */

@@ -3,9 +3,9 @@
  * it did before; these tests prove that nothing it skips can hide a change:
  * an applied migration edited to the same size with its old mtime put back,
  * a table altered outside migrations, a pending bundle replaced by another
- * of the same size with its old mtime, a ledger row removed by hand, a
- * damaged cache. And that `check`
- * with only read permission writes nothing.
+ * of the same size with its old mtime, a config that requires signatures
+ * after a bundle was judged, a ledger row removed by hand, a damaged cache.
+ * And that `check` with only read permission writes nothing.
  */
 import { join } from "node:path";
 import { check } from "../mod.ts";
@@ -88,10 +88,21 @@ for (const backend of BACKENDS) {
     const cache = JSON.parse(await Deno.readTextFile(cachePath(config)));
     assertEquals(Object.keys(cache.files).length, 2, "both migration files recorded");
     assertEquals(Object.keys(cache.bundles), [bundle]);
+    assertEquals(cache.bundles[bundle].judged.bundle.manifest.version, "1.1.0");
     assertEquals(Object.keys(cache.schema), ["main"]);
     // Answered from the hints, the same report.
     const second = await check(config);
     assertEquals([codes(second), second.bundles], [codes(first), first.bundles]);
+
+    // The config changed after the bundle was judged: its verdict is not reused.
+    const text = await Deno.readTextFile(app.configPath);
+    await Deno.writeTextFile(
+      app.configPath,
+      JSON.stringify({ ...JSON.parse(text), trust: { requireSignature: true } }),
+    );
+    const strict = await check(await app.config());
+    assertEquals(strict.bundles.map((b) => b.problem?.code), ["BUNDLE_SIGNATURE_INVALID"]);
+    await Deno.writeTextFile(app.configPath, text);
 
     // An applied migration edited to the same size, its mtime put back: only ctime moved.
     const users = join(app.dir, "migrations/core/20260101000000_users.sql");

@@ -18,7 +18,26 @@ import { verify } from "./signature.ts";
 import { withVerdicts } from "./verdicts.ts";
 import { packBundleProblem, packsFolder, rootView } from "../packs/bundle.ts";
 import { type BundleHint, type CheckCache, fileIdentity, settled } from "../check_cache.ts";
-import { parseManifest } from "./manifest.ts";
+import { sha256Hex } from "../sha256.ts";
+
+/**
+ * The hash of everything {@link judge} reads besides the bundle, for an app
+ * bundle: its verdict holds while this and the file are unchanged.
+ */
+async function judgeContext(config: Config): Promise<string> {
+  return await sha256Hex(JSON.stringify([
+    config.app,
+    config.trust,
+    config.protect,
+    config.root,
+    config.file,
+    config.updates,
+    config.versionFile,
+    packsFolder(config),
+    VERSION,
+    Deno.version.deno,
+  ]));
+}
 
 function statOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
@@ -106,8 +125,8 @@ async function listPending(config: Config): Promise<Listed[]> {
  * Opens and judges one bundle file on its own (signature, manifest, app,
  * runtime); version ordering is judged by {@link applicability}. With
  * `hints` (`check`), a file whose identity is the one recorded is not
- * opened: the manifest and signature bytes read from it then (or why it
- * could not be opened) are judged afresh.
+ * opened: why it could not be opened, or (an app bundle) its verdict while
+ * nothing else judging it reads changed, comes from the hint.
  */
 export async function inspectBundle(
   config: Config,
@@ -141,18 +160,8 @@ export async function inspectBundle(
     if (hint?.problem) {
       return { file, path, problem: { ...hint.problem, code: hint.problem.code as ErrorCode } };
     }
-    if (hint?.manifest !== undefined) {
-      const manifestBytes = Uint8Array.fromBase64(hint.manifest);
-      const read = {
-        path,
-        manifestBytes,
-        manifest: parseManifest(manifestBytes, file),
-        ...(hint.signature === undefined
-          ? {}
-          : { signature: Uint8Array.fromBase64(hint.signature) }),
-      };
-      return await judge(config, read, file);
-    }
+    const context = hints && await judgeContext(config);
+    if (hint?.judged?.context === context) return hint!.judged!.bundle as unknown as PendingBundle;
     let archive: BundleArchive;
     try {
       // Loaded only when a bundle is opened: with the hints, check at start-up opens none.
@@ -163,11 +172,12 @@ export async function inspectBundle(
       throw error;
     }
     await using _ = archive;
-    remember({
-      manifest: archive.manifestBytes.toBase64(),
-      ...(archive.signature === undefined ? {} : { signature: archive.signature.toBase64() }),
-    });
-    return await judge(config, archive, file);
+    const judged = await judge(config, archive, file);
+    // A pack bundle's verdict also depends on the packs installed: judged afresh each time.
+    if (context && archive.manifest.pack === undefined) {
+      remember({ judged: { context, bundle: { ...judged } } });
+    }
+    return judged;
   } catch (error) {
     if (error instanceof LockstepError) return { file, path, problem: problemOf(error) };
     if (error instanceof Deno.errors.NotCapable) throw error;
