@@ -161,7 +161,9 @@ export async function inspectBundle(
       return { file, path, problem: { ...hint.problem, code: hint.problem.code as ErrorCode } };
     }
     const context = hints && await judgeContext(config);
-    if (hint?.judged?.context === context) return hint!.judged!.bundle as unknown as PendingBundle;
+    if (context !== undefined && hint?.judged?.context === context) {
+      return hint.judged.bundle as unknown as PendingBundle;
+    }
     let archive: BundleArchive;
     try {
       // Loaded only when a bundle is opened: with the hints, check at start-up opens none.
