@@ -108,6 +108,13 @@ export interface CheckOptions {
    * check at once.
    */
   waitMs?: number;
+  /**
+   * Keep the hints read and found (`updates/.lockstep/check-cache.json`,
+   * when the updates folder may be written). Default true; false for a
+   * caller that must write nothing (a dry run, a plan shown before consent,
+   * the report): the hints are still used.
+   */
+  keepHints?: boolean;
 }
 
 /** The runtime the installed version needs, and what this host has. */
@@ -208,7 +215,7 @@ const GRAPH_CODES: ReadonlySet<ErrorCode> = new Set([
  * ```
  */
 export async function check(base: Config, options: CheckOptions = {}): Promise<CheckReport> {
-  const { waitMs = 0 } = options;
+  const { waitMs = 0, keepHints = true } = options;
   // The enabled packs' migrations join the graph; a pack that cannot be used is reported.
   const loaded = await loadPacks(base, await readState(base));
   const config = applyPacks(base, loaded);
@@ -265,7 +272,7 @@ export async function check(base: Config, options: CheckOptions = {}): Promise<C
       ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(newest.created!)) / 1000)),
     }
     : null;
-  await hints.save(config);
+  if (keepHints) await hints.save(config);
   problems.sort((a, b) => EXIT_BY_SEVERITY[b.severity] - EXIT_BY_SEVERITY[a.severity]);
   const exitCode = problems.length === 0 ? 0 : EXIT_BY_SEVERITY[problems[0]!.severity];
   return {

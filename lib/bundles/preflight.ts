@@ -51,44 +51,48 @@ export async function preflightChain(
 ): Promise<PreflightRefusal[]> {
   const refusals: PreflightRefusal[] = [];
   const state = await readState(config);
-  for (const { bundle, refusal } of steps) {
-    if (refusal) continue;
-    try {
-      await readWhole(config, bundle);
-      const pack = bundle.manifest!.pack;
-      if (pack !== undefined) {
-        const declaration = await verifyPackBundle(config, bundle, state);
-        // The migrations after it: a pack that has none adds no package to the graph.
-        if (migratesAfter(config, bundle.manifest!, declaration)) {
-          options.declarations?.set(pack, declaration);
-        } else options.declarations?.delete(pack);
+  try {
+    for (const { bundle, refusal } of steps) {
+      if (refusal) continue;
+      try {
+        await readWhole(config, bundle);
+        const pack = bundle.manifest!.pack;
+        if (pack !== undefined) {
+          const declaration = await verifyPackBundle(config, bundle, state);
+          // The migrations after it: a pack that has none adds no package to the graph.
+          if (migratesAfter(config, bundle.manifest!, declaration)) {
+            options.declarations?.set(pack, declaration);
+          } else options.declarations?.delete(pack);
+        }
+      } catch (error) {
+        if (!isLockstepError(error)) throw error;
+        // A dry run (and `bundle inspect`) writes nothing, not even a verdict; whose folder a
+        // pack's is belongs to the host, not to the bundle.
+        if (!options.dryRun && error.code !== "PACK_FOLDER_OWNED") {
+          await recordVerdict(config, bundle, error);
+        }
+        refusals.push({ bundle, error });
+        continue;
       }
-    } catch (error) {
-      if (!isLockstepError(error)) throw error;
-      // A dry run (and `bundle inspect`) writes nothing, not even a verdict; whose folder a
-      // pack's is belongs to the host, not to the bundle.
-      if (!options.dryRun && error.code !== "PACK_FOLDER_OWNED") {
-        await recordVerdict(config, bundle, error);
+      const manifest = bundle.manifest!;
+      const writes = Object.keys(manifest.files);
+      try {
+        await checkTargets(
+          config,
+          bundle.file,
+          manifest,
+          writes,
+          options.dryRun ? undefined : prober(config),
+        );
+      } catch (error) {
+        if (!isLockstepError(error)) throw error;
+        refusals.push({ bundle, error });
       }
-      refusals.push({ bundle, error });
-      continue;
     }
-    const manifest = bundle.manifest!;
-    const writes = Object.keys(manifest.files);
-    try {
-      await checkTargets(
-        config,
-        bundle.file,
-        manifest,
-        writes,
-        options.dryRun ? undefined : prober(config),
-      );
-    } catch (error) {
-      if (!isLockstepError(error)) throw error;
-      refusals.push({ bundle, error });
-    }
+  } finally {
+    // What the probes listed, and the list: a refusal thrown half-way included.
+    if (!options.dryRun) await removeStrayProbes(config);
   }
-  if (!options.dryRun) await removeStrayProbes(config);
   return refusals;
 }
 

@@ -97,8 +97,7 @@ export function prober(config: Pick<Config, "updates">): Probe {
 
 function probeNow(config: Pick<Config, "updates">, folder: string): string | undefined {
   const probe = join(folder, `.lockstep-probe-${crypto.randomUUID()}`);
-  Deno.mkdirSync(workFolder(config), { recursive: true });
-  Deno.writeTextFileSync(probeList(config), `${probe}\n`, { append: true });
+  listProbe(config, probe);
   try {
     Deno.writeFileSync(probe, new Uint8Array(), { createNew: true });
   } catch (error) {
@@ -107,6 +106,23 @@ function probeNow(config: Pick<Config, "updates">, folder: string): string | und
   }
   Deno.removeSync(probe);
   return undefined;
+}
+
+/**
+ * Adds `probe` to the list, best effort: a list that cannot be written (a
+ * full disk) only loses the clean-up after a kill, and is not left behind.
+ */
+function listProbe(config: Pick<Config, "updates">, probe: string): void {
+  const list = probeList(config);
+  try {
+    Deno.mkdirSync(workFolder(config), { recursive: true });
+    Deno.writeTextFileSync(list, `${probe}\n`, { append: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    try {
+      if (Deno.statSync(list).size === 0) Deno.removeSync(list);
+    } catch { /* not made */ }
+  }
 }
 
 /** Removes the probes a killed preflight left behind, and their list. */

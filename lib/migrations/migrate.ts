@@ -247,7 +247,8 @@ async function judge(
   // is not compared table by table (what changed since, the migrations record afresh).
   const hints = CheckCache.read(config);
   const states = await schemaStates(connections, { hints });
-  await hints.save(config);
+  // A dry run writes nothing, not even a hint.
+  if (!dryRun) await hints.save(config);
   if (options.acceptDrift === true) {
     const toAccept = states.filter((s) => s.record !== "current" || s.changes.length);
     return { discovered, first, byId, pending, toAccept, held };

@@ -250,7 +250,8 @@ async function planPackInstall(
       data: { pack: name },
     });
   }
-  const report = await check(config);
+  // A plan, shown before consent (or for a dry run): it writes nothing, not even check's hints.
+  const report = await check(config, { keepHints: false });
   const blocking = report.problems.filter((p) => p.severity === "blocked" && p.data.pack !== name);
   if (blocking.length > 0) {
     const first = blocking[0]!;

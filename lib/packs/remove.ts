@@ -161,7 +161,8 @@ async function planRemoval(
   const dependents = dependentsOf(name, loaded);
   if (dependents.length > 0) throw refusal(packHasDependents(name, dependents), action);
   const pack = loaded.find((p) => p.name === name)!;
-  const report = await check(config);
+  // A plan, shown before consent (or for a dry run): it writes nothing, not even check's hints.
+  const report = await check(config, { keepHints: false });
   const blocking = report.problems.filter((p) => p.severity === "blocked" && p.data.pack !== name);
   if (blocking.length > 0) {
     throw new LockstepError(

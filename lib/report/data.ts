@@ -60,7 +60,8 @@ const STATES = {
  */
 export async function report(config: Config, options: ReportOptions = {}): Promise<ReportData> {
   const { events = 20 } = options;
-  const checked = await check(config);
+  // The report writes nothing (but its page), not even check's hints.
+  const checked = await check(config, { keepHints: false });
   const [state, pending, backups, history] = await Promise.all([
     readState(config),
     readPending(config),
