@@ -116,6 +116,14 @@ export class CheckCache {
     return hint?.id === id && wellFormed(hint) ? hint : undefined;
   }
 
+  /**
+   * Keeps the hint of migration file `path` though it was not read this time
+   * (the status came whole from its hint): it is for when another file changes.
+   */
+  keepFile(path: string): void {
+    this.#used.files.add(path);
+  }
+
   /** Records what was read from migration file `path`. */
   rememberFile(path: string, hint: FileHint): void {
     this.#used.files.add(path);

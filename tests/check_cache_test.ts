@@ -93,6 +93,9 @@ for (const backend of BACKENDS) {
     // Answered from the hints, the same report.
     const second = await check(config);
     assertEquals([codes(second), second.bundles], [codes(first), first.bundles]);
+    const kept = JSON.parse(await Deno.readTextFile(cachePath(config)));
+    assertEquals(Object.keys(kept.files).length, 2, "file hints kept though the status was hinted");
+    assert(kept.status !== undefined, "the status recorded");
 
     // The config changed after the bundle was judged: its verdict is not reused.
     const text = await Deno.readTextFile(app.configPath);

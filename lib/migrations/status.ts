@@ -166,7 +166,8 @@ export async function statusWith(
   options: { firstInstall?: boolean; hints?: CheckCache } = {},
 ): Promise<MigrationStatus> {
   const { hints } = options;
-  const inputs = hints && await statusInputs(config, connections, options.firstInstall === true);
+  const inputs = hints &&
+    await statusInputs(config, connections, options.firstInstall === true, hints);
   if (inputs) {
     const known = hints!.statusFor(inputs.key);
     if (known !== undefined) return known as MigrationStatus;
@@ -189,6 +190,7 @@ async function statusInputs(
   config: Config,
   connections: Connections,
   firstInstall: boolean,
+  hints: CheckCache,
 ): Promise<{ key: string; settled: boolean } | undefined> {
   if (config.fleet) return undefined;
   const readAt = Date.now();
@@ -215,7 +217,9 @@ async function statusInputs(
       const info = Deno.statSync(`${pkg.migrations}/${name}`);
       if (!info.isFile) return undefined;
       allSettled &&= settled(info, readAt);
-      parts.push(`${pkg.migrations}/${name} ${fileIdentity(info)}`);
+      const path = `${pkg.migrations}/${name}`;
+      parts.push(`${path} ${fileIdentity(info)}`);
+      hints.keepFile(path);
     }
   }
   for (const used of connections.used()) {
