@@ -25,7 +25,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { backup } = await import("../mod.ts");
+    const { backup } = await import("../lib/backup/backup.ts");
     const result = await backup(config, {
       filesOnly: values["files-only"],
       dbOnly: values["db-only"],

@@ -16,7 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { pruneBackups } = await import("../mod.ts");
+    const { pruneBackups } = await import("../lib/backup/prune.ts");
     const result = await pruneBackups(config, { dryRun: values["dry-run"] });
     if (values.json) printJson({ ok: true, ...result });
     else {

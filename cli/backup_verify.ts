@@ -22,7 +22,7 @@ export default command({
   positionals: [{ name: "ID", help: "the backup (see lockstep backups)" }],
   config: "required",
   async run({ config, values, args }) {
-    const { verifyBackup } = await import("../mod.ts");
+    const { verifyBackup } = await import("../lib/backup/verify.ts");
     const result = await verifyBackup(config, args[0]!, {
       ...progress(values.json),
       restore: values.restore,

@@ -14,7 +14,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { listBackups } = await import("../mod.ts");
+    const { listBackups } = await import("../lib/backup/list.ts");
     const list = await listBackups(config);
     if (values.json) {
       printJson({ ok: true, backups: list.map(({ manifest: _, ...info }) => info) });

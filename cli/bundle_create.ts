@@ -77,7 +77,7 @@ export default command({
   config: "optional",
   skipConfig: (values) => values.app !== undefined && values.config === undefined,
   async run({ config, values }) {
-    const { createBundle } = await import("../mod.ts");
+    const { createBundle } = await import("../lib/bundles/create.ts");
     const app = values.app ?? config?.app;
     if (app === undefined) {
       throw usage("bundle create needs --app NAME when there is no lockstep.json", "bundle create");

@@ -15,7 +15,7 @@ export default command({
   positionals: [{ name: "FILE", help: "the bundle (a .zip file)" }],
   config: "optional",
   async run({ config, values, args }) {
-    const { inspect } = await import("../mod.ts");
+    const { inspect } = await import("../lib/bundles/inspect.ts");
     const report = await inspect(args[0]!, config);
     if (values.json) printJson({ ok: true, ...report });
     else renderBundle(report);

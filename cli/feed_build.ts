@@ -35,7 +35,7 @@ export default command({
   positionals: [],
   config: "none",
   async run({ values }) {
-    const { buildFeed } = await import("../mod.ts");
+    const { buildFeed } = await import("../lib/feed/publish.ts");
     const seq = Number(values.seq);
     if (!Number.isSafeInteger(seq) || seq < 0) {
       throw usage(`--seq takes a whole number, not "${values.seq}"`, "feed build");

@@ -29,7 +29,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { feedCheck } = await import("../mod.ts");
+    const { feedCheck } = await import("../lib/feed/check.ts");
     const result = await feedCheck(config, {
       ...(values.channel === undefined ? {} : { channel: values.channel }),
       ...(values.from === undefined ? {} : { from: values.from }),

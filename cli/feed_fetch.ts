@@ -25,7 +25,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
-    const { feedFetch } = await import("../mod.ts");
+    const { feedFetch } = await import("../lib/feed/fetch.ts");
     const onProgress = downloadProgress(values.json);
     const result = await feedFetch(config, {
       names: args,

@@ -22,7 +22,7 @@ export default command({
   positionals: [],
   config: "none",
   async run({ values }) {
-    const { signFeed } = await import("../mod.ts");
+    const { signFeed } = await import("../lib/feed/publish.ts");
     const result = await signFeed(values.index, values.key);
     if (values.json) printJson({ ok: true, ...result });
     else {print(

@@ -16,7 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { feedStatus } = await import("../mod.ts");
+    const { feedStatus } = await import("../lib/feed/status.ts");
     const status = await feedStatus(config);
     if (values.json) {
       printJson({ ok: true, ...status });

@@ -16,7 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { fleetStatus } = await import("../mod.ts");
+    const { fleetStatus } = await import("../lib/fleet/status.ts");
     const fleet = await fleetStatus(config);
     if (values.json) printJson({ ok: true, ...fleet });
     else renderFleet(fleet);

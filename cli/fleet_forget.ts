@@ -14,7 +14,7 @@ export default command({
   positionals: [{ name: "HOST", help: "the host's id, as `lockstep fleet` lists it" }],
   config: "required",
   async run({ config, values, args }) {
-    const { forgetFleetHost } = await import("../mod.ts");
+    const { forgetFleetHost } = await import("../lib/fleet/status.ts");
     const result = await forgetFleetHost(config, args[0]!);
     if (values.json) printJson({ ok: true, ...result });
     else print(`Forgot host ${result.host} (database(s): ${result.databases.join(", ")}).`);

@@ -28,7 +28,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
-    const { install } = await import("../mod.ts");
+    const { install } = await import("../lib/bundles/install.ts");
     const { json, yes } = values;
     using stop = stoppable();
     const result = await install(config, {

@@ -26,7 +26,7 @@ export default command({
   positionals: [],
   config: "none",
   async run({ values }) {
-    const { keygen } = await import("../mod.ts");
+    const { keygen } = await import("../lib/bundles/signature.ts");
     const result = await keygen(values.out, values.id === undefined ? {} : { keyId: values.id });
     if (values.json) printJson({ ok: true, ...result });
     else {

@@ -28,7 +28,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { log } = await import("../mod.ts");
+    const { log } = await import("../lib/log.ts");
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
       throw usage(`--limit takes a whole number above 0, not "${values.limit}"`, "log");

@@ -24,7 +24,9 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
-    const { maintenanceOff, maintenanceOn, maintenanceStatus } = await import("../mod.ts");
+    const { maintenanceOff, maintenanceOn, maintenanceStatus } = await import(
+      "../lib/maintenance.ts"
+    );
     const action = args[0];
     let state;
     if (action === "on") {

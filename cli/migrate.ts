@@ -43,7 +43,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { migrate } = await import("../mod.ts");
+    const { migrate } = await import("../lib/migrations/migrate.ts");
     const { json, yes } = values;
     const wait = seconds(values["lock-timeout"], "lock-timeout");
     using stop = stoppable();

@@ -25,7 +25,7 @@ export default command({
   ],
   config: "required",
   async run({ config, values, args }) {
-    const { newMigration, newRelease } = await import("../mod.ts");
+    const { newMigration, newRelease } = await import("../lib/migrations/scaffold.ts");
     let path: string;
     if (values.release !== undefined) {
       if (args.length > 1) throw usage("new --release VERSION takes at most one PACKAGE", "new");

@@ -14,7 +14,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
-    const { disablePack } = await import("../mod.ts");
+    const { disablePack } = await import("../lib/packs/toggle.ts");
     const result = await disablePack(config, args[0]!);
     if (values.json) printJson({ ok: true, ...result });
     else {

@@ -14,7 +14,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
-    const { enablePack } = await import("../mod.ts");
+    const { enablePack } = await import("../lib/packs/toggle.ts");
     const result = await enablePack(config, args[0]!);
     if (values.json) printJson({ ok: true, ...result });
     else {

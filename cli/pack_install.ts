@@ -31,7 +31,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
-    const { installPack } = await import("../mod.ts");
+    const { installPack } = await import("../lib/packs/install.ts");
     const { json, yes } = values;
     const name = args[0]!;
     using stop = stoppable();

@@ -16,7 +16,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { listPacks } = await import("../mod.ts");
+    const { listPacks } = await import("../lib/packs/list.ts");
     const packs = await listPacks(config);
     if (values.json) printJson({ ok: true, packs });
     else if (packs.length === 0) {

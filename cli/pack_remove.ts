@@ -25,7 +25,7 @@ export default command({
   positionals: [{ name: "NAME", help: "the pack" }],
   config: "required",
   async run({ config, values, args }) {
-    const { removePack } = await import("../mod.ts");
+    const { removePack } = await import("../lib/packs/remove.ts");
     const { json, yes, purge } = values;
     const name = args[0]!;
     using stop = stoppable();

@@ -14,7 +14,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { recover } = await import("../mod.ts");
+    const { recover } = await import("../lib/recover.ts");
     const result = await recover(config);
     if (values.json) printJson({ ok: true, ...result });
     else if (result.outcome === "none") {

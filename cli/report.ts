@@ -21,7 +21,8 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { report, writeReportHtml } = await import("../mod.ts");
+    const { report } = await import("../lib/report/data.ts");
+    const { writeReportHtml } = await import("../lib/report/html.ts");
     const data = await report(config);
     if (values.html !== undefined) await writeReportHtml(data, values.html);
     if (values.json) {

@@ -23,7 +23,7 @@ export default command({
   positionals: [{ name: "ID", help: "the backup (see lockstep backups)" }],
   config: "required",
   async run({ config, values, args }) {
-    const { restore } = await import("../mod.ts");
+    const { restore } = await import("../lib/backup/restore.ts");
     const { json, yes } = values;
     using stop = stoppable();
     const result = await restore(config, args[0]!, {

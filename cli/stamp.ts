@@ -22,7 +22,7 @@ export default command({
   }],
   config: "required",
   async run({ config, values, args }) {
-    const { stamp } = await import("../mod.ts");
+    const { stamp } = await import("../lib/migrations/stamp.ts");
     const target = values.all ? "all" : args[0];
     if (target === undefined || (values.all && args.length > 0)) {
       throw usage("stamp takes one migration id, or --all", "stamp");

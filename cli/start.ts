@@ -36,7 +36,9 @@ export default command({
   ],
   config: "required",
   async run({ config, values, args }) {
-    const { gate, joinFleet, update } = await import("../mod.ts");
+    const { gate } = await import("../lib/gate.ts");
+    const { joinFleet } = await import("../lib/fleet/presence.ts");
+    const { update } = await import("../lib/update.ts");
     if (values.install && values.ignore) {
       throw usage("start takes --install or --ignore, not both", "start");
     }

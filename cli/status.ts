@@ -17,7 +17,9 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { fleetStatus, packs, status } = await import("../mod.ts");
+    const { fleetStatus } = await import("../lib/fleet/status.ts");
+    const { packs } = await import("../lib/packs/list.ts");
+    const { status } = await import("../lib/migrations/status.ts");
     const state = await status(config);
     if (values.json) printJson({ ok: true, ...state });
     else {

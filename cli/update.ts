@@ -25,7 +25,7 @@ export default command({
   positionals: [],
   config: "required",
   async run({ config, values }) {
-    const { update } = await import("../mod.ts");
+    const { update } = await import("../lib/update.ts");
     const { json, yes } = values;
     using stop = stoppable();
     const result = await update(config, {
