@@ -105,18 +105,19 @@ export async function backup(
     const codeVersion = await readCodeVersion(config);
     const files = dbOnly ? null : await backupFiles(config, temp, onProgress);
     const databases: BackupDatabase[] = [];
+    const readBack = new Set<string>();
     const wanted = (name: string) => options.databases?.includes(name) ?? true;
     for (
       const db of filesOnly ? [] : Object.values(config.databases).filter((d) => wanted(d.name))
     ) {
       onProgress?.({ phase: "database", database: db.name });
-      databases.push(
-        await backupDatabase(db, temp, {
-          tool: options.pgDump !== false,
-          partial: options.partial ?? false,
-          lockTimeoutMs: options.tableLockTimeoutMs ?? 30_000,
-        }),
-      );
+      const written = await backupDatabase(db, temp, {
+        tool: options.pgDump !== false,
+        partial: options.partial ?? false,
+        lockTimeoutMs: options.tableLockTimeoutMs ?? 30_000,
+      });
+      databases.push(written.database);
+      if (written.readBack) readBack.add(written.database.artifact);
     }
     const manifest: BackupManifest = {
       format: 1,
@@ -132,7 +133,7 @@ export async function backup(
       databases,
       partial: databases.some((db) => db.skipped.length > 0),
     };
-    await refuseUnreadable(temp, manifest, onProgress);
+    await refuseUnreadable(temp, manifest, onProgress, readBack);
     const done = { ...manifest, durationMs: Math.round(performance.now() - started) };
     return { ...done, path: await publish(config, temp, done) };
   } catch (error) {
@@ -191,8 +192,9 @@ async function refuseUnreadable(
   folder: string,
   manifest: BackupManifest,
   onProgress: BackupOptions["onProgress"],
+  readBack: ReadonlySet<string>,
 ): Promise<void> {
-  const problems = await verifyArtifacts(folder, manifest, false, onProgress);
+  const problems = await verifyArtifacts(folder, manifest, false, onProgress, readBack);
   if (problems.length === 0) return;
   throw new LockstepError(
     "BACKUP_INVALID",
@@ -217,24 +219,30 @@ async function publish(config: Config, folder: string, manifest: BackupManifest)
   return path;
 }
 
-/** One database's artifact, written by its dialect, and its ledger as of the backup. */
+/**
+ * One database's artifact, written by its dialect, and its ledger as of the
+ * backup; `readBack`: its SHA-256 was computed from the synced file.
+ */
 async function backupDatabase(
   db: DatabaseConfig,
   folder: string,
   how: { tool: boolean; partial: boolean; lockTimeoutMs: number },
-): Promise<BackupDatabase> {
+): Promise<{ database: BackupDatabase; readBack: boolean }> {
   const stem = `db-${db.name.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-  const { record, ...written } = await dialectOf(db).backup(db, folder, {
+  const { record, readBack = false, ...written } = await dialectOf(db).backup(db, folder, {
     stem,
     ...how,
     record: ledgerSnapshot,
   });
   return {
-    name: db.name,
-    dialect: db.dialect,
-    url: redact(db.url),
-    ...written,
-    ledger: record,
+    database: {
+      name: db.name,
+      dialect: db.dialect,
+      url: redact(db.url),
+      ...written,
+      ledger: record,
+    },
+    readBack,
   };
 }
 

@@ -54,7 +54,8 @@ export interface VerifyOptions {
 }
 
 /**
- * Every artifact's SHA-256 and size against backup.json, then each opened:
+ * Every artifact's SHA-256 and size against backup.json (but those in
+ * `readBack`, which a backup being made hashed from disk already), then each opened:
  * files.zip's central directory (and, when `deep`, every entry inflated and
  * CRC-checked), each database's artifact by its dialect.
  */
@@ -63,6 +64,7 @@ export async function verifyArtifacts(
   manifest: BackupManifest,
   deep: boolean,
   onProgress?: (event: BackupProgress) => void,
+  readBack: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   // backup.json is read from disk: a dialect this lockstep does not know is a problem, not a crash.
   const problems = manifest.databases.filter((db) => !isDialect(db.dialect))
@@ -70,7 +72,9 @@ export async function verifyArtifacts(
   for (const item of artifactsOf(manifest)) {
     onProgress?.({ phase: "verify", artifact: item.artifact });
     const path = join(folder, item.artifact);
-    const actual = await hashFile(path).catch((error) => {
+    // Hashed from disk as it was written (a backup being made): checked, not hashed again.
+    const hashed = readBack.has(item.artifact) ? { sha256: item.sha256, size: item.size } : null;
+    const actual = hashed ?? await hashFile(path).catch((error) => {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     });

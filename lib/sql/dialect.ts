@@ -181,6 +181,12 @@ export interface BackupArtifact<T> {
   readonly skipped: readonly string[];
   /** What `DumpOptions.record` read, or `null` when the database does not exist. */
   readonly record: T | null;
+  /**
+   * True when `sha256` was computed by reading the artifact back from disk
+   * after it was synced (SQLite's copy, written by SQLite itself): the
+   * backup's own read-back need not hash it again.
+   */
+  readonly readBack?: boolean;
 }
 
 /** Options for {@link Dumper.backup}. */

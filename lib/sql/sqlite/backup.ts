@@ -27,7 +27,8 @@ export const sqliteDumper: Dumper = {
     const written = await backupSqlite(db, join(folder, artifact));
     // Read from the copy: the same moment as the data.
     const record = await options.record({ ...db, path: join(folder, artifact) });
-    return { artifact, format: "sqlite", ...written, skipped: [], record };
+    // backupSqlite hashed the synced copy from disk: that is the read-back.
+    return { artifact, format: "sqlite", ...written, skipped: [], record, readBack: true };
   },
   checkArtifact: (path) => Promise.resolve(checkSqlite(path)),
   refuseUnrestorable() {},
