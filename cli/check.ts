@@ -1,7 +1,7 @@
 /**
- * `lockstep check`: the startup gate. Read-only and lock-free; exits 0 when
- * the application may run, 3 (bundles pending), 4 (migrations pending) or 5
- * (blocked).
+ * `lockstep check`: the startup gate. Read-only (but for its hints, when it
+ * may write them) and lock-free; exits 0 when the application may run, 3
+ * (bundles pending), 4 (migrations pending) or 5 (blocked).
  *
  * @module
  */

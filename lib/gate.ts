@@ -40,8 +40,9 @@ export interface GateOptions {
  *
  * Permissions: `--allow-read` on the config's folder, the app root, the migration folders and the
  * updates folder (SQLite files are opened read-only); PostgreSQL adds `--allow-net=HOST:PORT`,
- * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. In a fleet without `fleet.host`,
- * `--allow-write` on the updates folder lets the first start keep the host's generated id.
+ * `--allow-env=PGAPPNAME` and `--allow-env=<passwordEnv>`. `--allow-write` on the updates
+ * folder lets `check` keep its hints (a faster start; see the README, "Start-up speed") and, in a
+ * fleet without `fleet.host`, the first start keep the host's generated id.
  *
  * @throws {LockstepError} `GATE_REFUSED` with `data.exitCode` (3, 4 or 5) and
  * `data.report` when it must not; `DATABASE_UNREACHABLE` (a database that
