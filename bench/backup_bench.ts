@@ -225,7 +225,7 @@ try {
       `PostgreSQL ${ROWS} rows: backup --db-only (built-in) vs pg_dump -Fc`,
       builtIn,
       theirs,
-      1.3,
+      3,
     );
   }
 } finally {
