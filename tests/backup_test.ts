@@ -507,3 +507,36 @@ Deno.test("install and migrate take a backup first unless --no-backup", async ()
   assertEquals((await cli(app, ["migrate", "--yes", "--no-backup"])).code, 0);
   assertEquals((await listBackups(config)).length, 1);
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(`a backup of the databases only restores them and leaves the files alone (${backend})`, async () => {
+    await using app = await makeApp(backend, {
+      packages: {
+        core: {
+          files: {
+            "20260101000000_notes.sql": "create table notes (id integer primary key, body text);\n",
+          },
+        },
+      },
+      files: { "app/main.ts": "export {};\n" },
+    });
+    const flags = documentedFlags(app.dir, {
+      write: true,
+      postgres: backend === "postgres" ? [app.dbs.main!.url] : [],
+    });
+    const run = (args: string[]) => runCli(flags, [...args, "--config", app.configPath]);
+    assertEquals((await run(["migrate", "--yes", "--no-backup"])).code, 0);
+    await app.dbs.main!.query("insert into notes (id, body) values (1, 'kept')");
+    const made = await backup(await app.config(), { dbOnly: true, pgDump: false });
+    await app.dbs.main!.query("insert into notes (id, body) values (2, 'after the backup')");
+    await app.write("app/main.ts", "export const changed = true;\n");
+    const restored = await run(["restore", made.id, "--yes", "--no-backup"]);
+    assertEquals(restored.code, 0, restored.stdout + restored.stderr);
+    const rows = await app.dbs.main!.query("select id, body from notes order by id");
+    assertEquals(rows.map((r) => [Number(r.id), r.body]), [[1, "kept"]]);
+    assertEquals(
+      await Deno.readTextFile(join(app.dir, "app/main.ts")),
+      "export const changed = true;\n",
+    );
+  });
+}

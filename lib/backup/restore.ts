@@ -385,6 +385,8 @@ async function stageFiles(
   tx: Transaction,
   onProgress: RestoreOptions["onProgress"],
 ): Promise<void> {
+  // A backup of the databases only has no files.zip: nothing to stage.
+  if (writes.length === 0) return;
   const wanted = new Set(writes);
   using archive = await openFilesZip(join(folder, "files.zip"), manifest.id);
   const files = archive.files.filter((file) => wanted.has(file.path));
