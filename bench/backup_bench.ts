@@ -83,6 +83,13 @@ function lockstep(app: string, args: string[], flags: string[] = []): string[] {
   ];
 }
 
+/** The id of the newest backup in `app` (ids sort by time). */
+async function newestBackup(app: string): Promise<string> {
+  const ids = (await Array.fromAsync(Deno.readDir(`${app}/updates/backups`)))
+    .filter((e) => e.isDirectory && !e.name.startsWith(".")).map((e) => e.name).sort();
+  return ids.at(-1)!;
+}
+
 async function must(run: ReturnType<typeof timed>) {
   const result = await run;
   if (result.code !== 0) throw new Error(result.stderr);
@@ -182,6 +189,18 @@ try {
       );
     }
     report(`SQLite ${size.toFixed(0)} MB: backup --db-only vs sqlite3 .backup`, ours, theirs, 1.3);
+    const id = await newestBackup(app);
+    const restored: number[] = [];
+    const shell: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      restored.push(
+        (await must(timed(lockstep(app, ["restore", id, "--yes", "--no-backup"])))).ms,
+      );
+      shell.push(
+        (await must(timed(["sqlite3", `${work}/r${r}.db`, `.restore ${work}/s${r}.db`]))).ms,
+      );
+    }
+    report(`SQLite ${size.toFixed(0)} MB: restore vs sqlite3 .restore`, restored, shell, 1.3);
   }
 
   if (ONLY === undefined || ONLY === "postgres") {
@@ -225,6 +244,41 @@ try {
       `PostgreSQL ${ROWS} rows: backup --db-only (built-in) vs pg_dump -Fc`,
       builtIn,
       theirs,
+      3,
+    );
+    // The last backup of the loop was the built-in one; then one with pg_dump.
+    const builtInId = await newestBackup(app);
+    await must(timed(lockstep(app, ["backup", "--db-only"], [...net, "--allow-run=pg_dump"])));
+    const toolId = await newestBackup(app);
+    const restoreTool: number[] = [];
+    const restoreBuiltIn: number[] = [];
+    const pgRestore: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const args = ["--yes", "--no-backup"];
+      restoreTool.push(
+        (await must(timed(lockstep(app, ["restore", toolId, ...args], [
+          ...net,
+          "--allow-run=pg_restore",
+        ])))).ms,
+      );
+      restoreBuiltIn.push(
+        (await must(timed(lockstep(app, ["restore", builtInId, ...args], net)))).ms,
+      );
+      pgRestore.push(
+        (await must(timed([
+          "pg_restore",
+          "--clean",
+          "--if-exists",
+          `--dbname=${pg.url}`,
+          `${work}/p${r}.dump`,
+        ]))).ms,
+      );
+    }
+    report(`PostgreSQL ${ROWS} rows: restore (pg_dump) vs pg_restore`, restoreTool, pgRestore, 1.3);
+    report(
+      `PostgreSQL ${ROWS} rows: restore (built-in) vs pg_restore`,
+      restoreBuiltIn,
+      pgRestore,
       3,
     );
   }
