@@ -1,7 +1,9 @@
 /**
  * The shape of the code, guarded (STYLE.md items 1, 2, 9 and 21): no import
- * cycles among the project's modules; `cli/` imports only `mod.ts`, other
- * `cli/` files and `node:` built-ins; `lib/` never imports the command line;
+ * cycles among the project's modules; `cli/` imports only the public API
+ * (`mod.ts`, or a module `mod.ts` re-exports from, so that a command loads
+ * only what it uses), other `cli/` files and `node:` built-ins; `lib/` never
+ * imports the command line;
  * every import works from a URL without an import map; and no file is over
  * 400 lines of code unless the allow-list below names it with its reason.
  *
