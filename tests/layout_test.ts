@@ -187,6 +187,45 @@ Deno.test("layout: cli/ imports only the public API (../mod.ts or a module it re
   assertEquals(offending, []);
 });
 
+/** The names mod.ts re-exports, by the project module they come from (`lib/check.ts`). */
+async function publicNames(): Promise<Map<string, Set<string>>> {
+  const text = await Deno.readTextFile(`${ROOT}mod.ts`);
+  const names = new Map<string, Set<string>>();
+  for (
+    const [, list, from] of text.matchAll(
+      /export\s*(?:type\s*)?\{([^}]*)\}\s*from\s*"\.\/([^"]+)"/g,
+    )
+  ) {
+    const set = names.get(from!) ?? new Set<string>();
+    for (const item of list!.split(",")) {
+      const name = item.replace(/^\s*type\s+/, "").trim().split(/\s+as\s+/).at(-1)!;
+      if (name !== "") set.add(name);
+    }
+    names.set(from!, set);
+  }
+  return names;
+}
+
+Deno.test("layout: what cli/ imports from a lib/ module is what mod.ts re-exports from it", async () => {
+  const exported = await publicNames();
+  const offending: string[] = [];
+  for (const path of await walk("cli")) {
+    const text = await Deno.readTextFile(`${ROOT}${path}`);
+    const imports = text.matchAll(
+      /(?:import(?:\s+type)?\s*\{([^}]*)\}\s*from|const\s*\{([^}]*)\}\s*=\s*await\s+import\()\s*"\.\.\/(lib\/[^"]+)"/g,
+    );
+    for (const [, statics, dynamics, from] of imports) {
+      for (const item of (statics ?? dynamics)!.split(",")) {
+        const name = item.replace(/^\s*type\s+/, "").trim().split(/\s+as\s+|\s*:\s*/)[0]!;
+        if (name !== "" && !exported.get(from!)?.has(name)) {
+          offending.push(`${path} imports "${name}" from ${from}, which mod.ts does not export`);
+        }
+      }
+    }
+  }
+  assertEquals(offending, []);
+});
+
 Deno.test("layout: nothing under lib/ imports cli/ or cli.ts", async () => {
   const offending = [...(await modules()).values()]
     .filter((m) => m.path.startsWith("lib/"))
