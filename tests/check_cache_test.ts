@@ -214,3 +214,52 @@ Deno.test("check with only the documented read permission writes no cache", asyn
     (error) => assert(error instanceof Deno.errors.NotFound),
   );
 });
+
+Deno.test("postgres: check's fingerprint sees a renamed collation or function that a table's definition names", async () => {
+  await using app = await makeApp("postgres", {
+    packages: {
+      core: {
+        files: {
+          "20260101000000_named.sql": `create collation named_coll from "C";
+create function named_default() returns text language sql as $$ select 'x' $$;
+create table named (
+  id integer primary key,
+  label text collate named_coll default named_default()
+);
+create index named_label on named (label text_pattern_ops);
+`,
+        },
+      },
+    },
+  });
+  const flags = documentedFlags(app.dir, { write: true, postgres: [app.dbs.main!.url] });
+  const migrated = await runCli(flags, [
+    "migrate",
+    "--yes",
+    "--no-backup",
+    "--config",
+    app.configPath,
+  ]);
+  assertEquals(migrated.code, 0, migrated.stderr);
+  const config = await app.config();
+  await settle();
+  for (
+    const [rename, undo] of [
+      [
+        "alter collation named_coll rename to other_coll",
+        "alter collation other_coll rename to named_coll",
+      ],
+      [
+        "alter function named_default() rename to other_default",
+        "alter function other_default() rename to named_default",
+      ],
+    ]
+  ) {
+    assertEquals(codes(await check(config)), [], "clean, and its hint saved");
+    await app.dbs.main!.query(rename!);
+    const drifted = await check(config);
+    assert(codes(drifted).includes("SCHEMA_DRIFT"), `${rename}: ${codes(drifted).join()}`);
+    await app.dbs.main!.query(undo!);
+  }
+  assertEquals(codes(await check(config)), []);
+});

@@ -59,13 +59,14 @@ where c.relkind in ('r', 'p')
  * The identity and row version (`xmin`: every DDL writes new catalog rows)
  * of each catalog row a table's definition is printed from: the relations of
  * `schemas`, their tables' columns, defaults, constraints, indexes and
- * triggers; the types of their columns, every schema, the functions their
- * triggers and defaults call, the tables their foreign keys name and the
- * sequences their defaults use (a rename of any of these changes a
- * definition's text). And the drift record's rows. Each row is hashed to 64
- * bits on the server (`hashint8extended`, seeded with its `xmin`) and the
- * hashes summed, with the counts: no text is built or sorted, so the
- * statement costs about one scan of the catalogs.
+ * triggers; every schema; the types and collations of their columns; and
+ * every object their defaults, indexes, constraints and triggers depend on
+ * (`pg_depend`: functions, tables, sequences, types, collations, operator
+ * classes and operators), whose rename changes a definition's text. And the
+ * drift record's rows. Each row is hashed to 64 bits on the server
+ * (`hashint8extended`, seeded with its `xmin`) and the hashes summed, with
+ * the counts: no text is built or sorted, so the statement costs about one
+ * scan of the catalogs.
  */
 const FINGERPRINT = (record: string) =>
   `with rel as (
@@ -77,26 +78,38 @@ const FINGERPRINT = (record: string) =>
    con as (select k.oid, k.xmin, k.confrelid from pg_constraint k
             where k.conrelid in (select oid from tab)),
    trg as (select g.oid, g.xmin, g.tgfoid from pg_trigger g where g.tgrelid in (select oid from tab)),
-   used as (select refclassid, refobjid from pg_depend
-             where classid = 'pg_attrdef'::regclass and objid in (select oid from def)),
-   col as (select a.attrelid, a.attnum, a.xmin, a.atttypid from pg_attribute a
+   idx as (select i.indexrelid, i.xmin from pg_index i where i.indrelid in (select oid from tab)),
+   col as (select a.attrelid, a.attnum, a.xmin, a.atttypid, a.attcollation from pg_attribute a
             where a.attrelid in (select oid from tab) and a.attnum > 0),
+   used as (select refclassid, refobjid from pg_depend
+             where (classid = 'pg_attrdef'::regclass and objid in (select oid from def))
+                or (classid = 'pg_class'::regclass and objid in (select indexrelid from idx))
+                or (classid = 'pg_constraint'::regclass and objid in (select oid from con))
+                or (classid = 'pg_trigger'::regclass and objid in (select oid from trg))),
    item (k, o, a, x) as (
      select 1, oid, 0, xmin from rel
      union all select 2, attrelid, attnum, xmin from col
      union all select 3, oid, 0, xmin from def
      union all select 4, oid, 0, xmin from con
      union all select 5, oid, 0, xmin from trg
-     union all select 6, i.indexrelid, 0, i.xmin
-       from pg_index i where i.indrelid in (select oid from tab)
-     union all select 7, t.oid, 0, t.xmin from pg_type t where t.oid in (select atttypid from col)
+     union all select 6, indexrelid, 0, xmin from idx
+     union all select 7, t.oid, 0, t.xmin from pg_type t
+      where t.oid in (select atttypid from col)
+         or t.oid in (select refobjid from used where refclassid = 'pg_type'::regclass)
      union all select 8, n.oid, 0, n.xmin from pg_namespace n
      union all select 9, p.oid, 0, p.xmin from pg_proc p
       where p.oid in (select tgfoid from trg)
          or p.oid in (select refobjid from used where refclassid = 'pg_proc'::regclass)
      union all select 10, c.oid, 0, c.xmin from pg_class c
       where c.oid in (select confrelid from con)
-         or c.oid in (select refobjid from used where refclassid = 'pg_class'::regclass))
+         or c.oid in (select refobjid from used where refclassid = 'pg_class'::regclass)
+     union all select 11, o.oid, 0, o.xmin from pg_collation o
+      where o.oid in (select attcollation from col)
+         or o.oid in (select refobjid from used where refclassid = 'pg_collation'::regclass)
+     union all select 12, o.oid, 0, o.xmin from pg_opclass o
+      where o.oid in (select refobjid from used where refclassid = 'pg_opclass'::regclass)
+     union all select 13, o.oid, 0, o.xmin from pg_operator o
+      where o.oid in (select refobjid from used where refclassid = 'pg_operator'::regclass))
    select (select count(*) || ':' || sum(hashint8extended((k::int8 << 48) + (o::int8 << 16) + a,
                                                           x::text::int8))
              from item) as catalog,
