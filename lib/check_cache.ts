@@ -190,16 +190,19 @@ export class CheckCache {
 
   /**
    * Writes the cache when something changed and the updates folder may be
-   * written without asking; entries not looked at this run are dropped.
-   * Never fails: a cache not written is only work to do again.
+   * written without asking; with `prune` (a whole `check`), the files and
+   * bundles not looked at this run are dropped (gone, or no longer
+   * configured); without (`migrate`, which reads only the schema hints),
+   * they are kept. Never fails: a cache not written is only work to do again.
    */
-  async save(config: Pick<Config, "updates">): Promise<void> {
-    if (!this.#changed && !this.#unused()) return;
+  async save(config: Pick<Config, "updates">, options: { prune?: boolean } = {}): Promise<void> {
+    const { prune = true } = options;
+    if (!this.#changed && !(prune && this.#unused())) return;
     const folder = workFolder(config);
     const granted = Deno.permissions.querySync({ name: "write", path: folder }).state;
     if (granted !== "granted") return;
     const keep = <T>(all: Record<string, T>, used: Set<string>) =>
-      Object.fromEntries(Object.entries(all).filter(([path]) => used.has(path)));
+      prune ? Object.fromEntries(Object.entries(all).filter(([path]) => used.has(path))) : all;
     const text = JSON.stringify({
       format: FORMAT,
       files: keep(this.files, this.#used.files),

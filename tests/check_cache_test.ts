@@ -132,6 +132,8 @@ for (const backend of BACKENDS) {
       app.configPath,
     ]);
     assertEquals([refused.code, JSON.parse(refused.stdout).error.code], [1, "SCHEMA_DRIFT"]);
+    const afterMigrate = JSON.parse(await Deno.readTextFile(cachePath(config)));
+    assertEquals(Object.keys(afterMigrate.files).length, 2, "migrate keeps check's file hints");
     const drifted = await check(config);
     assert(codes(drifted).includes("SCHEMA_DRIFT"), codes(drifted).join());
     assertEquals(

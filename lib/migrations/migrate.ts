@@ -248,7 +248,7 @@ async function judge(
   const hints = CheckCache.read(config);
   const states = await schemaStates(connections, { hints });
   // A dry run writes nothing, not even a hint.
-  if (!dryRun) await hints.save(config);
+  if (!dryRun) await hints.save(config, { prune: false });
   if (options.acceptDrift === true) {
     const toAccept = states.filter((s) => s.record !== "current" || s.changes.length);
     return { discovered, first, byId, pending, toAccept, held };

@@ -214,10 +214,15 @@ async function statusInputs(
     }
     for (const name of names) {
       if (name.endsWith(".ts")) return undefined;
-      const info = Deno.statSync(`${pkg.migrations}/${name}`);
+      const path = `${pkg.migrations}/${name}`;
+      let info: Deno.FileInfo;
+      try {
+        info = Deno.statSync(path);
+      } catch {
+        return undefined; // gone meanwhile, or not readable: discovering says what is wrong
+      }
       if (!info.isFile) return undefined;
       allSettled &&= settled(info, readAt);
-      const path = `${pkg.migrations}/${name}`;
       parts.push(`${path} ${fileIdentity(info)}`);
       hints.keepFile(path);
     }
