@@ -170,7 +170,10 @@ export async function inspectBundle(
       const { openBundle } = await import("./archive.ts");
       archive = await openBundle(path, config.limits);
     } catch (error) {
-      if (error instanceof LockstepError) remember({ problem: problemOf(error) });
+      // What the file is (BUNDLE_*), not what this run could do (a permission, an I/O error).
+      if (error instanceof LockstepError && error.code.startsWith("BUNDLE_")) {
+        remember({ problem: problemOf(error) });
+      }
       throw error;
     }
     await using _ = archive;
