@@ -24,20 +24,28 @@ import { sha256Hex } from "../sha256.ts";
  * The hash of everything {@link judge} reads besides the bundle, for an app
  * bundle: its verdict holds while this and the file are unchanged.
  */
-async function judgeContext(config: Config): Promise<string> {
-  return await sha256Hex(JSON.stringify([
-    config.app,
-    config.trust,
-    config.protect,
-    config.root,
-    config.file,
-    config.updates,
-    config.versionFile,
-    packsFolder(config),
-    VERSION,
-    Deno.version.deno,
-  ]));
+function judgeContext(config: Config): Promise<string> {
+  let context = contexts.get(config);
+  if (context === undefined) {
+    context = sha256Hex(JSON.stringify([
+      config.app,
+      config.trust,
+      config.protect,
+      config.root,
+      config.file,
+      config.updates,
+      config.versionFile,
+      packsFolder(config),
+      VERSION,
+      Deno.version.deno,
+    ]));
+    contexts.set(config, context);
+  }
+  return context;
 }
+
+/** {@link judgeContext} per config: computed once per `check`, not once per bundle. */
+const contexts = new WeakMap<Config, Promise<string>>();
 
 function statOrUndefined(path: string): Deno.FileInfo | undefined {
   try {

@@ -20,14 +20,8 @@ import { indexNames, saveIndex } from "./saved.ts";
 import { openSource } from "./source.ts";
 import { feedConfigOf, judgeIndex } from "./status.ts";
 import { type FeedSource, isNotFound } from "./transport.ts";
-import {
-  acceptIndex,
-  type Clock,
-  clockOf,
-  feedKeys,
-  sha256,
-  verifyIndexSignature,
-} from "./trust.ts";
+import { acceptIndex, type Clock, clockOf, feedKeys, verifyIndexSignature } from "./trust.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /** Options for {@link feedCheck}. */
 export interface FeedCheckOptions {
@@ -122,7 +116,7 @@ export async function feedCheck(
   const index = parseIndex(fetched.bytes, config.limits, fetched.where);
   using _lock = await takeOperationLock(config, "check the update feed");
   const saved = (await readState(config)).feed;
-  const digest = await sha256(fetched.bytes);
+  const digest = await sha256Hex(fetched.bytes);
   const accepted = acceptIndex(index, { sha256: digest, key, where: fetched.where }, {
     app: config.app,
     feed,

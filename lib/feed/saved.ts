@@ -23,7 +23,8 @@ import {
 } from "../state.ts";
 import type { FeedConfig } from "./config.ts";
 import { type FeedIndex, parseIndex } from "./index.ts";
-import { feedKeys, sha256, verifyIndexSignature } from "./trust.ts";
+import { feedKeys, verifyIndexSignature } from "./trust.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /** The folder under `updates/` holding the accepted indexes. */
 export function feedFolder(config: Pick<Config, "updates">): string {
@@ -107,7 +108,7 @@ export async function readSaved(
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     return damaged(`the saved index under ${feedFolder(config)} is missing`);
   }
-  if ((await sha256(bytes)) !== record.sha256) {
+  if ((await sha256Hex(bytes)) !== record.sha256) {
     return damaged(`the saved index under ${feedFolder(config)} is not the one accepted`);
   }
   try {

@@ -22,7 +22,6 @@ import { verify } from "../bundles/signature.ts";
 import type { FeedConfig } from "./config.ts";
 import type { FeedIndex } from "./index.ts";
 import { refuseFeed } from "./refuse.ts";
-import { sha256Hex } from "../sha256.ts";
 
 /** How far an index's `issued` may be ahead of this host's clock. */
 export const FUTURE_TOLERANCE_MS = 60 * 60 * 1000;
@@ -34,11 +33,6 @@ export function feedKeys(
   feed: FeedConfig,
 ): readonly string[] {
   return feed.keys.length > 0 ? feed.keys : config.trust.keys;
-}
-
-/** Hex SHA-256 of some bytes. */
-export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  return await sha256Hex(bytes);
 }
 
 /**
