@@ -42,8 +42,8 @@ interface App {
   /** The README's flags for check (read-only), and for changing commands. */
   readFlags: string[];
   writeFlags: string[];
-  /** Runs SQL on the app's database outside lockstep. */
-  exec(sql: string): Promise<void>;
+  /** Runs SQL on the app's PostgreSQL database outside lockstep (SQLite apps have none). */
+  exec?: (sql: string) => Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -65,15 +65,7 @@ async function makeApp(
   const dir = await Deno.makeTempDir({ prefix: "lockstep-bench-" });
   let url = "sqlite:data/app.db";
   let dispose = () => Deno.remove(dir, { recursive: true });
-  let exec = (sql: string) => {
-    const db = new DatabaseSync(join(dir, "data/app.db"));
-    try {
-      db.exec(sql);
-    } finally {
-      db.close();
-    }
-    return Promise.resolve();
-  };
+  let exec: App["exec"];
   const readFlags = [`--allow-read=${dir}`];
   if (backend === "postgres") {
     const db = await freshDatabase();
@@ -100,7 +92,7 @@ async function makeApp(
     JSON.stringify({ app: "bench", databases: { main: { url } }, packages: pkgs, ...extra }),
   );
   const writeFlags = [...readFlags, `--allow-write=${dir}`];
-  return { dir, url, readFlags, writeFlags, exec, dispose };
+  return { dir, url, readFlags, writeFlags, ...(exec ? { exec } : {}), dispose };
 }
 
 async function run(cmd: string, args: string[], ok: (code: number) => boolean = (c) => c === 0) {
@@ -183,7 +175,7 @@ async function dbmateMirror(app: App, folder: string, count: number): Promise<st
     }
     return ["--url", `sqlite:${copy}`, "--migrations-dir", folder];
   }
-  await app.exec(`create schema dbmate;
+  await app.exec!(`create schema dbmate;
     create table dbmate.schema_migrations (version varchar(128) primary key);
     insert into dbmate.schema_migrations (version) values ${values};`);
   return [
