@@ -6,8 +6,10 @@
  * median, the floor's or peer's median from the same run, and the ratio:
  *
  * 1. apply 1,000 migrations (each a small table with an index) to an empty
- *    database, against the `sqlite3` shell / `psql` running the same SQL
- *    with one transaction per migration;
+ *    database, with `--transaction per-migration` and with the default (the
+ *    whole run one transaction), against the `sqlite3` shell / `psql`
+ *    running the same SQL with one transaction per migration, and (for the
+ *    default) all in one transaction;
  * 2. apply 1 migration on top of 1,000, against `dbmate up` doing one;
  * 3. `check` with 2,000 applied migrations in 50 packages (2,000 tables),
  *    five bundles of BUNDLE_MB MB pending and a saved update feed, against
@@ -201,14 +203,31 @@ function row(label: string, mine: number[], floorLabel: string, floor: number[])
 
 async function applyFromEmpty(backend: Backend, dbmate: string, work: string): Promise<void> {
   const fromEmpty: number[] = [];
+  const perMigration: number[] = [];
   const floor: number[] = [];
+  const floorOne: number[] = [];
   const oneMore: number[] = [];
   const dbmateOne: number[] = [];
-  const script = Array.from({ length: 1000 }, (_, i) => `begin;\n${migrationSql(i)}commit;\n`)
-    .join("");
+  const sql = Array.from({ length: 1000 }, (_, i) => migrationSql(i));
   const scriptFile = join(work, "thousand.sql");
-  await Deno.writeTextFile(scriptFile, script);
+  await Deno.writeTextFile(scriptFile, sql.map((body) => `begin;\n${body}commit;\n`).join(""));
+  const oneFile = join(work, "thousand-in-one.sql");
+  await Deno.writeTextFile(oneFile, `begin;\n${sql.join("")}commit;\n`);
   for (let r = 0; r < ROUNDS; r++) {
+    const each = await makeApp(backend, 1, 1000);
+    try {
+      perMigration.push(
+        await lockstep(each, each.writeFlags, [
+          "migrate",
+          "--yes",
+          "--no-backup",
+          "--transaction",
+          "per-migration",
+        ]),
+      );
+    } finally {
+      await each.dispose();
+    }
     const app = await makeApp(backend, 1, 1000);
     try {
       fromEmpty.push(await lockstep(app, app.writeFlags, ["migrate", "--yes", "--no-backup"]));
@@ -229,13 +248,26 @@ async function applyFromEmpty(backend: Backend, dbmate: string, work: string): P
       await app.dispose();
     }
     floor.push(await shellFloor(backend, scriptFile, work));
+    floorOne.push(await shellFloor(backend, oneFile, work));
   }
   const shell = backend === "sqlite" ? "sqlite3 shell" : "psql";
   row(
-    `${backend}: apply 1,000 migrations to an empty database`,
+    `${backend}: apply 1,000 migrations to an empty database, --transaction per-migration`,
+    perMigration,
+    `${shell}, one transaction each`,
+    floor,
+  );
+  row(
+    `${backend}: apply 1,000 migrations to an empty database (default: the run is one transaction)`,
     fromEmpty,
     `${shell}, one transaction each`,
     floor,
+  );
+  row(
+    `${backend}: apply 1,000 migrations to an empty database (default: the run is one transaction)`,
+    fromEmpty,
+    `${shell}, all in one transaction`,
+    floorOne,
   );
   row(`${backend}: apply 1 migration on top of 1,000`, oneMore, "dbmate up doing one", dbmateOne);
 }

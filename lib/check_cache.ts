@@ -131,6 +131,13 @@ export class CheckCache {
     this.#changed = true;
   }
 
+  /** Drops the hint of migration file `path`: it no longer describes the file. */
+  forgetFile(path: string): void {
+    if (!(path in this.files)) return;
+    delete this.files[path];
+    this.#changed = true;
+  }
+
   /** The hint for pending bundle `path` if it still has identity `id`. */
   bundle(path: string, id: string): BundleHint | undefined {
     this.#used.bundles.add(path);

@@ -158,6 +158,62 @@ for (const backend of BACKENDS) {
     assertEquals(unledgered.migrations?.pending, ["core/20260201000000_orders"]);
   });
 
+  Deno.test(`migrate runs what it reads, never a hint, and leaves the next check a drift hint (${backend})`, async () => {
+    await using app = await makeApp(backend, { packages: { core: { files: MIGRATIONS } } });
+    await migrate(app);
+    const config = await app.config();
+    const folder = join(app.dir, "migrations/core");
+    const ledgerChecksum = async (id: string) =>
+      String(
+        (await app.dbs.main!.query(`select checksum from lockstep_migrations where id = '${id}'`))[
+          0
+        ]
+          ?.checksum,
+      );
+    const sha = async (path: string) =>
+      `v1:${
+        Array.from(
+          new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(path))),
+          (b) => b.toString(16).padStart(2, "0"),
+        ).join("")
+      }`;
+    for (
+      const [name, tamper] of [["20260301000000_items.sql", false], [
+        "20260401000000_tags.sql",
+        true,
+      ]] as const
+    ) {
+      const path = join(folder, name);
+      await Deno.writeTextFile(
+        path,
+        `create table ${name.slice(15, -4)} (id integer primary key);\n`,
+      );
+      await settle();
+      assertEquals((await check(config)).migrations?.pending, [`core/${name.slice(0, -4)}`]);
+      const cache = JSON.parse(await Deno.readTextFile(cachePath(config)));
+      assert(cache.files[path] !== undefined, "the pending file's hint was recorded");
+      if (tamper) {
+        // A hint that no longer describes the file (as if it changed after it was looked at).
+        cache.files[path].checksum = `v1:${"0".repeat(64)}`;
+        await Deno.writeTextFile(cachePath(config), JSON.stringify(cache));
+      }
+      await migrate(app);
+      assertEquals(await ledgerChecksum(`core/${name.slice(0, -4)}`), await sha(path));
+      // The schema was fingerprinted as it was recorded: the next check has its drift hint.
+      const after = JSON.parse(await Deno.readTextFile(cachePath(config)));
+      assertEquals(Object.keys(after.schema), ["main"]);
+      const clean = await check(config);
+      assertEquals([codes(clean), clean.migrations?.pending], [[], []]);
+    }
+    // The hint migrate left hides no change made after it.
+    await app.dbs.main!.query("alter table tags add column label text");
+    const drifted = await check(config);
+    assertEquals(
+      drifted.schema[0]!.changes.map((c) => [c.table.replace(/^public\./, ""), c.kind, c.name]),
+      [["tags", "column", "label"]],
+    );
+  });
+
   Deno.test(`a damaged or foreign cache changes nothing check says (${backend})`, async () => {
     await using app = await makeApp(backend, { packages: { core: { files: MIGRATIONS } } });
     await migrate(app);
@@ -205,6 +261,8 @@ Deno.test("check with only the documented read permission writes no cache", asyn
   assertEquals(migrated.code, 0, migrated.stderr);
   await settle();
   const config = await app.config();
+  // migrate left its drift hint; check must not write one of its own.
+  await Deno.remove(cachePath(config));
   const result = await runCli(documentedFlags(app.dir, { write: false, postgres: [] }), [
     "check",
     "--config",

@@ -207,6 +207,8 @@ export interface StepRun {
   readonly schemas: readonly string[] | null;
   /** Where its file changes are remembered, to be undone if the run fails. */
   readonly files: UndoableFiles;
+  /** Receives the catalog's fingerprint as the schema was recorded (with `schemas`). */
+  readonly onRecorded?: (fingerprint: string) => void;
 }
 
 /**
@@ -223,7 +225,16 @@ export async function applyIn(
   const started = performance.now();
   if (await alreadyApplied(sql, step, run)) return false;
   await body(step.migration, contextOf(sql, run));
-  await record(sql, step, stamp, run, started);
+  const durationMs = Math.round(performance.now() - started);
+  // What runs next (the ledger rows, the next migration) starts from lockstep's session. The
+  // reset and the ledger rows go out together (one round trip on PostgreSQL, executed in that
+  // order), and both settle before anything else is sent.
+  const settled = await Promise.allSettled([
+    dialectOf(sql).resetSession(sql),
+    recordRows(sql, step, stamp, durationMs),
+  ]);
+  for (const result of settled) if (result.status === "rejected") throw result.reason;
+  await recordSchemaIf(sql, run, stamp);
   return true;
 }
 
@@ -244,7 +255,12 @@ export async function applyAndCommit(
   const started = performance.now();
   if (await alreadyApplied(db, step, run)) return false;
   await body(step.migration, contextOf(db, run));
-  await db.transaction((tx) => record(tx, step, stamp, run, started));
+  const durationMs = Math.round(performance.now() - started);
+  await dialectOf(db).resetSession(db);
+  await db.transaction(async (tx) => {
+    await recordRows(tx, step, stamp, durationMs);
+    await recordSchemaIf(tx, run, stamp);
+  });
   return true;
 }
 
@@ -264,16 +280,22 @@ async function alreadyApplied(sql: Sql, step: MigrationStep, run: StepRun): Prom
   return (await sql.query(`select 1 as found from ${table} where id = $1`, [id])).length > 0;
 }
 
-async function record(
+async function recordRows(
   sql: Sql,
   step: MigrationStep,
   stamp: Stamp,
-  run: StepRun,
-  started: number,
+  durationMs: number,
 ): Promise<void> {
-  const durationMs = Math.round(performance.now() - started);
   for (const row of step.records) await recordMigration(sql, { ...row, durationMs }, stamp);
-  if (run.schemas) await recordSchema(sql, run.schemas, stamp);
+}
+
+/** Records the schema when this is its database's last migration of the run. */
+async function recordSchemaIf(sql: Sql, run: StepRun, stamp: Stamp): Promise<void> {
+  if (run.schemas) {
+    await recordSchema(sql, run.schemas, stamp);
+    // The catalog as recorded: once this commits, the next check need not compare it table by table.
+    run.onRecorded?.(await dialectOf(sql).fingerprint(sql, run.schemas));
+  }
 }
 
 /** Logs a failed migration in its database's event log; best effort (the failure is what counts). */
@@ -287,6 +309,7 @@ export async function recordFailure(
     .catch(() => undefined);
 }
 
+/** Runs the migration's body; the session it leaves is put back by the caller. */
 async function body(migration: Migration, ctx: MigrationContext): Promise<void> {
   const dialect = dialectOf(ctx.sql);
   if (migration.module) {
@@ -299,6 +322,4 @@ async function body(migration: Migration, ctx: MigrationContext): Promise<void> 
     if (migration.transaction) await ctx.sql.exec(text);
     else await dialect.runWithoutTransaction(ctx.sql, text);
   }
-  // What runs next (the ledger rows, the next migration) starts from lockstep's session.
-  await dialect.resetSession(ctx.sql);
 }

@@ -36,7 +36,8 @@ import { explainFailure } from "./located.ts";
 import { redact } from "../redact.ts";
 import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
-import { acceptDrift, recordSchema, type SchemaState } from "./schema.ts";
+import { acceptDrift, recordSchema, schemaHintKey, type SchemaState } from "./schema.ts";
+import type { CheckCache } from "../check_cache.ts";
 import { readLedgers } from "./status.ts";
 import { type HeldContract, planFor, readFleetFacts } from "../fleet/hold.ts";
 import { backUpShared, type SharedBackup } from "../fleet/backup.ts";
@@ -92,6 +93,8 @@ export interface MigratePlan {
   readonly toAccept: readonly SchemaState[];
   /** In a fleet: contract migrations held back for hosts with older code. */
   readonly held: readonly HeldContract[];
+  /** check's hints, read when judging: the run adds each recorded schema's fingerprint. */
+  readonly hints: CheckCache;
 }
 
 /** What one run applies, and how: the state the loop below shares. */
@@ -113,6 +116,8 @@ interface Run {
   readonly journal: FileJournal;
   /** File changes of the whole-run migrations: undone when the run fails. */
   readonly files: UndoableFiles;
+  /** Each database's catalog fingerprint as its schema was recorded in this run. */
+  readonly recorded: Map<string, string>;
 }
 
 /**
@@ -206,12 +211,20 @@ export async function applyPlan(
       pending: [],
       journal,
       files: undoableFiles(config.root, { onRemember: (path, was) => journal.remember(path, was) }),
+      recorded: new Map(),
     };
     try {
       await runAll(run, flow);
     } finally {
       plan.applied.push(...run.committed);
     }
+    // Committed: each recorded schema matches its catalog as fingerprinted in that transaction.
+    for (const [name, fingerprint] of run.recorded) {
+      const { display } = await connections.get(name);
+      const where = schemaHintKey(display, config.databases[name]!.schemas);
+      plan.hints.rememberSchema(name, where, fingerprint);
+    }
+    await plan.hints.save(config, { prune: false });
   } finally {
     await releaseAll(locks);
   }
@@ -313,7 +326,14 @@ async function applyStep(
   lock.assertHeld();
   options.onProgress?.({ type: "start", migration: shown, index, total: run.todo.length });
   const started = performance.now();
-  const how = { yes: options.yes ?? false, shown, onProgress: options.onProgress, schemas, files };
+  const how = {
+    yes: options.yes ?? false,
+    shown,
+    onProgress: options.onProgress,
+    schemas,
+    files,
+    onRecorded: (fingerprint: string) => run.recorded.set(shown.database, fingerprint),
+  };
   const stepRun = { ...how, exclusive: lock.exclusive };
   let ran: boolean;
   if (tx) ran = await applyIn(step, tx, run.stamp, stepRun);

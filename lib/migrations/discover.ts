@@ -48,10 +48,10 @@ export async function checksumOf(bytes: Uint8Array<ArrayBuffer>): Promise<string
 /**
  * Reads the migrations of every package. `.ts` modules are imported. With
  * `missingIsEmpty` (nothing installed yet) a package whose folder does not
- * exist has no migrations; otherwise that is `FILE_NOT_FOUND`. With `hints`
- * (read-only callers: `check`), a `.sql` file whose identity is the one
- * recorded is not read: its checksum and directives come from the hint, and
- * its SQL is read only if asked for.
+ * exist has no migrations; otherwise that is `FILE_NOT_FOUND`. With `hints`,
+ * a `.sql` file whose identity is the one recorded is not read: its checksum
+ * and directives come from the hint, and its SQL is read only if asked for
+ * (what is about to run is read again with {@link readToRun}).
  *
  * @throws {LockstepError} `MIGRATION_FILE_INVALID`, `MIGRATION_INVALID`,
  * `MIGRATION_DUPLICATE`, `FILE_NOT_FOUND` (a missing folder), `PERMISSION_DENIED`.
@@ -237,6 +237,23 @@ async function sqlMigration(base: FileFacts, bytes: Uint8Array<ArrayBuffer>): Pr
     ...(parsed.phase === undefined ? {} : { phase: parsed.phase }),
     ...(parsed.down === undefined ? {} : { down: parsed.down }),
   };
+}
+
+/**
+ * A migration about to run, read from its file when it came from a hint
+ * (`migrate` applies what it read and records that checksum: both from the
+ * same bytes); `undefined` when the file no longer holds the bytes the hint
+ * describes (it changed since it was looked at: discover again, without
+ * hints).
+ */
+export async function readToRun(migration: Migration): Promise<Migration | undefined> {
+  if (!(migration instanceof HintedSql)) return migration;
+  const { id, package: pkg, stem, timestamp, path } = migration;
+  const fresh = await sqlMigration(
+    { id, package: pkg, stem, timestamp, path },
+    Deno.readFileSync(path),
+  );
+  return fresh.checksum === migration.checksum ? fresh : undefined;
 }
 
 function factsOf(migration: Migration): SqlFacts {

@@ -22,8 +22,9 @@ import {
   transactionModes,
 } from "./apply_plan.ts";
 import { Connections } from "./connections.ts";
-import { discover } from "./discover.ts";
-import { plan as planMigrations } from "./plan.ts";
+import { discover, type Discovered, readToRun } from "./discover.ts";
+import { type Plan, plan as planMigrations } from "./plan.ts";
+import type { Migration } from "./types.ts";
 import { type SchemaState, schemaStates } from "./schema.ts";
 import { readLedgers } from "./status.ts";
 import { readCodeVersion } from "../host.ts";
@@ -226,36 +227,67 @@ async function judge(
 ): Promise<MigratePlan> {
   const dryRun = options.dryRun === true;
   if (!dryRun) await refuseOpenJournal(config, "migrate");
-  const discovered = await discover(Object.values(config.packages));
+  // check's hints: a migration file unchanged since it was last read is not read again (what is
+  // about to run is), and a database whose catalog is as it was when it last matched its record
+  // is not compared table by table (what changed since, the migrations record afresh).
+  const hints = CheckCache.read(config);
   const { rows } = await readLedgers(connections);
-  const baselines = Object.values(discovered.baselines);
-  const to = options.to === undefined ? {} : { to: options.to };
   const fleet = await readFleetFacts(config, connections, await readCodeVersion(config));
-  const planning = planFor(config, fleet, discovered.migrations);
-  const first = refuseBlocked(
-    planMigrations(discovered.migrations, rows, {
-      ...to,
-      baselines,
-      hold: planning.hold,
-      tolerate: planning.tolerate,
-    }),
-  );
+  const planOf = (discovered: Discovered) => {
+    const planning = planFor(config, fleet, discovered.migrations);
+    const first = refuseBlocked(
+      planMigrations(discovered.migrations, rows, {
+        ...(options.to === undefined ? {} : { to: options.to }),
+        baselines: Object.values(discovered.baselines),
+        hold: planning.hold,
+        tolerate: planning.tolerate,
+      }),
+    );
+    return { discovered, planning, first };
+  };
+  let judged = planOf(await discover(Object.values(config.packages), { hints }));
+  const read = await withPendingRead(judged.discovered, judged.first, hints);
+  // A file changed since its hint was taken: read every file.
+  judged = read
+    ? { ...judged, discovered: read }
+    : planOf(await discover(Object.values(config.packages)));
+  const { discovered, planning, first } = judged;
   const held = heldContracts(first, planning);
   const byId = stepsOf(discovered, first.baselines);
   const pending = first.pending.map((id) => planned(byId.get(id)!.migration, config));
-  // check's drift hints: a database whose catalog is as it was when it last matched its record
-  // is not compared table by table (what changed since, the migrations record afresh).
-  const hints = CheckCache.read(config);
   const states = await schemaStates(connections, { hints });
   // A dry run writes nothing, not even a hint.
   if (!dryRun) await hints.save(config, { prune: false });
   if (options.acceptDrift === true) {
     const toAccept = states.filter((s) => s.record !== "current" || s.changes.length);
-    return { discovered, first, byId, pending, toAccept, held };
+    return { discovered, first, byId, pending, toAccept, held, hints };
   }
   const drifted = states.filter((s) => s.changes.length > 0);
   if (drifted.length > 0) {
     throw refusal(schemaDrift(drifted), dryRun ? "plan the migration" : "migrate");
   }
-  return { discovered, first, byId, pending, toAccept: [], held };
+  return { discovered, first, byId, pending, toAccept: [], held, hints };
+}
+
+/**
+ * `discovered` with the migrations the plan runs or stamps read from their
+ * files ({@link readToRun}); `undefined` when one no longer holds what its
+ * hint said (that hint is dropped).
+ */
+async function withPendingRead(
+  discovered: Discovered,
+  first: Plan,
+  hints: CheckCache,
+): Promise<Discovered | undefined> {
+  const ids = new Set([...first.pending, ...first.baselines.flatMap((b) => b.covers)]);
+  const migrations: Migration[] = [];
+  for (const migration of discovered.migrations) {
+    const read = ids.has(migration.id) ? await readToRun(migration) : migration;
+    if (read === undefined) {
+      hints.forgetFile(migration.path);
+      return undefined;
+    }
+    migrations.push(read);
+  }
+  return { ...discovered, migrations };
 }

@@ -153,6 +153,11 @@ export async function recordState(sql: Sql): Promise<SchemaState["record"]> {
   return "current";
 }
 
+/** What a drift hint is for: the database (its URL, credentials masked) and its managed schemas. */
+export function schemaHintKey(display: string, schemas: readonly string[]): string {
+  return `${display} ${JSON.stringify(schemas)}`;
+}
+
 /** Where a database's drift hint is kept, for {@link schemaState}. */
 export interface SchemaHints {
   readonly cache: CheckCache;
@@ -173,7 +178,7 @@ export async function schemaState(
   hints?: SchemaHints,
 ): Promise<SchemaState> {
   const record = await recordState(sql);
-  const where = hints && `${hints.where} ${JSON.stringify(schemas)}`;
+  const where = hints && schemaHintKey(hints.where, schemas);
   if (record !== "current") {
     hints?.cache.rememberSchema(database, where!, null);
     return { database, record, changes: [] };
