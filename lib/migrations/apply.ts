@@ -17,7 +17,7 @@ import type { BaselineStep } from "./baseline.ts";
 import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
 import type { Connections } from "./connections.ts";
 import type { Migration, MigrationContext, Phase } from "./types.ts";
-import { recordSchema } from "./schema.ts";
+import { type Fingerprint, recordSchema } from "./schema.ts";
 import { tracedSql } from "./located.ts";
 
 /** A migration as `migrate` shows it before running. */
@@ -207,7 +207,9 @@ export interface StepRun {
   readonly schemas: readonly string[] | null;
   /** Where its file changes are remembered, to be undone if the run fails. */
   readonly files: UndoableFiles;
-  /** Receives the catalog's fingerprint as the schema was recorded (with `schemas`). */
+  /** With `schemas`: the catalog's fingerprint when the record last matched it (judging this run). */
+  readonly before?: Fingerprint | undefined;
+  /** Receives the fingerprint of the catalog and record as the schema was recorded (with `schemas`). */
   readonly onRecorded?: (fingerprint: string) => void;
 }
 
@@ -292,9 +294,9 @@ async function recordRows(
 /** Records the schema when this is its database's last migration of the run. */
 async function recordSchemaIf(sql: Sql, run: StepRun, stamp: Stamp): Promise<void> {
   if (run.schemas) {
-    await recordSchema(sql, run.schemas, stamp);
-    // The catalog as recorded: once this commits, the next check need not compare it table by table.
-    run.onRecorded?.(await dialectOf(sql).fingerprint(sql, run.schemas));
+    // Only the tables that changed since the record matched are read again; the fingerprint as
+    // recorded lets the next check, once this commits, skip comparing the schema table by table.
+    run.onRecorded?.(await recordSchema(sql, run.schemas, stamp, run.before));
   }
 }
 

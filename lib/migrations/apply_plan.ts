@@ -36,7 +36,13 @@ import { explainFailure } from "./located.ts";
 import { redact } from "../redact.ts";
 import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
-import { acceptDrift, recordSchema, schemaHintKey, type SchemaState } from "./schema.ts";
+import {
+  acceptDrift,
+  type Fingerprint,
+  recordSchema,
+  schemaHintKey,
+  type SchemaState,
+} from "./schema.ts";
 import type { CheckCache } from "../check_cache.ts";
 import { readLedgers } from "./status.ts";
 import { type HeldContract, planFor, readFleetFacts } from "../fleet/hold.ts";
@@ -95,6 +101,8 @@ export interface MigratePlan {
   readonly held: readonly HeldContract[];
   /** check's hints, read when judging: the run adds each recorded schema's fingerprint. */
   readonly hints: CheckCache;
+  /** Each database whose record was current and matched its catalog when judged: that catalog. */
+  readonly matched: ReadonlyMap<string, Fingerprint>;
 }
 
 /** What one run applies, and how: the state the loop below shares. */
@@ -118,6 +126,8 @@ interface Run {
   readonly files: UndoableFiles;
   /** Each database's catalog fingerprint as its schema was recorded in this run. */
   readonly recorded: Map<string, string>;
+  /** Each database's catalog when its record last matched it (none after accepting drift). */
+  readonly matched: ReadonlyMap<string, Fingerprint>;
 }
 
 /**
@@ -212,6 +222,7 @@ export async function applyPlan(
       journal,
       files: undoableFiles(config.root, { onRemember: (path, was) => journal.remember(path, was) }),
       recorded: new Map(),
+      matched: options.acceptDrift === true ? new Map() : plan.matched,
     };
     try {
       await runAll(run, flow);
@@ -332,6 +343,7 @@ async function applyStep(
     onProgress: options.onProgress,
     schemas,
     files,
+    before: run.matched.get(shown.database),
     onRecorded: (fingerprint: string) => run.recorded.set(shown.database, fingerprint),
   };
   const stepRun = { ...how, exclusive: lock.exclusive };

@@ -25,7 +25,7 @@ import { Connections } from "./connections.ts";
 import { discover, type Discovered, readToRun } from "./discover.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import type { Migration } from "./types.ts";
-import { type SchemaState, schemaStates } from "./schema.ts";
+import { type Fingerprint, type SchemaState, schemaStates } from "./schema.ts";
 import { readLedgers } from "./status.ts";
 import { readCodeVersion } from "../host.ts";
 import { type HeldContract, heldContracts, planFor, readFleetFacts } from "../fleet/hold.ts";
@@ -255,18 +255,19 @@ async function judge(
   const held = heldContracts(first, planning);
   const byId = stepsOf(discovered, first.baselines);
   const pending = first.pending.map((id) => planned(byId.get(id)!.migration, config));
-  const states = await schemaStates(connections, { hints });
+  const matched = new Map<string, Fingerprint>();
+  const states = await schemaStates(connections, { hints, matched });
   // A dry run writes nothing, not even a hint.
   if (!dryRun) await hints.save(config, { prune: false });
   if (options.acceptDrift === true) {
     const toAccept = states.filter((s) => s.record !== "current" || s.changes.length);
-    return { discovered, first, byId, pending, toAccept, held, hints };
+    return { discovered, first, byId, pending, toAccept, held, hints, matched };
   }
   const drifted = states.filter((s) => s.changes.length > 0);
   if (drifted.length > 0) {
     throw refusal(schemaDrift(drifted), dryRun ? "plan the migration" : "migrate");
   }
-  return { discovered, first, byId, pending, toAccept: [], held, hints };
+  return { discovered, first, byId, pending, toAccept: [], held, hints, matched };
 }
 
 /**

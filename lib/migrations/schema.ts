@@ -23,6 +23,7 @@ import type { Connections } from "./connections.ts";
 import { hasLedger, recordEvent, type Stamp } from "./ledger.ts";
 import { isLockstepError, LockstepError, messageOf } from "../errors.ts";
 import type { CheckCache } from "../check_cache.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /** The parts of a table that drift is reported on. */
 export type ItemKind = "column" | "index" | "constraint" | "trigger";
@@ -86,16 +87,18 @@ export function describeUndetermined(database: string, reason: string): string {
 const KINDS: readonly ItemKind[] = ["column", "index", "constraint", "trigger"];
 
 /**
- * Reads every managed table's definition: on SQLite the main database's
- * tables, on PostgreSQL the tables of `schemas`. Ledger tables are left out.
+ * Reads every managed table's definition (with `only`, those it names): on
+ * SQLite the main database's tables, on PostgreSQL the tables of `schemas`.
+ * Ledger tables are left out.
  * On PostgreSQL it must run inside a transaction (it pins `search_path` for
  * the catalog functions with `set local`, then puts it back).
  */
 export async function readSchema(
   sql: Sql,
   schemas: readonly string[],
+  only?: ReadonlySet<string>,
 ): Promise<Map<string, TableRecord>> {
-  const tables = await dialectOf(sql).readTables(sql, schemas);
+  const tables = await dialectOf(sql).readTables(sql, schemas, only);
   // Loaded here, not at start-up: `check` mostly answers from the fingerprint.
   const { createHash } = await import("node:crypto");
   const out = new Map<string, TableRecord>();
@@ -140,6 +143,32 @@ async function readRecorded(
   );
 }
 
+/** A database's catalog, per table ({@link SchemaReader.tableFingerprints}), and with its record. */
+export interface Fingerprint {
+  /** Per table, and under `""` what no one table owns. */
+  readonly tables: ReadonlyMap<string, string>;
+  /** One value for all of them and the drift record's hashes: what check's hint keeps. */
+  readonly value: string;
+}
+
+/** Fingerprints the catalog of `schemas` and the drift record. Reads only. */
+export async function fingerprintSchema(
+  sql: Sql,
+  schemas: readonly string[],
+): Promise<Fingerprint> {
+  const tables = await dialectOf(sql).tableFingerprints(sql, schemas);
+  return { tables, value: await fingerprintValue(tables, await recordedHashes(sql)) };
+}
+
+async function fingerprintValue(
+  tables: ReadonlyMap<string, string>,
+  recorded: ReadonlyMap<string, string>,
+): Promise<string> {
+  const text = (map: ReadonlyMap<string, string>) =>
+    [...map].map(([name, value]) => `${name}\u001f${value}`).sort().join("\u001e");
+  return await sha256Hex(`${text(tables)}\u0000${text(recorded)}`);
+}
+
 /** Whether the record is current, stale or missing (see {@link SchemaState}). */
 export async function recordState(sql: Sql): Promise<SchemaState["record"]> {
   const events = ledgerTable(sql, "lockstep_events");
@@ -163,6 +192,8 @@ export interface SchemaHints {
   readonly cache: CheckCache;
   /** The database's URL (credentials masked): a hint is for one database. */
   readonly where: string;
+  /** Receives the catalog's fingerprint when the record is current and matches it. */
+  readonly matched?: (fingerprint: Fingerprint) => void;
 }
 
 /**
@@ -183,13 +214,15 @@ export async function schemaState(
     hints?.cache.rememberSchema(database, where!, null);
     return { database, record, changes: [] };
   }
-  const fingerprint = hints && await dialectOf(sql).fingerprint(sql, schemas);
-  if (hints && hints.cache.schemaMatched(database, where!, fingerprint!)) {
+  const fingerprint = hints && await fingerprintSchema(sql, schemas);
+  if (hints && hints.cache.schemaMatched(database, where!, fingerprint!.value)) {
+    hints.matched?.(fingerprint!);
     return { database, record, changes: [] };
   }
   const live = await readSchema(sql, schemas);
   const changes = diffSchema(await readRecorded(sql, live), live);
-  hints?.cache.rememberSchema(database, where!, changes.length === 0 ? fingerprint! : null);
+  hints?.cache.rememberSchema(database, where!, changes.length === 0 ? fingerprint!.value : null);
+  if (changes.length === 0) hints?.matched?.(fingerprint!);
   return { database, record, changes };
 }
 
@@ -205,9 +238,15 @@ export async function schemaState(
  */
 export async function schemaStates(
   connections: Connections,
-  options: { undetermined?: "report" | "refuse"; action?: string; hints?: CheckCache } = {},
+  options: {
+    undetermined?: "report" | "refuse";
+    action?: string;
+    hints?: CheckCache;
+    /** With `hints`: receives each database's catalog fingerprint when it matches its record. */
+    matched?: Map<string, Fingerprint>;
+  } = {},
 ): Promise<SchemaState[]> {
-  const { undetermined = "refuse", action = "migrate", hints } = options;
+  const { undetermined = "refuse", action = "migrate", hints, matched } = options;
   const states: SchemaState[] = [];
   for (const config of connections.used()) {
     const db = await connections.getExisting(config.name);
@@ -221,7 +260,11 @@ export async function schemaStates(
             sql,
             config.name,
             config.schemas,
-            hints && { cache: hints, where: db.display },
+            hints && {
+              cache: hints,
+              where: db.display,
+              matched: (fingerprint) => matched?.set(config.name, fingerprint),
+            },
           )),
       );
     } catch (error) {
@@ -268,18 +311,26 @@ export async function acceptDrift(
 
 /**
  * Replaces the record with the live schema (only the rows that differ are
- * written) and logs a `schema-recorded` event. Call it inside the
- * transaction that changed the schema, after its ledger rows.
+ * written) and logs a `schema-recorded` event; returns the fingerprint of
+ * the catalog and the new record. Call it inside the transaction that
+ * changed the schema, after its ledger rows. With `before` (the catalog's
+ * fingerprint when the record last matched it, in this run), only the tables
+ * whose fingerprint changed since are read again: the record of the others
+ * still describes them.
  */
 export async function recordSchema(
   sql: Sql,
   schemas: readonly string[],
   stamp: Stamp,
-): Promise<void> {
+  before?: Fingerprint,
+): Promise<string> {
   const dialect = dialectOf(sql);
-  const live = await readSchema(sql, schemas);
+  const now = await dialect.tableFingerprints(sql, schemas);
+  const only = before && changedTables(before.tables, now);
+  const live = await readSchema(sql, schemas, only);
   const recorded = await recordedHashes(sql);
-  const gone = [...recorded.keys()].filter((name) => !live.has(name));
+  const exists = only ? (name: string) => now.has(name) : (name: string) => live.has(name);
+  const gone = [...recorded.keys()].filter((name) => !exists(name));
   const changed = [...live].filter(([name, table]) => recorded.get(name) !== table.hash)
     .map(([name, table]) => [name, table.definition, table.hash]);
   if (gone.length > 0) {
@@ -304,10 +355,27 @@ export async function recordSchema(
       [JSON.stringify(changed), new Date().toISOString()],
     );
   }
+  const after = await recordedHashes(sql);
   await recordEvent(sql, {
     kind: "schema-recorded",
-    message: `recorded the schema: ${live.size} table(s), ${changed.length + gone.length} changed`,
+    message: `recorded the schema: ${after.size} table(s), ${changed.length + gone.length} changed`,
   }, stamp);
+  return await fingerprintValue(now, after);
+}
+
+/**
+ * The tables to read again: those whose fingerprint changed or that are new;
+ * `undefined` (all of them) when what no one table owns changed.
+ */
+function changedTables(
+  before: ReadonlyMap<string, string>,
+  now: ReadonlyMap<string, string>,
+): Set<string> | undefined {
+  if (before.get("") !== now.get("")) return undefined;
+  return new Set(
+    [...now].filter(([name, value]) => name !== "" && before.get(name) !== value)
+      .map(([name]) => name),
+  );
 }
 
 /** Every difference between `recorded` and `live`, tables in name order. */

@@ -327,21 +327,30 @@ export interface LedgerSql {
 /** Reading the schema for drift, and the SQL spellings the drift record needs. */
 export interface SchemaReader {
   /**
-   * Every managed table's items, keyed by the name reports use (`users`;
-   * `public.users` on PostgreSQL), ledger tables left out. Reads only; call
-   * it inside a transaction (PostgreSQL pins `search_path` with `set local`).
+   * Every managed table's items (with `only`, those of the tables it names),
+   * keyed by the name reports use (`users`; `public.users` on PostgreSQL),
+   * ledger tables left out. Reads only; call it inside a transaction
+   * (PostgreSQL pins `search_path` with `set local`).
    */
-  readTables(sql: Sql, schemas: readonly string[]): Promise<Map<string, TableItems>>;
+  readTables(
+    sql: Sql,
+    schemas: readonly string[],
+    only?: ReadonlySet<string>,
+  ): Promise<Map<string, TableItems>>;
   /**
-   * One cheap value that changes whenever a table {@link readTables} reads,
-   * or the drift record in `lockstep_schema`, changes: on SQLite the text of
-   * `sqlite_schema` and the record's hashes; on PostgreSQL the identity and
-   * row version (`xmin`) of every catalog row a table's definition is read
-   * from, and the record's hashes. Equal fingerprints mean an unchanged
-   * schema and record; a different one only means "compare again". Reads
-   * only; call it inside the same transaction as {@link readTables}.
+   * For each table ({@link readTables}'s keys, ledger tables included), a
+   * cheap value that changes whenever what {@link readTables} reads of it
+   * changes: on SQLite the text of its `sqlite_schema` rows (the table's,
+   * its indexes' and triggers'); on PostgreSQL the identity and row version
+   * (`xmin`: every DDL writes new catalog rows) of each catalog row its
+   * definition is printed from, including the functions, types, collations,
+   * sequences and tables it names. Under the key `""`, the same for what no
+   * one table owns (schemas, views…): when that changes, any table may have.
+   * Equal values mean an unchanged table; a different one only means "read
+   * it again". Reads only; call it inside the same transaction as
+   * {@link readTables}.
    */
-  fingerprint(sql: Sql, schemas: readonly string[]): Promise<string>;
+  tableFingerprints(sql: Sql, schemas: readonly string[]): Promise<Map<string, string>>;
   /**
    * A `FROM` item with one row per element of the JSON array in text
    * parameter `param` (`$1`), in a column `value`: the element as text, or

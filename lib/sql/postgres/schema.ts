@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { LEDGER_TABLES, ledgerTable, type SchemaReader, type TableItems } from "../dialect.ts";
+import { LEDGER_TABLES, type SchemaReader, type TableItems } from "../dialect.ts";
 import type { Sql } from "../driver.ts";
 
 const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
@@ -15,7 +15,7 @@ const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
 /** How PostgreSQL reads its schema, and spells JSON arrays and times. */
 export const postgresSchema: SchemaReader = {
   readTables: readPostgresTables,
-  fingerprint: postgresFingerprint,
+  tableFingerprints: postgresTableFingerprints,
   jsonRows: (param, as) =>
     as === "text"
       ? `json_array_elements_text(${param}::text::json) as value`
@@ -53,80 +53,97 @@ const TABLES = `select n.nspname as schema, c.relname as name,
      from pg_trigger g where g.tgrelid = c.oid and not g.tgisinternal) as triggers
  from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'p')
-  and n.nspname in (select json_array_elements_text($1::text::json))`;
+  and n.nspname in (select json_array_elements_text($1::text::json))
+  and ($2::text is null
+       or n.nspname || '.' || c.relname in (select json_array_elements_text($2::text::json)))`;
 
 /**
- * The identity and row version (`xmin`: every DDL writes new catalog rows)
- * of each catalog row a table's definition is printed from: the relations of
- * `schemas`, their tables' columns, defaults, constraints, indexes and
- * triggers; every schema; the types and collations of their columns; and
- * every object their defaults, indexes, constraints and triggers depend on
- * (`pg_depend`: functions, tables, sequences, types, collations, operator
- * classes and operators), whose rename changes a definition's text. And the
- * drift record's rows. Each row is hashed to 64 bits on the server
- * (`hashint8extended`, seeded with its `xmin`) and the hashes summed, with
- * the counts: no text is built or sorted, so the statement costs about one
- * scan of the catalogs.
+ * For each table of `schemas`, the identity and row version (`xmin`: every
+ * DDL writes new catalog rows) of each catalog row its definition is
+ * printed from: its relation, columns, defaults, constraints, indexes (and
+ * their relations), triggers, the sequences it owns, its columns' types and
+ * collations, the tables its foreign keys name and every object its
+ * defaults, indexes, constraints and triggers depend on (`pg_depend`:
+ * functions, tables, sequences, types, collations, operator classes and
+ * operators), whose rename changes a definition's text. Under `""`, every
+ * schema and every other relation of `schemas` (views…). Each row is hashed
+ * to 64 bits on the server (`hashint8extended`, seeded with its `xmin`) and
+ * the hashes summed per table, with the counts: no text is built or sorted,
+ * so the statement costs about one scan of the catalogs.
  */
-const FINGERPRINT = (record: string) =>
-  `with rel as (
+const TABLE_FINGERPRINTS = `with rel as (
      select c.oid, c.xmin, c.relkind from pg_class c
       where c.relnamespace in (select oid from pg_namespace
                                 where nspname in (select json_array_elements_text($1::text::json)))),
    tab as (select oid from rel where relkind in ('r', 'p')),
-   def as (select d.oid, d.xmin from pg_attrdef d where d.adrelid in (select oid from tab)),
-   con as (select k.oid, k.xmin, k.confrelid from pg_constraint k
+   def as (select d.oid, d.xmin, d.adrelid as t from pg_attrdef d
+            where d.adrelid in (select oid from tab)),
+   con as (select k.oid, k.xmin, k.confrelid, k.conrelid as t from pg_constraint k
             where k.conrelid in (select oid from tab)),
-   trg as (select g.oid, g.xmin, g.tgfoid from pg_trigger g where g.tgrelid in (select oid from tab)),
-   idx as (select i.indexrelid, i.xmin from pg_index i where i.indrelid in (select oid from tab)),
-   col as (select a.attrelid, a.attnum, a.xmin, a.atttypid, a.attcollation from pg_attribute a
+   trg as (select g.oid, g.xmin, g.tgfoid, g.tgrelid as t from pg_trigger g
+            where g.tgrelid in (select oid from tab)),
+   idx as (select i.indexrelid, i.xmin, i.indrelid as t from pg_index i
+            where i.indrelid in (select oid from tab)),
+   col as (select a.attrelid as t, a.attnum, a.xmin, a.atttypid, a.attcollation from pg_attribute a
             where a.attrelid in (select oid from tab) and a.attnum > 0),
-   used as (select refclassid, refobjid from pg_depend
-             where (classid = 'pg_attrdef'::regclass and objid in (select oid from def))
-                or (classid = 'pg_class'::regclass and objid in (select indexrelid from idx))
-                or (classid = 'pg_constraint'::regclass and objid in (select oid from con))
-                or (classid = 'pg_trigger'::regclass and objid in (select oid from trg))),
-   item (k, o, a, x) as (
-     select 1, oid, 0, xmin from rel
-     union all select 2, attrelid, attnum, xmin from col
-     union all select 3, oid, 0, xmin from def
-     union all select 4, oid, 0, xmin from con
-     union all select 5, oid, 0, xmin from trg
-     union all select 6, indexrelid, 0, xmin from idx
-     union all select 7, t.oid, 0, t.xmin from pg_type t
-      where t.oid in (select atttypid from col)
-         or t.oid in (select refobjid from used where refclassid = 'pg_type'::regclass)
-     union all select 8, n.oid, 0, n.xmin from pg_namespace n
-     union all select 9, p.oid, 0, p.xmin from pg_proc p
-      where p.oid in (select tgfoid from trg)
-         or p.oid in (select refobjid from used where refclassid = 'pg_proc'::regclass)
-     union all select 10, c.oid, 0, c.xmin from pg_class c
-      where c.oid in (select confrelid from con)
-         or c.oid in (select refobjid from used where refclassid = 'pg_class'::regclass)
-     union all select 11, o.oid, 0, o.xmin from pg_collation o
-      where o.oid in (select attcollation from col)
-         or o.oid in (select refobjid from used where refclassid = 'pg_collation'::regclass)
-     union all select 12, o.oid, 0, o.xmin from pg_opclass o
-      where o.oid in (select refobjid from used where refclassid = 'pg_opclass'::regclass)
-     union all select 13, o.oid, 0, o.xmin from pg_operator o
-      where o.oid in (select refobjid from used where refclassid = 'pg_operator'::regclass))
-   select (select count(*) || ':' || sum(hashint8extended((k::int8 << 48) + (o::int8 << 16) + a,
-                                                          x::text::int8))
-             from item) as catalog,
-          (select count(*) || ':' || coalesce(sum(hashtextextended(table_name || '=' || hash, 0)), 0)
-             from ${record}) as record`;
+   owned as (select d.objid as oid, min(d.refobjid) as t from pg_depend d
+              where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass
+                and d.deptype in ('a', 'i') and d.objid in (select oid from rel where relkind = 'S')
+                and d.refobjid in (select oid from tab)
+              group by d.objid),
+   used as (select u.t, d.refclassid, d.refobjid from pg_depend d
+              join (select 'pg_attrdef'::regclass as classid, oid as objid, t from def
+                    union all select 'pg_class'::regclass, indexrelid, t from idx
+                    union all select 'pg_constraint'::regclass, oid, t from con
+                    union all select 'pg_trigger'::regclass, oid, t from trg) u
+                on d.classid = u.classid and d.objid = u.objid),
+   item (t, k, o, a, x) as (
+     select case when r.relkind in ('r', 'p') then r.oid
+                 else coalesce(i.t, w.t, 0) end, 1, r.oid, 0, r.xmin
+       from rel r left join idx i on i.indexrelid = r.oid left join owned w on w.oid = r.oid
+     union all select t, 2, t, attnum, xmin from col
+     union all select t, 3, oid, 0, xmin from def
+     union all select t, 4, oid, 0, xmin from con
+     union all select t, 5, oid, 0, xmin from trg
+     union all select t, 6, indexrelid, 0, xmin from idx
+     union all select c.t, 7, y.oid, 0, y.xmin from col c join pg_type y on y.oid = c.atttypid
+     union all select u.t, 7, y.oid, 0, y.xmin from used u join pg_type y
+         on u.refclassid = 'pg_type'::regclass and y.oid = u.refobjid
+     union all select 0, 8, n.oid, 0, n.xmin from pg_namespace n
+     union all select g.t, 9, p.oid, 0, p.xmin from trg g join pg_proc p on p.oid = g.tgfoid
+     union all select u.t, 9, p.oid, 0, p.xmin from used u join pg_proc p
+         on u.refclassid = 'pg_proc'::regclass and p.oid = u.refobjid
+     union all select k.t, 10, c.oid, 0, c.xmin from con k join pg_class c on c.oid = k.confrelid
+     union all select u.t, 10, c.oid, 0, c.xmin from used u join pg_class c
+         on u.refclassid = 'pg_class'::regclass and c.oid = u.refobjid
+     union all select c.t, 11, o.oid, 0, o.xmin from col c join pg_collation o
+         on o.oid = c.attcollation
+     union all select u.t, 11, o.oid, 0, o.xmin from used u join pg_collation o
+         on u.refclassid = 'pg_collation'::regclass and o.oid = u.refobjid
+     union all select u.t, 12, o.oid, 0, o.xmin from used u join pg_opclass o
+         on u.refclassid = 'pg_opclass'::regclass and o.oid = u.refobjid
+     union all select u.t, 13, o.oid, 0, o.xmin from used u join pg_operator o
+         on u.refclassid = 'pg_operator'::regclass and o.oid = u.refobjid),
+   sums as (select t, count(*) || ':' || sum(hashint8extended((k::int8 << 48) + (o::int8 << 16) + a,
+                                                              x::text::int8)) as fingerprint
+              from item group by t)
+   select coalesce(n.nspname || '.' || c.relname, '') as name, s.fingerprint
+     from sums s left join pg_class c on c.oid = s.t
+     left join pg_namespace n on n.oid = c.relnamespace`;
 
-async function postgresFingerprint(sql: Sql, schemas: readonly string[]): Promise<string> {
-  const [row] = await sql.query(FINGERPRINT(ledgerTable(sql, "lockstep_schema")), [
-    JSON.stringify(schemas),
-  ]);
-  return `${row?.catalog ?? ""}:${row?.record ?? ""}`;
+async function postgresTableFingerprints(
+  sql: Sql,
+  schemas: readonly string[],
+): Promise<Map<string, string>> {
+  const rows = await sql.query(TABLE_FINGERPRINTS, [JSON.stringify(schemas)]);
+  return new Map(rows.map((r) => [String(r.name), String(r.fingerprint)]));
 }
 
-/** Every table of `schemas` but the ledger's, keyed `schema.table`. */
+/** Every table of `schemas` (or those `only` names) but the ledger's, keyed `schema.table`. */
 async function readPostgresTables(
   sql: Sql,
   schemas: readonly string[],
+  only?: ReadonlySet<string>,
 ): Promise<Map<string, TableItems>> {
   // The catalog functions qualify names that are not on the search path: pin
   // it, so that a definition does not depend on the session that read it.
@@ -134,7 +151,10 @@ async function readPostgresTables(
   const path = String(current!.path);
   await sql.query("select set_config('search_path', 'pg_catalog', true)");
   // Put back only after success: a failed read aborts the transaction, which ends it anyway.
-  const rows = await sql.query(TABLES, [JSON.stringify(schemas)]);
+  const rows = await sql.query(TABLES, [
+    JSON.stringify(schemas),
+    only ? JSON.stringify([...only]) : null,
+  ]);
   await sql.query("select set_config('search_path', $1, true)", [path]);
   const tables = new Map<string, TableItems>();
   const pairs = (text: unknown) => JSON.parse(String(text)) as [string, string][];
