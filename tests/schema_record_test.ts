@@ -9,7 +9,8 @@
  */
 import { check, migrate } from "../mod.ts";
 import { cachePath } from "../lib/check_cache.ts";
-import { fingerprintSchema, readSchema, recordSchema } from "../lib/migrations/schema.ts";
+import { readSchema, recordSchema } from "../lib/migrations/schema.ts";
+import { dialectOf } from "../lib/sql/dialects.ts";
 import { openDatabase } from "../lib/sql/open.ts";
 import type { Sql } from "../lib/sql/driver.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
@@ -96,7 +97,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
     const schemas = config.databases.main!.schemas;
     const read: unknown[][] = [];
     await db.transaction(async (tx) => {
-      const before = await fingerprintSchema(tx, schemas);
+      const before = await dialectOf(tx).tableFingerprints(tx, schemas);
       await tx.exec("alter table orders add column note text");
       const spy: Sql = {
         ...tx,

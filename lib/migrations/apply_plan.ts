@@ -38,10 +38,10 @@ import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import {
   acceptDrift,
-  type Fingerprint,
   recordSchema,
   schemaHintKey,
   type SchemaState,
+  type TableFingerprints,
 } from "./schema.ts";
 import type { CheckCache } from "../check_cache.ts";
 import { readLedgers } from "./status.ts";
@@ -102,7 +102,7 @@ export interface MigratePlan {
   /** check's hints, read when judging: the run adds each recorded schema's fingerprint. */
   readonly hints: CheckCache;
   /** Each database whose record was current and matched its catalog when judged: that catalog. */
-  readonly matched: ReadonlyMap<string, Fingerprint>;
+  readonly matched: ReadonlyMap<string, TableFingerprints>;
 }
 
 /** What one run applies, and how: the state the loop below shares. */
@@ -127,7 +127,7 @@ interface Run {
   /** Each database's catalog fingerprint as its schema was recorded in this run. */
   readonly recorded: Map<string, string>;
   /** Each database's catalog when its record last matched it (none after accepting drift). */
-  readonly matched: ReadonlyMap<string, Fingerprint>;
+  readonly matched: ReadonlyMap<string, TableFingerprints>;
 }
 
 /**

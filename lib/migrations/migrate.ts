@@ -25,7 +25,7 @@ import { Connections } from "./connections.ts";
 import { discover, type Discovered, readToRun } from "./discover.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import type { Migration } from "./types.ts";
-import { type Fingerprint, type SchemaState, schemaStates } from "./schema.ts";
+import { type SchemaState, schemaStates, type TableFingerprints } from "./schema.ts";
 import { readLedgers } from "./status.ts";
 import { readCodeVersion } from "../host.ts";
 import { type HeldContract, heldContracts, planFor, readFleetFacts } from "../fleet/hold.ts";
@@ -255,7 +255,7 @@ async function judge(
   const held = heldContracts(first, planning);
   const byId = stepsOf(discovered, first.baselines);
   const pending = first.pending.map((id) => planned(byId.get(id)!.migration, config));
-  const matched = new Map<string, Fingerprint>();
+  const matched = new Map<string, TableFingerprints>();
   const states = await schemaStates(connections, { hints, matched });
   // A dry run writes nothing, not even a hint.
   if (!dryRun) await hints.save(config, { prune: false });

@@ -23,7 +23,6 @@ import type { Connections } from "./connections.ts";
 import { hasLedger, recordEvent, type Stamp } from "./ledger.ts";
 import { isLockstepError, LockstepError, messageOf } from "../errors.ts";
 import type { CheckCache } from "../check_cache.ts";
-import { sha256Hex } from "../sha256.ts";
 
 /** The parts of a table that drift is reported on. */
 export type ItemKind = "column" | "index" | "constraint" | "trigger";
@@ -143,31 +142,12 @@ async function readRecorded(
   );
 }
 
-/** A database's catalog, per table ({@link SchemaReader.tableFingerprints}), and with its record. */
-export interface Fingerprint {
-  /** Per table, and under `""` what no one table owns. */
-  readonly tables: ReadonlyMap<string, string>;
-  /** One value for all of them and the drift record's hashes: what check's hint keeps. */
-  readonly value: string;
-}
-
-/** Fingerprints the catalog of `schemas` and the drift record. Reads only. */
-export async function fingerprintSchema(
-  sql: Sql,
-  schemas: readonly string[],
-): Promise<Fingerprint> {
-  const tables = await dialectOf(sql).tableFingerprints(sql, schemas);
-  return { tables, value: await fingerprintValue(tables, await recordedHashes(sql)) };
-}
-
-async function fingerprintValue(
-  tables: ReadonlyMap<string, string>,
-  recorded: ReadonlyMap<string, string>,
-): Promise<string> {
-  const text = (map: ReadonlyMap<string, string>) =>
-    [...map].map(([name, value]) => `${name}\u001f${value}`).sort().join("\u001e");
-  return await sha256Hex(`${text(tables)}\u0000${text(recorded)}`);
-}
+/**
+ * A database's catalog, per table, when its record matched it
+ * ({@link SchemaReader.tableFingerprints}): `recordSchema` reads again only
+ * the tables whose value changed since.
+ */
+export type TableFingerprints = ReadonlyMap<string, string>;
 
 /** Whether the record is current, stale or missing (see {@link SchemaState}). */
 export async function recordState(sql: Sql): Promise<SchemaState["record"]> {
@@ -192,8 +172,8 @@ export interface SchemaHints {
   readonly cache: CheckCache;
   /** The database's URL (credentials masked): a hint is for one database. */
   readonly where: string;
-  /** Receives the catalog's fingerprint when the record is current and matches it. */
-  readonly matched?: (fingerprint: Fingerprint) => void;
+  /** Receives the catalog per table when the record is current and matches it. */
+  readonly matched?: (tables: TableFingerprints) => void;
 }
 
 /**
@@ -214,15 +194,17 @@ export async function schemaState(
     hints?.cache.rememberSchema(database, where!, null);
     return { database, record, changes: [] };
   }
-  const fingerprint = hints && await fingerprintSchema(sql, schemas);
-  if (hints && hints.cache.schemaMatched(database, where!, fingerprint!.value)) {
-    hints.matched?.(fingerprint!);
-    return { database, record, changes: [] };
+  const dialect = dialectOf(sql);
+  const fingerprint = hints && await dialect.fingerprint(sql, schemas);
+  let changes: DriftChange[] = [];
+  if (!hints?.cache.schemaMatched(database, where!, fingerprint!)) {
+    const live = await readSchema(sql, schemas);
+    changes = diffSchema(await readRecorded(sql, live), live);
+    hints?.cache.rememberSchema(database, where!, changes.length === 0 ? fingerprint! : null);
   }
-  const live = await readSchema(sql, schemas);
-  const changes = diffSchema(await readRecorded(sql, live), live);
-  hints?.cache.rememberSchema(database, where!, changes.length === 0 ? fingerprint!.value : null);
-  if (changes.length === 0) hints?.matched?.(fingerprint!);
+  if (changes.length === 0 && hints?.matched) {
+    hints.matched(await dialect.tableFingerprints(sql, schemas));
+  }
   return { database, record, changes };
 }
 
@@ -242,8 +224,8 @@ export async function schemaStates(
     undetermined?: "report" | "refuse";
     action?: string;
     hints?: CheckCache;
-    /** With `hints`: receives each database's catalog fingerprint when it matches its record. */
-    matched?: Map<string, Fingerprint>;
+    /** With `hints`: receives each database's catalog per table when it matches its record. */
+    matched?: Map<string, TableFingerprints>;
   } = {},
 ): Promise<SchemaState[]> {
   const { undetermined = "refuse", action = "migrate", hints, matched } = options;
@@ -263,7 +245,7 @@ export async function schemaStates(
             hints && {
               cache: hints,
               where: db.display,
-              matched: (fingerprint) => matched?.set(config.name, fingerprint),
+              ...(matched ? { matched: (tables) => matched.set(config.name, tables) } : {}),
             },
           )),
       );
@@ -311,25 +293,25 @@ export async function acceptDrift(
 
 /**
  * Replaces the record with the live schema (only the rows that differ are
- * written) and logs a `schema-recorded` event; returns the fingerprint of
- * the catalog and the new record. Call it inside the transaction that
- * changed the schema, after its ledger rows. With `before` (the catalog's
- * fingerprint when the record last matched it, in this run), only the tables
- * whose fingerprint changed since are read again: the record of the others
- * still describes them.
+ * written) and logs a `schema-recorded` event; returns the catalog's
+ * fingerprint with the new record ({@link SchemaReader.fingerprint}). Call
+ * it inside the transaction that changed the schema, after its ledger rows.
+ * With `before` (the catalog per table when the record last matched it, in
+ * this run), only the tables whose value changed since are read again: the
+ * record of the others still describes them.
  */
 export async function recordSchema(
   sql: Sql,
   schemas: readonly string[],
   stamp: Stamp,
-  before?: Fingerprint,
+  before?: TableFingerprints,
 ): Promise<string> {
   const dialect = dialectOf(sql);
-  const now = await dialect.tableFingerprints(sql, schemas);
-  const only = before && changedTables(before.tables, now);
+  const now = before && await dialect.tableFingerprints(sql, schemas);
+  const only = before && now && changedTables(before, now);
   const live = await readSchema(sql, schemas, only);
   const recorded = await recordedHashes(sql);
-  const exists = only ? (name: string) => now.has(name) : (name: string) => live.has(name);
+  const exists = only ? (name: string) => now!.has(name) : (name: string) => live.has(name);
   const gone = [...recorded.keys()].filter((name) => !exists(name));
   const changed = [...live].filter(([name, table]) => recorded.get(name) !== table.hash)
     .map(([name, table]) => [name, table.definition, table.hash]);
@@ -355,12 +337,14 @@ export async function recordSchema(
       [JSON.stringify(changed), new Date().toISOString()],
     );
   }
-  const after = await recordedHashes(sql);
+  const tables = only
+    ? recorded.size - gone.length + changed.filter(([n]) => !recorded.has(n!)).length
+    : live.size;
   await recordEvent(sql, {
     kind: "schema-recorded",
-    message: `recorded the schema: ${after.size} table(s), ${changed.length + gone.length} changed`,
+    message: `recorded the schema: ${tables} table(s), ${changed.length + gone.length} changed`,
   }, stamp);
-  return await fingerprintValue(now, after);
+  return await dialect.fingerprint(sql, schemas);
 }
 
 /**

@@ -338,6 +338,16 @@ export interface SchemaReader {
     only?: ReadonlySet<string>,
   ): Promise<Map<string, TableItems>>;
   /**
+   * One cheap value that changes whenever a table {@link readTables} reads,
+   * or the drift record in `lockstep_schema`, changes: on SQLite the text of
+   * `sqlite_schema` and the record's hashes; on PostgreSQL the identity and
+   * row version (`xmin`) of every catalog row a table's definition is read
+   * from, and the record's hashes. Equal fingerprints mean an unchanged
+   * schema and record; a different one only means "compare again". Reads
+   * only; call it inside the same transaction as {@link readTables}.
+   */
+  fingerprint(sql: Sql, schemas: readonly string[]): Promise<string>;
+  /**
    * For each table ({@link readTables}'s keys, ledger tables included), a
    * cheap value that changes whenever what {@link readTables} reads of it
    * changes: on SQLite the text of its `sqlite_schema` rows (the table's,

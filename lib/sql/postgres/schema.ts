@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { LEDGER_TABLES, type SchemaReader, type TableItems } from "../dialect.ts";
+import { LEDGER_TABLES, ledgerTable, type SchemaReader, type TableItems } from "../dialect.ts";
 import type { Sql } from "../driver.ts";
 
 const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
@@ -15,6 +15,7 @@ const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
 /** How PostgreSQL reads its schema, and spells JSON arrays and times. */
 export const postgresSchema: SchemaReader = {
   readTables: readPostgresTables,
+  fingerprint: postgresFingerprint,
   tableFingerprints: postgresTableFingerprints,
   jsonRows: (param, as) =>
     as === "text"
@@ -56,6 +57,75 @@ where c.relkind in ('r', 'p')
   and n.nspname in (select json_array_elements_text($1::text::json))
   and ($2::text is null
        or n.nspname || '.' || c.relname in (select json_array_elements_text($2::text::json)))`;
+
+/**
+ * One value for the whole catalog (`check`'s drift hint): the identity and
+ * row version (`xmin`: every DDL writes new catalog rows) of each catalog row
+ * a table's definition is printed from: the relations of
+ * `schemas`, their tables' columns, defaults, constraints, indexes and
+ * triggers; every schema; the types and collations of their columns; and
+ * every object their defaults, indexes, constraints and triggers depend on
+ * (`pg_depend`: functions, tables, sequences, types, collations, operator
+ * classes and operators), whose rename changes a definition's text. And the
+ * drift record's rows. Each row is hashed to 64 bits on the server
+ * (`hashint8extended`, seeded with its `xmin`) and the hashes summed, with
+ * the counts: no text is built or sorted, so the statement costs about one
+ * scan of the catalogs.
+ */
+const FINGERPRINT = (record: string) =>
+  `with rel as (
+     select c.oid, c.xmin, c.relkind from pg_class c
+      where c.relnamespace in (select oid from pg_namespace
+                                where nspname in (select json_array_elements_text($1::text::json)))),
+   tab as (select oid from rel where relkind in ('r', 'p')),
+   def as (select d.oid, d.xmin from pg_attrdef d where d.adrelid in (select oid from tab)),
+   con as (select k.oid, k.xmin, k.confrelid from pg_constraint k
+            where k.conrelid in (select oid from tab)),
+   trg as (select g.oid, g.xmin, g.tgfoid from pg_trigger g where g.tgrelid in (select oid from tab)),
+   idx as (select i.indexrelid, i.xmin from pg_index i where i.indrelid in (select oid from tab)),
+   col as (select a.attrelid, a.attnum, a.xmin, a.atttypid, a.attcollation from pg_attribute a
+            where a.attrelid in (select oid from tab) and a.attnum > 0),
+   used as (select refclassid, refobjid from pg_depend
+             where (classid = 'pg_attrdef'::regclass and objid in (select oid from def))
+                or (classid = 'pg_class'::regclass and objid in (select indexrelid from idx))
+                or (classid = 'pg_constraint'::regclass and objid in (select oid from con))
+                or (classid = 'pg_trigger'::regclass and objid in (select oid from trg))),
+   item (k, o, a, x) as (
+     select 1, oid, 0, xmin from rel
+     union all select 2, attrelid, attnum, xmin from col
+     union all select 3, oid, 0, xmin from def
+     union all select 4, oid, 0, xmin from con
+     union all select 5, oid, 0, xmin from trg
+     union all select 6, indexrelid, 0, xmin from idx
+     union all select 7, t.oid, 0, t.xmin from pg_type t
+      where t.oid in (select atttypid from col)
+         or t.oid in (select refobjid from used where refclassid = 'pg_type'::regclass)
+     union all select 8, n.oid, 0, n.xmin from pg_namespace n
+     union all select 9, p.oid, 0, p.xmin from pg_proc p
+      where p.oid in (select tgfoid from trg)
+         or p.oid in (select refobjid from used where refclassid = 'pg_proc'::regclass)
+     union all select 10, c.oid, 0, c.xmin from pg_class c
+      where c.oid in (select confrelid from con)
+         or c.oid in (select refobjid from used where refclassid = 'pg_class'::regclass)
+     union all select 11, o.oid, 0, o.xmin from pg_collation o
+      where o.oid in (select attcollation from col)
+         or o.oid in (select refobjid from used where refclassid = 'pg_collation'::regclass)
+     union all select 12, o.oid, 0, o.xmin from pg_opclass o
+      where o.oid in (select refobjid from used where refclassid = 'pg_opclass'::regclass)
+     union all select 13, o.oid, 0, o.xmin from pg_operator o
+      where o.oid in (select refobjid from used where refclassid = 'pg_operator'::regclass))
+   select (select count(*) || ':' || sum(hashint8extended((k::int8 << 48) + (o::int8 << 16) + a,
+                                                          x::text::int8))
+             from item) as catalog,
+          (select count(*) || ':' || coalesce(sum(hashtextextended(table_name || '=' || hash, 0)), 0)
+             from ${record}) as record`;
+
+async function postgresFingerprint(sql: Sql, schemas: readonly string[]): Promise<string> {
+  const [row] = await sql.query(FINGERPRINT(ledgerTable(sql, "lockstep_schema")), [
+    JSON.stringify(schemas),
+  ]);
+  return `${row?.catalog ?? ""}:${row?.record ?? ""}`;
+}
 
 /**
  * For each table of `schemas`, the identity and row version (`xmin`: every

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import { LockstepError, messageOf } from "../../errors.ts";
 import { accessDeniedMessage } from "../../os_errors.ts";
@@ -85,11 +85,16 @@ export async function openSqlite(
   return new SqliteDatabase(name, path, db);
 }
 
+/** How many prepared statements a connection keeps for reuse. */
+const PREPARED_KEPT = 64;
+
 class SqliteDatabase implements Database {
   readonly dialect = "sqlite" as const;
   readonly ledgerSchema = "main";
   readonly display: string;
   readonly #db: DatabaseSync;
+  /** Prepared statements by text, the most recently prepared last (a migration run repeats its ledger's). */
+  readonly #statements = new Map<string, StatementSync>();
   #inTransaction = false;
 
   constructor(readonly name: string, readonly path: string, db: DatabaseSync) {
@@ -99,9 +104,20 @@ class SqliteDatabase implements Database {
 
   // Promise.try: a failing statement rejects, as on PostgreSQL, rather than throwing.
   query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    return Promise.try(() =>
-      this.#db.prepare(toSqlitePlaceholders(text)).all(...params.map(toSqlite)) as T[]
-    ).catch((error) => Promise.reject(unwritable(error, this.name, this.path)));
+    return Promise.try(() => this.#prepared(text).all(...params.map(toSqlite)) as T[])
+      .catch((error) => Promise.reject(unwritable(error, this.name, this.path)));
+  }
+
+  #prepared(text: string): StatementSync {
+    let statement = this.#statements.get(text);
+    if (statement === undefined) {
+      statement = this.#db.prepare(toSqlitePlaceholders(text));
+      if (this.#statements.size >= PREPARED_KEPT) {
+        this.#statements.delete(this.#statements.keys().next().value!);
+      }
+      this.#statements.set(text, statement);
+    }
+    return statement;
   }
 
   exec(text: string): Promise<void> {

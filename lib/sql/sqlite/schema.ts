@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { LEDGER_TABLES, type SchemaReader, type TableItems } from "../dialect.ts";
+import { LEDGER_TABLES, ledgerTable, type SchemaReader, type TableItems } from "../dialect.ts";
+import { sha256Hex } from "../../sha256.ts";
 import type { Sql } from "../driver.ts";
 
 const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
@@ -15,6 +16,7 @@ const LEDGER: ReadonlySet<string> = new Set(LEDGER_TABLES);
 /** How SQLite reads its schema, and spells JSON arrays and times. */
 export const sqliteSchema: SchemaReader = {
   readTables: (sql, _schemas, only) => readSqliteTables(sql, only),
+  fingerprint: sqliteFingerprint,
   tableFingerprints: sqliteTableFingerprints,
   jsonRows: (param) => `json_each(${param})`,
   jsonElement: (index) => `json_extract(value, '$[${index}]')`,
@@ -28,6 +30,22 @@ function normaliseSql(text: string): string {
     /('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\])|\s+/g,
     (all, quoted) => quoted === undefined ? " " : all,
   ).trim();
+}
+
+/**
+ * The text of every `sqlite_schema` row (each table's columns, checks,
+ * indexes and triggers are all read from it) and the drift record's hashes,
+ * hashed. Two concatenated columns in one statement: one row to read.
+ */
+async function sqliteFingerprint(sql: Sql): Promise<string> {
+  const [row] = await sql.query(
+    `select (select group_concat(type || char(31) || name || char(31) || tbl_name || char(31) ||
+                                 coalesce(sql, ''), char(30) order by type, name)
+               from sqlite_schema) as catalog,
+            (select group_concat(table_name || char(31) || hash, char(30) order by table_name)
+               from ${ledgerTable(sql, "lockstep_schema")}) as record`,
+  );
+  return await sha256Hex(`${row?.catalog ?? ""}\u0000${row?.record ?? ""}`);
 }
 
 /**
