@@ -89,11 +89,13 @@ export async function privateCluster(): Promise<PrivateCluster> {
     await Deno.remove(dir, { recursive: true }).catch(() => undefined);
     throw error;
   }
+  const forget = stopAtExit(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]), dir);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     stop: async (mode) => void await stop(mode),
     start: async () => void await start(),
     async [Symbol.asyncDispose]() {
+      forget();
       await stop("immediate").catch(() => undefined);
       await Deno.remove(dir, { recursive: true });
     },
@@ -122,16 +124,44 @@ async function start(): Promise<string> {
   const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off ` +
     `-c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
   await run(as([`${bin}/pg_ctl`, "-D", data, "-o", options, "-l", `${dir}/log`, "-w", "start"]));
-  globalThis.addEventListener("unload", () => {
-    const [program, ...args] = as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]);
-    new Deno.Command(program!, {
-      args,
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    Deno.removeSync(dir, { recursive: true });
-  });
+  stopAtExit(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]), dir);
   return `postgres://postgres@127.0.0.1:${port}/postgres`;
+}
+
+/**
+ * Stops a cluster and removes its folder when the process ends: normally,
+ * or stopped with Ctrl-C or `kill` (which then exit through "unload"); a
+ * cluster disposed of before then is not stopped twice.
+ */
+function stopAtExit(stop: string[], dir: string): () => void {
+  let done = false;
+  const cleanUp = () => {
+    if (done) return;
+    done = true;
+    const [program, ...args] = stop;
+    new Deno.Command(program!, { args, stdout: "null", stderr: "null" }).outputSync();
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Already gone.
+    }
+  };
+  globalThis.addEventListener("unload", cleanUp);
+  exitOnSignals();
+  return () => {
+    done = true;
+    globalThis.removeEventListener("unload", cleanUp);
+  };
+}
+
+let signalsHandled = false;
+
+/** Ctrl-C and `kill` end the process through "unload", so that its clusters are stopped. */
+function exitOnSignals(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  Deno.addSignalListener("SIGINT", () => Deno.exit(130));
+  Deno.addSignalListener("SIGTERM", () => Deno.exit(143));
 }
 
 /** The folder of the PostgreSQL binaries the tests use (`initdb`, `pg_dump`, `psql`…). */
