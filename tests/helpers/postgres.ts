@@ -62,9 +62,35 @@ export interface PrivateCluster extends AsyncDisposable {
 
 /** Starts a throwaway cluster for one test; disposing it stops it and removes its files. */
 export async function privateCluster(): Promise<PrivateCluster> {
+  const cluster = await newCluster("lockstep-pg-own-", "");
+  return {
+    url: cluster.url,
+    stop: async (mode) => void await cluster.stop(mode),
+    start: async () => void await cluster.start(),
+    async [Symbol.asyncDispose]() {
+      cluster.forget();
+      await cluster.stop("immediate").catch(() => undefined);
+      await Deno.remove(cluster.dir, { recursive: true });
+    },
+  };
+}
+
+async function start(): Promise<string> {
+  const given = Deno.env.get("LOCKSTEP_TEST_POSTGRES_URL");
+  if (given) return given;
+  return (await newCluster("lockstep-pg-", " -c max_connections=200")).url;
+}
+
+/**
+ * A cluster in a new temporary folder (owned by `postgres` when running as
+ * root: `initdb` and `pg_ctl` refuse root), made with `initdb` and started on
+ * a free loopback port, without durability (fsync off: a test's data need
+ * not survive a crash). It is stopped when the process ends ({@link stopAtExit}).
+ */
+async function newCluster(prefix: string, extraOptions: string) {
   const bin = await findBin();
   const asRoot = Deno.uid() === 0;
-  const dir = await Deno.makeTempDir({ prefix: "lockstep-pg-own-" });
+  const dir = await Deno.makeTempDir({ prefix });
   if (asRoot) {
     const [uid, gid] = await Promise.all([
       run(["id", "-u", "postgres"]),
@@ -76,7 +102,7 @@ export async function privateCluster(): Promise<PrivateCluster> {
   const data = `${dir}/data`;
   const port = freePort();
   const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off ` +
-    `-c synchronous_commit=off -c full_page_writes=off`;
+    `-c synchronous_commit=off -c full_page_writes=off${extraOptions}`;
   const start = () =>
     run(as([`${bin}/pg_ctl`, "-D", data, "-o", options, "-l", `${dir}/log`, "-w", "start"]));
   const stop = (mode = "fast") => run(as([`${bin}/pg_ctl`, "-D", data, "-m", mode, "-w", "stop"]));
@@ -90,42 +116,7 @@ export async function privateCluster(): Promise<PrivateCluster> {
     throw error;
   }
   const forget = stopAtExit(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]), dir);
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop: async (mode) => void await stop(mode),
-    start: async () => void await start(),
-    async [Symbol.asyncDispose]() {
-      forget();
-      await stop("immediate").catch(() => undefined);
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-async function start(): Promise<string> {
-  const given = Deno.env.get("LOCKSTEP_TEST_POSTGRES_URL");
-  if (given) return given;
-  const bin = await findBin();
-  const asRoot = Deno.uid() === 0;
-  const dir = await Deno.makeTempDir({ prefix: "lockstep-pg-" });
-  if (asRoot) {
-    const [uid, gid] = await Promise.all([
-      run(["id", "-u", "postgres"]),
-      run(["id", "-g", "postgres"]),
-    ]);
-    await Deno.chown(dir, Number(uid), Number(gid));
-  }
-  const as = (cmd: string[]) => asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
-  const data = `${dir}/data`;
-  await run(
-    as([`${bin}/initdb`, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
-  );
-  const port = freePort();
-  const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off ` +
-    `-c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  await run(as([`${bin}/pg_ctl`, "-D", data, "-o", options, "-l", `${dir}/log`, "-w", "start"]));
-  stopAtExit(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]), dir);
-  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, start, stop, forget };
 }
 
 /**
