@@ -78,8 +78,9 @@ export interface BundleHint {
   /** Why the file could not be opened as a bundle, when it could not (whatever the config). */
   readonly problem?: { readonly code: string; readonly message: string };
   /**
-   * The bundle as it was judged, and `context`: the hash of everything else
-   * judging it read (the app, trust, protected paths, folders, versions).
+   * The bundle as it was judged (its manifest without the file lists), and
+   * `context`: the hash of everything else judging it read (the app, trust,
+   * protected paths, folders, versions).
    */
   readonly judged?: { readonly context: string; readonly bundle: Record<string, unknown> };
 }
@@ -90,6 +91,8 @@ export interface SchemaHint {
   readonly where: string;
   /** The catalog fingerprint and the record's fingerprint, when they matched. */
   readonly fingerprint: string;
+  /** The catalog per table at that fingerprint, when `migrate` read it (for its next record). */
+  readonly tables?: Readonly<Record<string, string>>;
 }
 
 /** The migration status as computed from inputs with one identity (see `statusWith`). */
@@ -176,15 +179,43 @@ export class CheckCache {
     return hint?.where === where && hint.fingerprint === fingerprint;
   }
 
-  /** Records (or, with `null`, forgets) that database `name` matched its record. */
-  rememberSchema(name: string, where: string, fingerprint: string | null): void {
+  /**
+   * The catalog per table that database `name` at `where` had at this
+   * fingerprint, if `migrate` recorded it: equal fingerprints mean an
+   * unchanged catalog, so it is still the catalog's.
+   */
+  schemaTables(name: string, where: string, fingerprint: string): Map<string, string> | undefined {
+    const tables = this.schemaMatched(name, where, fingerprint)
+      ? this.schema[name]!.tables
+      : undefined;
+    if (!isRecord(tables) || !Object.values(tables).every((v) => typeof v === "string")) {
+      return undefined;
+    }
+    return new Map(Object.entries(tables) as [string, string][]);
+  }
+
+  /**
+   * Records (or, with `null`, forgets) that database `name` matched its
+   * record, with the catalog per table when it was read.
+   */
+  rememberSchema(
+    name: string,
+    where: string,
+    fingerprint: string | null,
+    tables?: ReadonlyMap<string, string>,
+  ): void {
     const hint = this.schema[name];
     if (fingerprint === null) {
       if (hint === undefined) return;
       delete this.schema[name];
     } else {
-      if (hint?.where === where && hint.fingerprint === fingerprint) return;
-      this.schema[name] = { where, fingerprint };
+      const same = hint?.where === where && hint.fingerprint === fingerprint;
+      if (same && (tables === undefined || hint.tables !== undefined)) return;
+      this.schema[name] = {
+        where,
+        fingerprint,
+        ...(tables ? { tables: Object.fromEntries(tables) } : same ? { tables: hint.tables } : {}),
+      };
     }
     this.#changed = true;
   }

@@ -130,6 +130,17 @@ async function listPending(config: Config): Promise<Listed[]> {
 }
 
 /**
+ * A judged bundle as its hint keeps it: its manifest without `files` and
+ * `remove`, which are most of a large release's manifest (read and parsed at
+ * every start) and which nothing a hint serves (`check`) reads.
+ */
+function withoutFileLists(bundle: PendingBundle): Record<string, unknown> {
+  if (bundle.manifest === undefined) return { ...bundle };
+  const { files: _files, remove: _remove, ...kept } = bundle.manifest;
+  return { ...bundle, manifest: kept };
+}
+
+/**
  * Opens and judges one bundle file on its own (signature, manifest, app,
  * runtime); version ordering is judged by {@link applicability}. With
  * `hints` (`check`), a file whose identity is the one recorded is not
@@ -170,6 +181,7 @@ export async function inspectBundle(
     }
     const context = hints && await judgeContext(config);
     if (context !== undefined && hint?.judged?.context === context) {
+      // Its manifest without the file lists (see withoutFileLists): check reads neither.
       return hint.judged.bundle as unknown as PendingBundle;
     }
     let archive: BundleArchive;
@@ -188,7 +200,7 @@ export async function inspectBundle(
     const judged = await judge(config, archive, file);
     // A pack bundle's verdict also depends on the packs installed: judged afresh each time.
     if (context && archive.manifest.pack === undefined) {
-      remember({ judged: { context, bundle: { ...judged } } });
+      remember({ judged: { context, bundle: withoutFileLists(judged) } });
     }
     return judged;
   } catch (error) {

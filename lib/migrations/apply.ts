@@ -17,7 +17,7 @@ import type { BaselineStep } from "./baseline.ts";
 import { recordEvent, recordMigration, type Stamp } from "./ledger.ts";
 import type { Connections } from "./connections.ts";
 import type { Migration, MigrationContext, Phase } from "./types.ts";
-import { recordSchema, type TableFingerprints } from "./schema.ts";
+import { type Recorded, recordSchema, type TableFingerprints } from "./schema.ts";
 import { tracedSql } from "./located.ts";
 
 /** A migration as `migrate` shows it before running. */
@@ -209,8 +209,8 @@ export interface StepRun {
   readonly files: UndoableFiles;
   /** With `schemas`: the catalog's fingerprint when the record last matched it (judging this run). */
   readonly before?: TableFingerprints | undefined;
-  /** Receives the fingerprint of the catalog and record as the schema was recorded (with `schemas`). */
-  readonly onRecorded?: (fingerprint: string) => void;
+  /** Receives the catalog as the schema was recorded (with `schemas`). */
+  readonly onRecorded?: (recorded: Recorded) => void;
 }
 
 /**

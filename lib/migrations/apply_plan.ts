@@ -38,6 +38,7 @@ import { ensureLedger, type Stamp } from "./ledger.ts";
 import { type Plan, plan as planMigrations } from "./plan.ts";
 import {
   acceptDrift,
+  type Recorded,
   recordSchema,
   schemaHintKey,
   type SchemaState,
@@ -124,8 +125,8 @@ interface Run {
   readonly journal: FileJournal;
   /** File changes of the whole-run migrations: undone when the run fails. */
   readonly files: UndoableFiles;
-  /** Each database's catalog fingerprint as its schema was recorded in this run. */
-  readonly recorded: Map<string, string>;
+  /** Each database's catalog as its schema was recorded in this run. */
+  readonly recorded: Map<string, Recorded>;
   /** Each database's catalog when its record last matched it (none after accepting drift). */
   readonly matched: ReadonlyMap<string, TableFingerprints>;
 }
@@ -230,10 +231,10 @@ export async function applyPlan(
       plan.applied.push(...run.committed);
     }
     // Committed: each recorded schema matches its catalog as fingerprinted in that transaction.
-    for (const [name, fingerprint] of run.recorded) {
+    for (const [name, recorded] of run.recorded) {
       const { display } = await connections.get(name);
       const where = schemaHintKey(display, config.databases[name]!.schemas);
-      plan.hints.rememberSchema(name, where, fingerprint);
+      plan.hints.rememberSchema(name, where, recorded.fingerprint, recorded.tables);
     }
     await plan.hints.save(config, { prune: false });
   } finally {
@@ -344,7 +345,7 @@ async function applyStep(
     schemas,
     files,
     before: run.matched.get(shown.database),
-    onRecorded: (fingerprint: string) => run.recorded.set(shown.database, fingerprint),
+    onRecorded: (recorded: Recorded) => run.recorded.set(shown.database, recorded),
   };
   const stepRun = { ...how, exclusive: lock.exclusive };
   let ran: boolean;

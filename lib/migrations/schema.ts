@@ -203,7 +203,13 @@ export async function schemaState(
     hints?.cache.rememberSchema(database, where!, changes.length === 0 ? fingerprint! : null);
   }
   if (changes.length === 0 && hints?.matched) {
-    hints.matched(await dialect.tableFingerprints(sql, schemas));
+    // The catalog per table as migrate's last record left it, or read now (and kept).
+    let tables = hints.cache.schemaTables(database, where!, fingerprint!);
+    if (tables === undefined) {
+      tables = await dialect.tableFingerprints(sql, schemas);
+      hints.cache.rememberSchema(database, where!, fingerprint!, tables);
+    }
+    hints.matched(tables);
   }
   return { database, record, changes };
 }
@@ -291,27 +297,34 @@ export async function acceptDrift(
   });
 }
 
+/** The catalog as a record left it: what check's and migrate's hints keep. */
+export interface Recorded {
+  /** The catalog's fingerprint with the new record ({@link SchemaReader.fingerprint}). */
+  readonly fingerprint: string;
+  /** The catalog per table. */
+  readonly tables: TableFingerprints;
+}
+
 /**
  * Replaces the record with the live schema (only the rows that differ are
- * written) and logs a `schema-recorded` event; returns the catalog's
- * fingerprint with the new record ({@link SchemaReader.fingerprint}). Call
- * it inside the transaction that changed the schema, after its ledger rows.
- * With `before` (the catalog per table when the record last matched it, in
- * this run), only the tables whose value changed since are read again: the
- * record of the others still describes them.
+ * written) and logs a `schema-recorded` event; returns the catalog as
+ * recorded. Call it inside the transaction that changed the schema, after
+ * its ledger rows. With `before` (the catalog per table when the record last
+ * matched it, in this run), only the tables whose value changed since are
+ * read again: the record of the others still describes them.
  */
 export async function recordSchema(
   sql: Sql,
   schemas: readonly string[],
   stamp: Stamp,
   before?: TableFingerprints,
-): Promise<string> {
+): Promise<Recorded> {
   const dialect = dialectOf(sql);
-  const now = before && await dialect.tableFingerprints(sql, schemas);
-  const only = before && now && changedTables(before, now);
+  const now = await dialect.tableFingerprints(sql, schemas);
+  const only = before && changedTables(before, now);
   const live = await readSchema(sql, schemas, only);
   const recorded = await recordedHashes(sql);
-  const exists = only ? (name: string) => now!.has(name) : (name: string) => live.has(name);
+  const exists = only ? (name: string) => now.has(name) : (name: string) => live.has(name);
   const gone = [...recorded.keys()].filter((name) => !exists(name));
   const changed = [...live].filter(([name, table]) => recorded.get(name) !== table.hash)
     .map(([name, table]) => [name, table.definition, table.hash]);
@@ -344,7 +357,7 @@ export async function recordSchema(
     kind: "schema-recorded",
     message: `recorded the schema: ${tables} table(s), ${changed.length + gone.length} changed`,
   }, stamp);
-  return await dialect.fingerprint(sql, schemas);
+  return { fingerprint: await dialect.fingerprint(sql, schemas), tables: now };
 }
 
 /**
