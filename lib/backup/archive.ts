@@ -9,12 +9,11 @@ import { join } from "node:path";
 import { LockstepError, messageOf } from "../errors.ts";
 import { hashingSink, type Written } from "../hashing.ts";
 import { needsZip64, worthDeflating, ZipWriter } from "../zip_writer.ts";
-import type { FileEntry } from "../deps/zip.ts";
 import { type EntrySpan, readEntry } from "../zip_data.ts";
 import type { TreeFile } from "./tree.ts";
 import { fileReader } from "../bundles/archive.ts";
 import { checkLayout } from "../bundles/zip_layout.ts";
-import { spanOf } from "../bundles/zip_reader.ts";
+import { readRecords, spanOf } from "../bundles/zip_reader.ts";
 
 /** Progress while archiving or restoring files. */
 export interface FilesProgress {
@@ -174,9 +173,9 @@ export async function openFilesZip(path: string, backupId: string): Promise<File
     const size = (await file.stat()).size;
     const reader = new zip.ZipReader(await fileReader(file, size), { checkCrc32: true });
     try {
-      const entries = await reader.getEntries();
+      const { entries } = await readRecords(reader);
       const starts = checkLayout(file, entries, reader.directoryOffset ?? 0, "files.zip");
-      files = entries.filter((e): e is FileEntry => !e.directory).map((entry) => ({
+      files = entries.filter((e) => !e.directory).map((entry) => ({
         path: entry.filename,
         size: entry.uncompressedSize,
         mode: (entry.unixMode ?? 0o100644) & 0o7777,
