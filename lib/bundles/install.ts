@@ -17,6 +17,7 @@ import { readCodeVersion } from "../host.ts";
 import { type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
+import { createAhead } from "../create_ahead.ts";
 import { openBundle } from "./archive.ts";
 import { checkTargets } from "./targets.ts";
 import { checkSpace, preflightChain, type PreflightRefusal } from "./preflight.ts";
@@ -384,13 +385,19 @@ async function installOne(
     // A probe file in each folder, listed in the journal first: a crash leaves none behind.
     await checkTargets(config, bundle.file, manifest, writes, (folder) => tx.probeWritable(folder));
     await using archive = await openBundle(bundle.path, config.limits);
-    for (const path of writes) {
-      const staged = tx.stagingPath(path);
-      const mode = manifest.files[path]!.mode;
-      Deno.mkdirSync(dirname(staged), { recursive: true });
-      const entry = payloadPath(config, manifest, path);
-      await archive.extract(entry, Deno.openSync(staged, { write: true, createNew: true, mode }));
-      Deno.chmodSync(staged, mode);
+    const staged = writes.map((path) => ({
+      path: tx.stagingPath(path),
+      mode: manifest.files[path]!.mode,
+    }));
+    for (const folder of new Set(staged.map((file) => dirname(file.path)))) {
+      Deno.mkdirSync(folder, { recursive: true });
+    }
+    let next = 0;
+    for await (const out of createAhead(staged)) {
+      const path = writes[next]!;
+      const { path: at, mode } = staged[next++]!;
+      await archive.extract(payloadPath(config, manifest, path), out);
+      Deno.chmodSync(at, mode);
       tx.write(path);
     }
     for (const path of manifest.remove) tx.delete(path);
