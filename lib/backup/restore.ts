@@ -28,6 +28,7 @@ import { readState, writeState } from "../state.ts";
 import { protection } from "../bundles/pending.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import { openFilesZip } from "./archive.ts";
+import { openSink } from "../bundles/extract.ts";
 import { findBackup, readBackupManifest } from "./list.ts";
 import { type BackupManifest, type BackupProgress, notHeld } from "./manifest.ts";
 import { outsideBackup, walkTree } from "./tree.ts";
@@ -401,10 +402,16 @@ async function stageFiles(
   for await (const out of createAhead(staged)) {
     const file = files[done]!;
     const at = staged[done++]!.path;
-    await archive.extract(file, out);
-    Deno.chmodSync(at, file.mode);
-    Deno.utimeSync(at, file.mtime, file.mtime);
-    tx.write(file.path);
+    try {
+      await archive.extract(file, openSink(out));
+      Deno.chmodSync(at, file.mode);
+      Deno.utimeSync(at, file.mtime, file.mtime);
+    } catch (error) {
+      out.close();
+      throw error;
+    }
+    // fsynced while the next files are staged, then closed.
+    await tx.written(file.path, out);
     bytes += file.size;
     onProgress?.({ phase: "files", files: done, bytes, totalFiles: files.length, totalBytes });
   }

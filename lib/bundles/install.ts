@@ -19,6 +19,7 @@ import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
 import { createAhead } from "../create_ahead.ts";
 import { openBundle } from "./archive.ts";
+import { openSink } from "./extract.ts";
 import { checkTargets } from "./targets.ts";
 import { checkSpace, preflightChain, type PreflightRefusal } from "./preflight.ts";
 import { judgeFuture } from "../migrations/future.ts";
@@ -396,9 +397,15 @@ async function installOne(
     for await (const out of createAhead(staged)) {
       const path = writes[next]!;
       const { path: at, mode } = staged[next++]!;
-      await archive.extract(payloadPath(config, manifest, path), out);
-      Deno.chmodSync(at, mode);
-      tx.write(path);
+      try {
+        await archive.extract(payloadPath(config, manifest, path), openSink(out));
+        Deno.chmodSync(at, mode);
+      } catch (error) {
+        out.close();
+        throw error;
+      }
+      // fsynced while the next files are staged, then closed.
+      await tx.written(path, out);
     }
     for (const path of manifest.remove) tx.delete(path);
     if (versionFile !== undefined) {
