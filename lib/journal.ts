@@ -109,6 +109,9 @@ export function describeJournal(
   };
 }
 
+/** fsyncs in flight at once: the filesystem batches concurrent ones into few journal commits. */
+const SYNCS = 32;
+
 /** A file transaction being built and applied. */
 export class Transaction {
   readonly #config: Pick<Config, "updates">;
@@ -117,6 +120,10 @@ export class Transaction {
   readonly #entries: JournalEntry[] = [];
   readonly #onStep: StepHook;
   readonly #missing = new Set<string>();
+  /** Staged files whose data is being (or was) fsynced by {@link written}. */
+  readonly #synced = new Set<string>();
+  readonly #syncing = new Set<Promise<void>>();
+  #syncFailure: { error: unknown } | undefined;
 
   private constructor(config: Pick<Config, "updates">, root: string, onStep: StepHook) {
     this.#config = config;
@@ -154,6 +161,31 @@ export class Transaction {
   /** Records that `path` gets the staged file (already written to {@link stagingPath}). */
   write(path: string): void {
     this.#entries.push({ path, action: "write", existed: this.#exists(path) });
+  }
+
+  /**
+   * {@link write}, for a staged file still open as `file` once its content
+   * is written: its data is fsynced now on Deno's thread pool (a few dozen
+   * at once), while the next files are staged, and the file is closed after.
+   * {@link apply} waits for every sync before it writes the journal; a sync
+   * that failed is thrown here or there.
+   */
+  async written(path: string, file: Deno.FsFile): Promise<void> {
+    this.write(path);
+    this.#synced.add(path);
+    const syncing: Promise<void> = file.syncData().finally(() => file.close()).then(
+      () => undefined,
+      (error) => {
+        this.#syncFailure ??= { error };
+      },
+    ).finally(() => this.#syncing.delete(syncing));
+    this.#syncing.add(syncing);
+    if (this.#syncing.size >= SYNCS) await Promise.race(this.#syncing);
+    this.#throwSyncFailure();
+  }
+
+  #throwSyncFailure(): void {
+    if (this.#syncFailure !== undefined) throw this.#syncFailure.error;
   }
 
   /**
@@ -202,6 +234,7 @@ export class Transaction {
 
   /** Drops everything staged; for failures before {@link apply}. */
   async abandon(): Promise<void> {
+    await Promise.all(this.#syncing);
     await Deno.remove(this.#folder, { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
@@ -231,8 +264,11 @@ export class Transaction {
       data,
     };
     await syncFiles(
-      this.#entries.filter((e) => e.action === "write").map((e) => this.stagingPath(e.path)),
+      this.#entries.filter((e) => e.action === "write" && !this.#synced.has(e.path))
+        .map((e) => this.stagingPath(e.path)),
     );
+    await Promise.all(this.#syncing);
+    this.#throwSyncFailure();
     await syncTree(join(this.#folder, "staging"));
     await this.#writeJournal(journal);
     await this.#onStep("journaled");
@@ -324,6 +360,7 @@ export class Transaction {
  * a commit each (2,000 small files here: 1.3 s instead of 2.6 s).
  */
 async function syncFiles(paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
   let next = 0;
   const worker = async () => {
     while (next < paths.length) {
@@ -335,7 +372,7 @@ async function syncFiles(paths: readonly string[]): Promise<void> {
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(32, paths.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(SYNCS, paths.length) }, worker));
 }
 
 async function syncTree(folder: string): Promise<void> {

@@ -1,10 +1,9 @@
 /**
  * Writing a zip (bundles, `files.zip`): fflate lays the archive out and
- * `node:zlib` deflates each entry's data, in one call for a small file and
- * a megabyte at a time for a large one (each piece ends on a zlib sync flush,
- * the last one finishes the stream: together one deflate stream, as pigz
- * makes them). No stream object per entry, and the output goes to the file
- * in 1 MiB writes, hashed on the way. Files that would not shrink are stored.
+ * `node:zlib` deflates each entry's data a megabyte at a time, with one
+ * deflater reset for each entry (`zlib_raw.ts`): no stream object, zlib state
+ * or buffer per entry, and the output goes to the file in 1 MiB writes,
+ * hashed on the way. Files that would not shrink are stored.
  *
  * fflate writes the classic zip format only: archives that need zip64 (more
  * than 65,534 entries, or near 4 GiB) are written by zip.js instead
@@ -18,6 +17,7 @@ import { createHash } from "node:crypto";
 import type { ZipInputFile } from "./deps/fflate.ts";
 import { compressible } from "./files.ts";
 import type { Written } from "./hashing.ts";
+import { type RawCodec, rawDeflater } from "./zlib_raw.ts";
 
 const SAMPLE = 32 * 1024;
 const CHUNK = 1024 * 1024;
@@ -85,10 +85,15 @@ export class ZipWriter {
   /** Adds `bytes` as the entry `name`. */
   addBytes(name: string, bytes: Uint8Array, options: EntryOptions = {}): void {
     const entry = this.#entry(name, options);
-    const deflate = entry.compression === 8;
+    const deflater = entry.compression === 8 ? rawDeflater() : undefined;
     entry.size = bytes.length;
     entry.crc = crc32(bytes);
-    this.#finish(entry, deflate ? deflateRawSync(bytes, { level: 6 }) : bytes);
+    if (deflater !== undefined) {
+      this.#finish(entry, new Uint8Array(0), this.#deflate(entry, deflater, bytes, true));
+    } else {
+      const data = entry.compression === 8 ? deflateRawSync(bytes, { level: 6 }) : bytes;
+      this.#finish(entry, data, data.length);
+    }
   }
 
   /**
@@ -99,8 +104,10 @@ export class ZipWriter {
     try {
       const entry = this.#entry(name, options);
       const deflate = entry.compression === 8;
+      const deflater = deflate ? rawDeflater() : undefined;
       let crc = 0;
       let size = 0;
+      let written = 0;
       // Two reusable buffers (the chunk at hand and the one read ahead): everything written
       // from them is copied or written before they are read into again.
       let turn = 0;
@@ -115,16 +122,29 @@ export class ZipWriter {
         if (size > LIMIT_32) {
           throw new RangeError(`Cannot add "${name}" to the zip: it grew past 4 GiB while read`);
         }
+        if (last) {
+          entry.size = size;
+          entry.crc = crc;
+        }
+        if (deflater !== undefined) {
+          written += this.#deflate(entry, deflater, chunk, last);
+          if (last) {
+            this.#finish(entry, new Uint8Array(0), written);
+            return size;
+          }
+          continue;
+        }
+        // Without the shared deflater: each piece ends on a sync flush, the last one finishes
+        // the stream (together one deflate stream, as pigz makes them).
         const data = deflate
           ? deflateRawSync(chunk, {
             level: 6,
             finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
           })
           : chunk;
+        written += data.length;
         if (last) {
-          entry.size = size;
-          entry.crc = crc;
-          this.#finish(entry, data);
+          this.#finish(entry, data, written);
           return size;
         }
         entry.ondata!(null, data as Uint8Array<ArrayBuffer>, false);
@@ -170,8 +190,21 @@ export class ZipWriter {
     return entry;
   }
 
-  #finish(entry: ZipInputFile, data: Uint8Array): void {
-    if (data.length > LIMIT_32 || this.#size + this.#filled > CLASSIC_BYTES) {
+  /** Deflates `chunk` into the entry (`last` finishes its stream); returns the bytes added. */
+  #deflate(entry: ZipInputFile, deflater: RawCodec, chunk: Uint8Array, last: boolean): number {
+    let added = 0;
+    // Each piece is copied or written by #out before the deflater reuses its buffer.
+    deflater.push(chunk, last, (piece) => {
+      added += piece.length;
+      entry.ondata!(null, piece as Uint8Array<ArrayBuffer>, false);
+      this.#check();
+    });
+    return added;
+  }
+
+  /** Ends the entry with `data`, its compressed bytes `written` in all (`data` included). */
+  #finish(entry: ZipInputFile, data: Uint8Array, written: number): void {
+    if (written > LIMIT_32 || this.#size + this.#filled > CLASSIC_BYTES) {
       throw new RangeError(`Cannot add "${entry.filename}" to the zip: it needs zip64`);
     }
     entry.ondata!(null, data as Uint8Array<ArrayBuffer>, true);

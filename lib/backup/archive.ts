@@ -9,12 +9,11 @@ import { join } from "node:path";
 import { LockstepError, messageOf } from "../errors.ts";
 import { hashingSink, type Written } from "../hashing.ts";
 import { needsZip64, worthDeflating, ZipWriter } from "../zip_writer.ts";
-import type { FileEntry } from "../deps/zip.ts";
 import { type EntrySpan, readEntry } from "../zip_data.ts";
 import type { TreeFile } from "./tree.ts";
 import { fileReader } from "../bundles/archive.ts";
 import { checkLayout } from "../bundles/zip_layout.ts";
-import { spanOf } from "../bundles/zip_reader.ts";
+import { readRecords, spanOf } from "../bundles/zip_reader.ts";
 
 /** Progress while archiving or restoring files. */
 export interface FilesProgress {
@@ -160,33 +159,31 @@ export interface FilesArchive extends Disposable {
 }
 
 /**
+ * The files.zip this process read last, with the identity of the file it was
+ * read from (device, inode, size, modification and change times): a restore
+ * opens it three times (verified, planned, staged), and 20,000 entries cost
+ * about 0.8 s to read and check each time. Only a hint: a file whose identity
+ * changed is read again, and every entry's CRC-32 is checked when it is extracted.
+ */
+let recent: { path: string; key: string; files: readonly ArchivedFile[] } | undefined;
+
+/**
  * Opens `files.zip` by its central directory (zip.js), each local header
  * held to it.
  *
  * @throws {LockstepError} `BACKUP_INVALID` when it is not a readable zip.
  */
 export async function openFilesZip(path: string, backupId: string): Promise<FilesArchive> {
-  const zip = await import("../deps/zip.ts");
-  zip.configure({ useWebWorkers: false });
   const file = await Deno.open(path, { read: true });
-  let files: ArchivedFile[];
+  let files: readonly ArchivedFile[];
   try {
-    const size = (await file.stat()).size;
-    const reader = new zip.ZipReader(await fileReader(file, size), { checkCrc32: true });
-    try {
-      const entries = await reader.getEntries();
-      const starts = checkLayout(file, entries, reader.directoryOffset ?? 0, "files.zip");
-      files = entries.filter((e): e is FileEntry => !e.directory).map((entry) => ({
-        path: entry.filename,
-        size: entry.uncompressedSize,
-        mode: (entry.unixMode ?? 0o100644) & 0o7777,
-        mtime: entry.lastModDate,
-        crc32: entry.signature ?? 0,
-        span: spanOf(entry, starts.get(entry)!),
-      }));
-    } finally {
-      await reader.close().catch(() => undefined);
-    }
+    const info = await file.stat();
+    const key = [info.dev, info.ino, info.size, info.mtime?.getTime(), info.ctime?.getTime()]
+      .join(":");
+    files = recent?.path === path && recent.key === key
+      ? recent.files
+      : await readFiles(file, info.size);
+    recent = { path, key, files };
   } catch (error) {
     file.close();
     throw new LockstepError(
@@ -210,4 +207,25 @@ export async function openFilesZip(path: string, backupId: string): Promise<File
       file.close();
     },
   };
+}
+
+/** The file entries of the zip open as `file`, each local header held to the central directory. */
+async function readFiles(file: Deno.FsFile, size: number): Promise<ArchivedFile[]> {
+  const zip = await import("../deps/zip.ts");
+  zip.configure({ useWebWorkers: false });
+  const reader = new zip.ZipReader(await fileReader(file, size), { checkCrc32: true });
+  try {
+    const { entries } = await readRecords(reader);
+    const starts = checkLayout(file, entries, reader.directoryOffset ?? 0, "files.zip");
+    return entries.filter((e) => !e.directory).map((entry) => ({
+      path: entry.filename,
+      size: entry.uncompressedSize,
+      mode: (entry.unixMode ?? 0o100644) & 0o7777,
+      mtime: entry.lastModDate,
+      crc32: entry.signature ?? 0,
+      span: spanOf(entry, starts.get(entry)!),
+    }));
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
 }

@@ -17,6 +17,7 @@ import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { stopIfAborted } from "../interrupt.ts";
 import { fault } from "../fault.ts";
+import { createAhead } from "../create_ahead.ts";
 import { confined } from "../files.ts";
 import type { Flow } from "../flow.ts";
 import { guard, type SafetyOptions } from "../guard.ts";
@@ -27,6 +28,7 @@ import { readState, writeState } from "../state.ts";
 import { protection } from "../bundles/pending.ts";
 import { dialectOf } from "../sql/dialects.ts";
 import { openFilesZip } from "./archive.ts";
+import { openSink } from "../bundles/extract.ts";
 import { findBackup, readBackupManifest } from "./list.ts";
 import { type BackupManifest, type BackupProgress, notHeld } from "./manifest.ts";
 import { outsideBackup, walkTree } from "./tree.ts";
@@ -393,16 +395,25 @@ async function stageFiles(
   const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
   let bytes = 0;
   let done = 0;
-  for (const file of files) {
-    const staged = tx.stagingPath(file.path);
-    Deno.mkdirSync(dirname(staged), { recursive: true });
-    const out = Deno.openSync(staged, { write: true, createNew: true, mode: 0o600 });
-    await archive.extract(file, out);
-    Deno.chmodSync(staged, file.mode);
-    Deno.utimeSync(staged, file.mtime, file.mtime);
-    tx.write(file.path);
+  const staged = files.map((file) => ({ path: tx.stagingPath(file.path), mode: 0o600 }));
+  for (const folder of new Set(staged.map((file) => dirname(file.path)))) {
+    Deno.mkdirSync(folder, { recursive: true });
+  }
+  for await (const out of createAhead(staged)) {
+    const file = files[done]!;
+    const at = staged[done++]!.path;
+    try {
+      await archive.extract(file, openSink(out));
+      Deno.chmodSync(at, file.mode);
+      Deno.utimeSync(at, file.mtime, file.mtime);
+    } catch (error) {
+      out.close();
+      throw error;
+    }
+    // fsynced while the next files are staged, then closed.
+    await tx.written(file.path, out);
     bytes += file.size;
-    onProgress?.({ phase: "files", files: ++done, bytes, totalFiles: files.length, totalBytes });
+    onProgress?.({ phase: "files", files: done, bytes, totalFiles: files.length, totalBytes });
   }
 }
 

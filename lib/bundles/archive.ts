@@ -9,14 +9,19 @@
  */
 import { basename } from "node:path";
 import type { Limits } from "../config.ts";
-import type { Entry, FileEntry } from "../deps/zip.ts";
 import { duplicateKey } from "../strict_json.ts";
 import type { EntrySpan } from "../zip_data.ts";
 import { extractEntry, type Sink } from "./extract.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { checkPaths } from "./paths.ts";
 import { refuse } from "./refuse.ts";
-import { checkStructure, readDirectory, readSmall, spanOf } from "./zip_reader.ts";
+import {
+  type CentralRecord,
+  checkStructure,
+  readDirectory,
+  readSmall,
+  spanOf,
+} from "./zip_reader.ts";
 
 export { fileReader } from "./zip_reader.ts";
 export { NOWHERE, type Sink } from "./extract.ts";
@@ -49,9 +54,7 @@ export interface BundleArchive extends AsyncDisposable {
 
 /** The entries of a bundle by role. */
 interface Sorted {
-  readonly manifest: FileEntry;
-  readonly signature?: FileEntry;
-  readonly payload: ReadonlyMap<string, FileEntry>;
+  readonly payload: ReadonlyMap<string, CentralRecord>;
 }
 
 /**
@@ -128,7 +131,7 @@ function identity(info: Deno.FileInfo): string {
 
 async function readBundle(file: Deno.FsFile, limits: Limits, where: string): Promise<ReadBundle> {
   const size = (await file.stat()).size;
-  const read = await readDirectory(file, size, where);
+  const read = await readDirectory(file, size, where, new Set([MANIFEST, SIGNATURE]));
   try {
     const { entries } = read;
     if (entries.length > limits.entries) {
@@ -141,10 +144,12 @@ async function readBundle(file: Deno.FsFile, limits: Limits, where: string): Pro
     checkPaths(entries.map((e) => e.filename), where, "zip");
     const sorted = sortEntries(entries, limits, where);
     const starts = checkStructure(file, read, where);
-    const manifestBytes = await readSmall(sorted.manifest, limits.manifestBytes, where, MANIFEST);
+    const manifestEntry = read.kept.get(MANIFEST)!;
+    const signatureEntry = read.kept.get(SIGNATURE);
+    const manifestBytes = await readSmall(manifestEntry, limits.manifestBytes, where, MANIFEST);
     refuseDuplicateKeys(manifestBytes, MANIFEST, where);
-    const signature = sorted.signature &&
-      await readSmall(sorted.signature, SIGNATURE_LIMIT, where, SIGNATURE);
+    const signature = signatureEntry &&
+      await readSmall(signatureEntry, SIGNATURE_LIMIT, where, SIGNATURE);
     if (signature) refuseDuplicateKeys(signature, SIGNATURE, where);
     const manifest = parseManifest(manifestBytes, where);
     matchPayload(manifest, sorted.payload, where);
@@ -163,10 +168,9 @@ async function readBundle(file: Deno.FsFile, limits: Limits, where: string): Pro
 }
 
 /** Each entry by role, refusing links, special files, encryption, other methods and places. */
-function sortEntries(entries: readonly Entry[], limits: Limits, where: string): Sorted {
-  const payload = new Map<string, FileEntry>();
-  let manifest: FileEntry | undefined;
-  let signature: FileEntry | undefined;
+function sortEntries(entries: readonly CentralRecord[], limits: Limits, where: string): Sorted {
+  const payload = new Map<string, CentralRecord>();
+  let manifest: CentralRecord | undefined;
   let claimed = 0;
   for (const entry of entries) {
     const name = entry.filename;
@@ -179,11 +183,10 @@ function sortEntries(entries: readonly Entry[], limits: Limits, where: string): 
       }
       continue;
     }
-    const file = entry as FileEntry;
-    claimed += file.uncompressedSize;
-    if (name === MANIFEST) manifest = file;
-    else if (name === SIGNATURE) signature = file;
-    else if (name.startsWith(PAYLOAD)) payload.set(name.slice(PAYLOAD.length), file);
+    claimed += entry.uncompressedSize;
+    if (name === MANIFEST) manifest = entry;
+    else if (name === SIGNATURE) continue;
+    else if (name.startsWith(PAYLOAD)) payload.set(name.slice(PAYLOAD.length), entry);
     else {
       refuse(
         "BUNDLE_CONTENT_MISMATCH",
@@ -201,10 +204,10 @@ function sortEntries(entries: readonly Entry[], limits: Limits, where: string): 
     );
   }
   if (manifest === undefined) refuse("BUNDLE_MANIFEST_INVALID", where, "it has no bundle.json");
-  return { manifest, payload, ...(signature === undefined ? {} : { signature }) };
+  return { payload };
 }
 
-function refuseUnsupported(entry: Entry, where: string): void {
+function refuseUnsupported(entry: CentralRecord, where: string): void {
   const name = entry.filename;
   const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
   if (entry.symlink || !ALLOWED_TYPES.has(type)) {
@@ -250,7 +253,7 @@ function refuseDuplicateKeys(bytes: Uint8Array, name: string, where: string): vo
 
 function matchPayload(
   manifest: Manifest,
-  payload: ReadonlyMap<string, FileEntry>,
+  payload: ReadonlyMap<string, CentralRecord>,
   where: string,
 ): void {
   for (const [name, entry] of payload) {

@@ -17,6 +17,11 @@ const MIB = 1024 * 1024;
 /** Where an entry's bytes go: a file (closed when done), or nowhere, to verify only. */
 export type Sink = Pick<Deno.FsFile, "writeSync" | "close">;
 
+/** A sink writing to `file` that leaves it open when the entry is done (its owner closes it). */
+export function openSink(file: Deno.FsFile): Sink {
+  return { writeSync: (bytes) => file.writeSync(bytes), close() {} };
+}
+
 /** A sink that keeps nothing: extracting into it verifies an entry without writing it. */
 export const NOWHERE: Sink = { writeSync: (chunk) => chunk.length, close() {} };
 

@@ -17,7 +17,9 @@ import { readCodeVersion } from "../host.ts";
 import { type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
+import { createAhead } from "../create_ahead.ts";
 import { openBundle } from "./archive.ts";
+import { openSink } from "./extract.ts";
 import { checkTargets } from "./targets.ts";
 import { checkSpace, preflightChain, type PreflightRefusal } from "./preflight.ts";
 import { judgeFuture } from "../migrations/future.ts";
@@ -384,14 +386,26 @@ async function installOne(
     // A probe file in each folder, listed in the journal first: a crash leaves none behind.
     await checkTargets(config, bundle.file, manifest, writes, (folder) => tx.probeWritable(folder));
     await using archive = await openBundle(bundle.path, config.limits);
-    for (const path of writes) {
-      const staged = tx.stagingPath(path);
-      const mode = manifest.files[path]!.mode;
-      Deno.mkdirSync(dirname(staged), { recursive: true });
-      const entry = payloadPath(config, manifest, path);
-      await archive.extract(entry, Deno.openSync(staged, { write: true, createNew: true, mode }));
-      Deno.chmodSync(staged, mode);
-      tx.write(path);
+    const staged = writes.map((path) => ({
+      path: tx.stagingPath(path),
+      mode: manifest.files[path]!.mode,
+    }));
+    for (const folder of new Set(staged.map((file) => dirname(file.path)))) {
+      Deno.mkdirSync(folder, { recursive: true });
+    }
+    let next = 0;
+    for await (const out of createAhead(staged)) {
+      const path = writes[next]!;
+      const { path: at, mode } = staged[next++]!;
+      try {
+        await archive.extract(payloadPath(config, manifest, path), openSink(out));
+        Deno.chmodSync(at, mode);
+      } catch (error) {
+        out.close();
+        throw error;
+      }
+      // fsynced while the next files are staged, then closed.
+      await tx.written(path, out);
     }
     for (const path of manifest.remove) tx.delete(path);
     if (versionFile !== undefined) {

@@ -117,7 +117,8 @@ async function walkFolder(
         : ancestors;
       await walkFolder(walk, absolute, path, below);
     } else if (entry.isFile) {
-      const info = await Deno.lstat(absolute);
+      // Synchronous: one quick syscall, where an async one costs a thread-pool round trip each.
+      const info = Deno.lstatSync(absolute);
       walk.files.push({ path, absolute, size: info.size, mode: (info.mode ?? 0o644) & 0o777 });
     }
   }

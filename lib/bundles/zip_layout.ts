@@ -40,6 +40,7 @@ const ZIP64_EXTRA = 0x0001;
 const MAX_32 = 0xffffffff;
 const HAS_DESCRIPTOR = 0x0008;
 const UTF8_NAME = 0x0800;
+const WINDOW = 64 * 1024;
 
 /** The bytes one entry occupies, from its local header to the end of its data descriptor. */
 interface Span {
@@ -93,16 +94,22 @@ interface Local {
 }
 
 function readLocal(file: Window, entry: CentralEntry, where: string): Local {
+  // Each view is read before the next call: the window's buffer is reused.
   const header = file.view(entry.offset, 30);
   if (header.byteLength < 30 || header.getUint32(0, true) !== LOCAL_HEADER) {
     mismatch(where, entry, `has no local header at offset ${entry.offset}`);
   }
+  const flags = header.getUint16(6, true);
+  const method = header.getUint16(8, true);
+  const crc = header.getUint32(14, true);
+  const compressedSize = header.getUint32(18, true);
+  const uncompressedSize = header.getUint32(22, true);
   const nameLength = header.getUint16(26, true);
   const extraLength = header.getUint16(28, true);
   const rest = file.view(entry.offset + 30, nameLength + extraLength);
   const bytes = new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength);
   const zip64 = zip64Sizes(bytes.subarray(nameLength));
-  const flags = header.getUint16(6, true);
+  const name = bytes.slice(0, nameLength);
   const dataStart = entry.offset + 30 + nameLength + extraLength;
   const dataEnd = dataStart + entry.compressedSize;
   const descriptorLength = (flags & HAS_DESCRIPTOR) === 0
@@ -111,11 +118,11 @@ function readLocal(file: Window, entry: CentralEntry, where: string): Local {
   return {
     span: { name: entry.filename, start: entry.offset, end: dataEnd + descriptorLength },
     flags,
-    method: header.getUint16(8, true),
-    crc: header.getUint32(14, true),
-    compressedSize: header.getUint32(18, true),
-    uncompressedSize: header.getUint32(22, true),
-    name: bytes.slice(0, nameLength),
+    method,
+    crc,
+    compressedSize,
+    uncompressedSize,
+    name,
     ...(zip64 === undefined ? {} : { zip64 }),
     dataStart,
     descriptorLength,
@@ -267,35 +274,37 @@ function size(value: number, zip64: bigint | undefined): number {
 
 /**
  * Reads of a file through a 64 KiB window: headers of small entries that lie
- * close together cost one read, not three each.
+ * close together cost one read, not three each. The window's buffer is
+ * reused (entries far apart would otherwise cost 64 KiB of garbage each): a
+ * view is valid until the next call.
  */
 class Window {
-  #buffer = new Uint8Array(0);
+  #buffer = new Uint8Array(WINDOW);
   #start = 0;
+  #length = 0;
   constructor(private readonly file: Deno.FsFile) {}
 
-  /** `length` bytes at `at` (fewer at the end of the file). */
+  /** `length` bytes at `at` (fewer at the end of the file), valid until the next call. */
   view(at: number, length: number): DataView<ArrayBuffer> {
-    const end = this.#start + this.#buffer.length;
-    if (at < this.#start || at + length > end) {
+    if (at < this.#start || at + length > this.#start + this.#length) {
+      if (length > this.#buffer.length) this.#buffer = new Uint8Array(length);
       this.#start = at;
-      this.#buffer = this.#read(at, Math.max(length, 64 * 1024));
+      this.#length = this.#read(at, this.#buffer);
     }
     const from = at - this.#start;
-    const available = Math.max(0, Math.min(length, this.#buffer.length - from));
+    const available = Math.max(0, Math.min(length, this.#length - from));
     return new DataView(this.#buffer.buffer, this.#buffer.byteOffset + from, available);
   }
 
-  #read(at: number, length: number): Uint8Array<ArrayBuffer> {
-    const buffer = new Uint8Array(length);
+  #read(at: number, buffer: Uint8Array): number {
     this.file.seekSync(at, Deno.SeekMode.Start);
     let filled = 0;
-    while (filled < length) {
+    while (filled < buffer.length) {
       const n = this.file.readSync(buffer.subarray(filled));
       if (n === null) break;
       filled += n;
     }
-    return buffer.subarray(0, filled);
+    return filled;
   }
 }
 
