@@ -9,8 +9,11 @@
  *
  * The handle is `node:zlib`'s internal one (`_handle.writeSync`, results in
  * `_writeState`), as Deno and Node both implement it; where a runtime lacks
- * it, {@link rawInflater} and {@link rawDeflater} return `undefined` and
- * the callers use the public calls.
+ * it, or with `LOCKSTEP_ZLIB=public` in the environment (and
+ * `--allow-env=LOCKSTEP_ZLIB`: the tests run the fallback that way, and it
+ * is the way out should a runtime's handle misbehave), {@link rawInflater}
+ * and {@link rawDeflater} return `undefined` and the callers use the public
+ * calls.
  *
  * @module
  */
@@ -104,16 +107,23 @@ export class RawCodec {
 let inflater: RawCodec | null | undefined;
 let deflater: RawCodec | null | undefined;
 
+/** `LOCKSTEP_ZLIB=public`: only the public `node:zlib` calls (read once, never prompting). */
+function publicOnly(): boolean {
+  const granted = Deno.permissions.querySync({ name: "env", variable: "LOCKSTEP_ZLIB" });
+  return granted.state === "granted" && Deno.env.get("LOCKSTEP_ZLIB") === "public";
+}
+
 /** The process's raw inflater, reset (`undefined` where the runtime lacks the handle). */
 export function rawInflater(): RawCodec | undefined {
-  inflater ??= RawCodec.of(zlib.createInflateRaw()) ?? null;
+  inflater ??= (publicOnly() ? undefined : RawCodec.of(zlib.createInflateRaw())) ?? null;
   inflater?.reset();
   return inflater ?? undefined;
 }
 
 /** The process's raw deflater at level 6, reset (`undefined` where the runtime lacks the handle). */
 export function rawDeflater(): RawCodec | undefined {
-  deflater ??= RawCodec.of(zlib.createDeflateRaw({ level: 6 })) ?? null;
+  deflater ??= (publicOnly() ? undefined : RawCodec.of(zlib.createDeflateRaw({ level: 6 }))) ??
+    null;
   deflater?.reset();
   return deflater ?? undefined;
 }

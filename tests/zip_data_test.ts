@@ -147,3 +147,19 @@ Deno.test("an entry inflating past its recorded size stops soon after it", async
   assert(produced > 1024 * 1024 && produced <= 2 * 1024 * 1024, `${produced} bytes produced`);
   assert(error.message.length > 0);
 });
+
+// The same tests through the public node:zlib calls: what runs where a runtime lacks the engine's
+// internal handle (LOCKSTEP_ZLIB=public takes that path here).
+if (Deno.env.get("LOCKSTEP_ZLIB") === undefined) {
+  Deno.test("without the reused zlib engine, the public node:zlib calls pass the same tests", async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "--no-prompt", "--allow-all", new URL(import.meta.url).pathname],
+      env: { LOCKSTEP_ZLIB: "public", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, text);
+    assert(/ok \| 4 passed \| 0 failed/.test(text), text);
+  });
+}
