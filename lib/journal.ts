@@ -17,6 +17,7 @@ import { fault } from "./fault.ts";
 import { journalOpen, refusal, undoOpen } from "./problems.ts";
 import { pathExists, syncFolder, writeFileAtomic } from "./files.ts";
 import { workFolder } from "./oplock.ts";
+import { createAhead } from "./create_ahead.ts";
 
 /** One change to one file under the root. */
 export interface JournalEntry {
@@ -161,6 +162,36 @@ export class Transaction {
   /** Records that `path` gets the staged file (already written to {@link stagingPath}). */
   write(path: string): void {
     this.#entries.push({ path, action: "write", existed: this.#exists(path) });
+  }
+
+  /**
+   * Stages `files` (root-relative paths, each created with its mode) in
+   * order: their folders made once each, each file created a few ahead on
+   * the thread pool ({@link createAhead}: creating a small file costs more
+   * than writing it), filled by `fill` while open (given its index and its
+   * staging path), then {@link written}. A file `fill` fails on is closed and
+   * the failure thrown.
+   */
+  async stageAll(
+    files: readonly { readonly path: string; readonly mode: number }[],
+    fill: (index: number, out: Deno.FsFile, staged: string) => Promise<void>,
+  ): Promise<void> {
+    const staged = files.map((file) => ({ path: this.stagingPath(file.path), mode: file.mode }));
+    for (const folder of new Set(staged.map((file) => dirname(file.path)))) {
+      Deno.mkdirSync(folder, { recursive: true });
+    }
+    let index = 0;
+    for await (const out of createAhead(staged)) {
+      const at = index++;
+      try {
+        await fill(at, out, staged[at]!.path);
+      } catch (error) {
+        out.close();
+        throw error;
+      }
+      // fsynced while the next files are staged, then closed.
+      await this.written(files[at]!.path, out);
+    }
   }
 
   /**

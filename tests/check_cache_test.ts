@@ -56,22 +56,26 @@ async function rewriteKeepingTimes(path: string, write: () => Promise<void>): Pr
 const codes = (report: { problems: readonly { code: string }[] }) =>
   report.problems.map((p) => p.code);
 
+/** `migrate --yes --no-backup` through the CLI with the README's flags. */
+async function migrateCli(app: TestApp, postgres: string[]): Promise<void> {
+  const result = await runCli(documentedFlags(app.dir, { write: true, postgres }), [
+    "migrate",
+    "--yes",
+    "--no-backup",
+    "--config",
+    app.configPath,
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+}
+
 for (const backend of BACKENDS) {
   const flagsFor = (app: TestApp, write: boolean) =>
     documentedFlags(app.dir, {
       write,
       postgres: backend === "postgres" ? [app.dbs.main!.url] : [],
     });
-  const migrate = async (app: TestApp) => {
-    const result = await runCli(flagsFor(app, true), [
-      "migrate",
-      "--yes",
-      "--no-backup",
-      "--config",
-      app.configPath,
-    ]);
-    assertEquals(result.code, 0, result.stderr);
-  };
+  const migrate = (app: TestApp) =>
+    migrateCli(app, backend === "postgres" ? [app.dbs.main!.url] : []);
 
   Deno.test(`check's hints never hide an edited migration, an altered table or a replaced bundle (${backend})`, async () => {
     await using app = await makeApp(backend, { packages: { core: { files: MIGRATIONS } } });
@@ -250,15 +254,7 @@ for (const backend of BACKENDS) {
 
 Deno.test("check with only the documented read permission writes no cache", async () => {
   await using app = await makeApp("sqlite", { packages: { core: { files: MIGRATIONS } } });
-  const flags = documentedFlags(app.dir, { write: true, postgres: [] });
-  const migrated = await runCli(flags, [
-    "migrate",
-    "--yes",
-    "--no-backup",
-    "--config",
-    app.configPath,
-  ]);
-  assertEquals(migrated.code, 0, migrated.stderr);
+  await migrateCli(app, []);
   await settle();
   const config = await app.config();
   // migrate left its drift hint; check must not write one of its own.
@@ -292,15 +288,7 @@ create index named_label on named (label text_pattern_ops);
       },
     },
   });
-  const flags = documentedFlags(app.dir, { write: true, postgres: [app.dbs.main!.url] });
-  const migrated = await runCli(flags, [
-    "migrate",
-    "--yes",
-    "--no-backup",
-    "--config",
-    app.configPath,
-  ]);
-  assertEquals(migrated.code, 0, migrated.stderr);
+  await migrateCli(app, [app.dbs.main!.url]);
   const config = await app.config();
   await settle();
   for (

@@ -17,7 +17,6 @@ import type { Config } from "../config.ts";
 import { LockstepError } from "../errors.ts";
 import { stopIfAborted } from "../interrupt.ts";
 import { fault } from "../fault.ts";
-import { createAhead } from "../create_ahead.ts";
 import { confined } from "../files.ts";
 import type { Flow } from "../flow.ts";
 import { guard, type SafetyOptions } from "../guard.ts";
@@ -394,27 +393,15 @@ async function stageFiles(
   const files = archive.files.filter((file) => wanted.has(file.path));
   const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
   let bytes = 0;
-  let done = 0;
-  const staged = files.map((file) => ({ path: tx.stagingPath(file.path), mode: 0o600 }));
-  for (const folder of new Set(staged.map((file) => dirname(file.path)))) {
-    Deno.mkdirSync(folder, { recursive: true });
-  }
-  for await (const out of createAhead(staged)) {
-    const file = files[done]!;
-    const at = staged[done++]!.path;
-    try {
-      await archive.extract(file, openSink(out));
-      Deno.chmodSync(at, file.mode);
-      Deno.utimeSync(at, file.mtime, file.mtime);
-    } catch (error) {
-      out.close();
-      throw error;
-    }
-    // fsynced while the next files are staged, then closed.
-    await tx.written(file.path, out);
+  const staging = files.map((file) => ({ path: file.path, mode: 0o600 }));
+  await tx.stageAll(staging, async (index, out, staged) => {
+    const file = files[index]!;
+    await archive.extract(file, openSink(out));
+    Deno.chmodSync(staged, file.mode);
+    Deno.utimeSync(staged, file.mtime, file.mtime);
     bytes += file.size;
-    onProgress?.({ phase: "files", files: done, bytes, totalFiles: files.length, totalBytes });
-  }
+    onProgress?.({ phase: "files", files: index + 1, bytes, totalFiles: files.length, totalBytes });
+  });
 }
 
 /** Whether the file under the root has the archived file's CRC-32 (sizes already match). */

@@ -17,7 +17,6 @@ import { readCodeVersion } from "../host.ts";
 import { type JournalStep, refuseOpenJournal, Transaction } from "../journal.ts";
 import { takeOperationLock } from "../oplock.ts";
 import { readState } from "../state.ts";
-import { createAhead } from "../create_ahead.ts";
 import { openBundle } from "./archive.ts";
 import { openSink } from "./extract.ts";
 import { checkTargets } from "./targets.ts";
@@ -386,27 +385,11 @@ async function installOne(
     // A probe file in each folder, listed in the journal first: a crash leaves none behind.
     await checkTargets(config, bundle.file, manifest, writes, (folder) => tx.probeWritable(folder));
     await using archive = await openBundle(bundle.path, config.limits);
-    const staged = writes.map((path) => ({
-      path: tx.stagingPath(path),
-      mode: manifest.files[path]!.mode,
-    }));
-    for (const folder of new Set(staged.map((file) => dirname(file.path)))) {
-      Deno.mkdirSync(folder, { recursive: true });
-    }
-    let next = 0;
-    for await (const out of createAhead(staged)) {
-      const path = writes[next]!;
-      const { path: at, mode } = staged[next++]!;
-      try {
-        await archive.extract(payloadPath(config, manifest, path), openSink(out));
-        Deno.chmodSync(at, mode);
-      } catch (error) {
-        out.close();
-        throw error;
-      }
-      // fsynced while the next files are staged, then closed.
-      await tx.written(path, out);
-    }
+    const files = writes.map((path) => ({ path, mode: manifest.files[path]!.mode }));
+    await tx.stageAll(files, async (index, out, staged) => {
+      await archive.extract(payloadPath(config, manifest, writes[index]!), openSink(out));
+      Deno.chmodSync(staged, files[index]!.mode);
+    });
     for (const path of manifest.remove) tx.delete(path);
     if (versionFile !== undefined) {
       const staged = tx.stagingPath(versionFile);
